@@ -1,0 +1,300 @@
+/*
+ * app.c: the registry of apps: making one from its [app:NAME] section,
+ * starting, stopping and restarting all its instances, and applying a new
+ * configuration (reread) so that unchanged apps keep running untouched,
+ * removed ones stop, added ones start, and changed ones restart with the
+ * new settings once their old processes are gone (never two generations
+ * of one app on one port at once).
+ *
+ * An app owns libuv handles (a timer per instance, the process and pipes
+ * while running); its memory is released only after the last close
+ * callback (app->nhandles reaches 0).
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "tendd.h"
+
+static void
+conf_unref(struct tend *t, struct conf *c)
+{
+	if (c != NULL && --c->refs == 0 && c != t->conf)
+		conf_free(c);
+}
+
+/* A handle of app's was closed; the last one releases the app. */
+void
+app_handle_done(struct app *app)
+{
+	if (--app->nhandles == 0 && app->unlinked) {
+		struct tend *t = app->t;
+		unsigned i;
+
+		for (i = 0; i < app->n_inst; i++)
+			startlimit_free(&app->inst[i].sl);
+		applog_close(&app->log);
+		conf_unref(t, app->conf);
+		free(app->inst);
+		free(app->name);
+		free(app);
+		tend_check_shutdown(t);
+	}
+}
+
+static void
+app_timer_closed_cb(uv_handle_t *h)
+{
+	struct inst	*in = h->data;
+
+	app_handle_done(in->app);
+}
+
+static void
+app_bind_conf(struct app *app, struct conf *conf, struct conf_app *ca)
+{
+	unsigned	i;
+
+	conf->refs++;
+	conf_unref(app->t, app->conf);
+	app->conf = conf;
+	app->ca = ca;
+	for (i = 0; i < app->n_inst; i++) {
+		app->inst[i].bo.base = ca->restart_delay;
+		app->inst[i].bo.max = ca->restart_delay_max;
+	}
+}
+
+struct app *
+app_new(struct tend *t, struct conf_app *ca)
+{
+	struct app	*app;
+	unsigned	 i;
+
+	if ((app = calloc(1, sizeof(*app))) == NULL)
+		return NULL;
+	app->t = t;
+	app->log.fd = -1;
+	LIST_INIT(&app->log.followers);
+	LIST_INIT(&app->waiters);
+	LIST_INIT(&app->pipes);
+	if ((app->name = strdup(ca->name)) == NULL)
+		goto fail;
+	app->n_inst = ca->instances;
+	if ((app->inst = calloc(app->n_inst, sizeof(*app->inst))) == NULL)
+		goto fail;
+	for (i = 0; i < app->n_inst; i++) {
+		struct inst *in = &app->inst[i];
+
+		in->app = app;
+		in->idx = i;
+		in->port = ca->port ? ca->port + i : 0;
+		in->state = ST_STOPPED;
+		in->ready_ms = -1;
+		in->next_delay = -1;
+		if (startlimit_init(&in->sl, ca->start_limit) != 0)
+			goto fail;
+	}
+	if (applog_open(app, t->conf->log_dir,
+	    (uint64_t)t->conf->log_lines * 256) != 0)
+		goto fail;
+	/* Timers last: from here on the app is freed through close_cbs. */
+	for (i = 0; i < app->n_inst; i++) {
+		uv_timer_init(t->loop, &app->inst[i].timer);
+		app->inst[i].timer.data = &app->inst[i];
+		uv_timer_init(t->loop, &app->inst[i].hc_timer);
+		app->inst[i].hc_timer.data = &app->inst[i];
+		app->nhandles += 2;
+	}
+	app_bind_conf(app, t->conf, ca);
+	return app;
+fail:
+	if (app->inst != NULL)
+		for (i = 0; i < app->n_inst; i++)
+			startlimit_free(&app->inst[i].sl);
+	applog_close(&app->log);
+	free(app->inst);
+	free(app->name);
+	free(app);
+	return NULL;
+}
+
+/* Unlink and close; memory goes in the last close callback. */
+void
+app_free(struct app *app)
+{
+	unsigned	i;
+
+	if (app->unlinked)
+		return;
+	app->unlinked = 1;
+	TAILQ_REMOVE(&app->t->apps, app, entry);
+	waiters_cancel_app(app);
+	while (!LIST_EMPTY(&app->log.followers)) {
+		struct client *c = LIST_FIRST(&app->log.followers)->client;
+
+		follower_remove(LIST_FIRST(&app->log.followers));
+		client_finish(c, cmd_error("%s was removed", app->name));
+	}
+	/* A process that escaped its group may still hold a pipe. */
+	while (!LIST_EMPTY(&app->pipes))
+		logpipe_close(LIST_FIRST(&app->pipes));
+	for (i = 0; i < app->n_inst; i++) {
+		health_stop(&app->inst[i]);
+		uv_close((uv_handle_t *)&app->inst[i].timer,
+		    app_timer_closed_cb);
+		uv_close((uv_handle_t *)&app->inst[i].hc_timer,
+		    app_timer_closed_cb);
+	}
+}
+
+struct app *
+app_find(struct tend *t, const char *name)
+{
+	struct app	*app;
+
+	TAILQ_FOREACH(app, &t->apps, entry)
+		if (!app->removing && strcmp(app->name, name) == 0)
+			return app;
+	return NULL;
+}
+
+void
+app_start(struct app *app)
+{
+	unsigned	i;
+
+	for (i = 0; i < app->n_inst; i++)
+		inst_event(&app->inst[i], EV_START);
+}
+
+void
+app_stop(struct app *app)
+{
+	unsigned	i;
+
+	for (i = 0; i < app->n_inst; i++)
+		inst_event(&app->inst[i], EV_STOP);
+}
+
+void
+app_restart(struct app *app)
+{
+	unsigned	i;
+
+	for (i = 0; i < app->n_inst; i++) {
+		inst_event(&app->inst[i], EV_STOP);
+		inst_event(&app->inst[i], EV_START);
+	}
+}
+
+/*
+ * Once an app marked for removal or replacement is down, let it go; a
+ * replaced one comes back at the same place in the list, with its new
+ * settings, and starts.
+ */
+void
+app_maybe_free(struct app *app)
+{
+	struct tend	*t = app->t;
+	struct app	*fresh;
+
+	if (!app->removing || app->unlinked || !app_is_down(app))
+		return;
+	if (app->pending != NULL) {
+		if ((fresh = app_new(t, app->pending)) == NULL) {
+			log_warnx("%s: out of memory applying new settings",
+			    app->name);
+		} else {
+			TAILQ_INSERT_AFTER(&t->apps, app, fresh, entry);
+			log_info("%s: restarting with new settings", app->name);
+		}
+		conf_unref(t, app->pending_conf);
+		app->pending = NULL;
+		app->pending_conf = NULL;
+		app_free(app);
+		if (fresh != NULL && fresh->ca->autostart && !t->shutting_down)
+			app_start(fresh);
+		return;
+	}
+	log_info("%s: removed", app->name);
+	app_free(app);
+}
+
+/*
+ * Apply a new configuration (already checked).  Takes ownership of nc.
+ */
+int
+apps_apply_conf(struct tend *t, struct conf *nc)
+{
+	struct conf	*old = t->conf;
+	struct app	*app, *next;
+	struct conf_app	*ca;
+	size_t		 i;
+
+	t->conf = nc;
+	nc->refs++;
+	TAILQ_FOREACH_SAFE(app, &t->apps, entry, next) {
+		ca = conf_find_app(nc, app->name);
+		if (app->removing) {
+			/* Still going down: come back (or not) as nc says. */
+			if (app->pending_conf != NULL)
+				conf_unref(t, app->pending_conf);
+			app->pending = ca;
+			app->pending_conf = ca != NULL ? nc : NULL;
+			if (ca != NULL)
+				nc->refs++;
+			continue;
+		}
+		if (ca == NULL) {
+			log_info("%s: no longer in the configuration; stopping",
+			    app->name);
+			app->removing = 1;
+			app_stop(app);
+			app_maybe_free(app);
+		} else if (strcmp(ca->canon, app->ca->canon) != 0) {
+			log_info("%s: settings changed; restarting", app->name);
+			app->removing = 1;
+			app->pending = ca;
+			app->pending_conf = nc;
+			nc->refs++;
+			app_stop(app);
+			app_maybe_free(app);
+		} else
+			app_bind_conf(app, nc, ca);
+	}
+	for (i = 0; i < nc->n_apps; i++) {
+		int found = 0;
+
+		TAILQ_FOREACH(app, &t->apps, entry)
+			if (strcmp(app->name, nc->apps[i]->name) == 0)
+				found = 1;
+		if (found)
+			continue;
+		if ((app = app_new(t, nc->apps[i])) == NULL) {
+			log_warnx("%s: out of memory", nc->apps[i]->name);
+			continue;
+		}
+		TAILQ_INSERT_TAIL(&t->apps, app, entry);
+		log_info("%s: added", app->name);
+		if (app->ca->autostart)
+			app_start(app);
+	}
+	if (old != NULL && --old->refs == 0)
+		conf_free(old);
+	return 0;
+}
+
+int
+tend_pid_is_ours(struct tend *t, pid_t pid)
+{
+	struct app	*app;
+	unsigned	 i;
+
+	TAILQ_FOREACH(app, &t->apps, entry)
+		for (i = 0; i < app->n_inst; i++)
+			if (app->inst[i].running && app->inst[i].pid == pid)
+				return 1;
+	return 0;
+}

@@ -1,0 +1,70 @@
+/*
+ * cmd-logs.c: `logs APP [-n N] [-f]`: the last lines kept in memory, then,
+ * with follow, every new line as an event until the client hangs up.
+ */
+#define _GNU_SOURCE
+#include <stdlib.h>
+
+#include "tendd.h"
+
+/* More lines than the ring holds cannot be given anyway. */
+#define LOGS_MAX_LINES	100000
+
+void
+follower_remove(struct follower *f)
+{
+	LIST_REMOVE(f, entry);
+	client_set_follow(f->client, NULL);
+	free(f);
+}
+
+static void
+cmd_logs_exec(struct tend *t, struct client *c, json_t *req, struct app *app)
+{
+	json_t		*jn = json_object_get(req, "n");
+	json_int_t	 n = 20;
+	struct follower	*f;
+	char		*tail;
+	size_t		 len;
+
+	if (jn != NULL) {
+		if (!json_is_integer(jn) || json_integer_value(jn) < 0 ||
+		    json_integer_value(jn) > LOGS_MAX_LINES) {
+			client_finish(c, cmd_error("\"n\" must be an integer "
+			    "from 0 to %d", LOGS_MAX_LINES));
+			return;
+		}
+		n = json_integer_value(jn);
+	}
+	if ((tail = applog_tail(&app->log, (unsigned)n, &len)) == NULL) {
+		client_finish(c, cmd_error("out of memory"));
+		return;
+	}
+	if (!json_is_true(json_object_get(req, "follow"))) {
+		client_finish(c, json_pack("{s:b,s:s%}", "ok", 1, "data", tail,
+		    len));
+		free(tail);
+		return;
+	}
+	if ((f = calloc(1, sizeof(*f))) == NULL) {
+		free(tail);
+		client_finish(c, cmd_error("out of memory"));
+		return;
+	}
+	client_send(c, json_pack("{s:s,s:s%}", "event", "log", "data", tail,
+	    len));
+	free(tail);
+	if (client_is_closing(c)) {
+		free(f);
+		return;
+	}
+	f->client = c;
+	f->app = app;
+	LIST_INSERT_HEAD(&app->log.followers, f, entry);
+	client_set_follow(c, f);
+	/* No final reply: the stream ends when either side hangs up. */
+}
+
+const struct cmd_entry cmd_logs_entry = {
+	"logs", "logs APP [-n N] [-f]", 1, cmd_logs_exec
+};

@@ -1,0 +1,153 @@
+/*
+ * cmd-status.c: `status [APP]`: every app's state, processes and figures
+ * as JSON.  The names of the fields are a contract (DESIGN.md): scripts
+ * and monitoring read them, so fields are added, never renamed.
+ */
+#define _GNU_SOURCE
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "tendd.h"
+
+static json_t *
+exit_json(const struct inst *in)
+{
+	if (!in->has_exit)
+		return json_null();
+	if (in->exit_signal != 0)
+		return json_pack("{s:s}", "signal", signal_name(in->exit_signal));
+	return json_pack("{s:i}", "code", in->exit_code);
+}
+
+static json_t *
+nullable_int(int64_t v)
+{
+	return v < 0 ? json_null() : json_integer(v);
+}
+
+static json_t *
+inst_json(struct tend *t, const struct inst *in)
+{
+	uint64_t	now = uv_now(t->loop);
+	char		hw[64];
+
+	health_word(in, hw, sizeof(hw));
+	return json_pack("{s:i,s:s,s:o,s:o,s:i,s:o,s:o,s:I,s:f,s:o,s:o,s:s,s:s,s:i}",
+	    "index", (int)in->idx,
+	    "state", state_names[in->state],
+	    "pid", in->running ? json_integer(in->pid) : json_null(),
+	    "port", in->port ? json_integer(in->port) : json_null(),
+	    "restarts", (int)in->restarts,
+	    "uptime_ms", in->running ? json_integer((json_int_t)(now -
+	    in->spawned_at)) : json_null(),
+	    "last_exit", exit_json(in),
+	    "rss_bytes", (json_int_t)in->rss,
+	    "cpu_percent", in->cpu,
+	    "ready_ms", nullable_int(in->ready_ms),
+	    "next_restart_ms", nullable_int(in->state == ST_BACKOFF ?
+	    in->next_delay : -1),
+	    "reason", in->reason,
+	    "health", hw,
+	    "health_restarts", (int)in->health_restarts);
+}
+
+json_t *
+status_app_json(struct tend *t, struct app *app)
+{
+	json_t		*o, *pids, *insts;
+	const struct inst *first = &app->inst[0], *latest = NULL;
+	const char	*reason = "";
+	uint64_t	 rss = 0, now = uv_now(t->loop);
+	double		 cpu = 0;
+	unsigned	 i, restarts = 0;
+	char		 hw[64];
+
+	if ((pids = json_array()) == NULL || (insts = json_array()) == NULL)
+		return NULL;
+	for (i = 0; i < app->n_inst; i++) {
+		const struct inst *in = &app->inst[i];
+
+		if (in->running)
+			json_array_append_new(pids, json_integer(in->pid));
+		json_array_append_new(insts, inst_json(t, in));
+		rss += in->rss;
+		cpu += in->cpu;
+		restarts += in->restarts;
+		if (in->has_exit)
+			latest = in;
+		if (*reason == '\0' && in->reason[0] != '\0')
+			reason = in->reason;
+	}
+	/* The app's health is its worst instance's. */
+	health_word(first, hw, sizeof(hw));
+	for (i = 0; i < app->n_inst; i++)
+		if (app->inst[i].hc_fail > 0 ||
+		    app->inst[i].state == ST_STARTING) {
+			health_word(&app->inst[i], hw, sizeof(hw));
+			break;
+		}
+	o = json_pack("{s:s,s:s,s:o,s:o,s:i,s:o,s:o,s:I,s:f,s:s,s:o,s:n,s:s}",
+	    "name", app->name,
+	    "state", app_state(app),
+	    "pid", first->running ? json_integer(first->pid) : json_null(),
+	    "pids", pids,
+	    "restarts", (int)restarts,
+	    "uptime_ms", first->running ? json_integer((json_int_t)(now -
+	    first->spawned_at)) : json_null(),
+	    "last_exit", latest != NULL ? exit_json(latest) : json_null(),
+	    "rss_bytes", (json_int_t)rss,
+	    "cpu_percent", cpu,
+	    "health", hw,
+	    "ready_ms", nullable_int(first->ready_ms),
+	    "release",
+	    "reason", reason);
+	if (o == NULL) {
+		json_decref(insts);
+		return NULL;
+	}
+	json_object_set_new(o, "port", app->ca->port ?
+	    json_integer(app->ca->port) : json_null());
+	json_object_set_new(o, "next_restart_ms", nullable_int(
+	    first->state == ST_BACKOFF ? first->next_delay : -1));
+	json_object_set_new(o, "heap_mib", app->heap_mib ?
+	    json_integer((json_int_t)app->heap_mib) : json_null());
+	if (app->heap_user)
+		json_object_set_new(o, "heap_note", json_string("NODE_OPTIONS "
+		    "already sets --max-old-space-size; tend adds none"));
+	json_object_set_new(o, "instances", insts);
+	json_object_set_new(o, "log_file", app->log.path != NULL ?
+	    json_string(app->log.path) : json_null());
+	if (app->log.err != 0)
+		json_object_set_new(o, "log_error", json_string(
+		    strerror(app->log.err)));
+	return o;
+}
+
+static void
+cmd_status_exec(struct tend *t, struct client *c, json_t *req,
+    struct app *one)
+{
+	json_t		*apps, *reply;
+	struct app	*app;
+
+	ptree_sample(t, 0);
+	if ((apps = json_array()) == NULL) {
+		client_finish(c, cmd_error("out of memory"));
+		return;
+	}
+	TAILQ_FOREACH(app, &t->apps, entry) {
+		if (app->removing && app->pending == NULL)
+			continue;
+		if (one != NULL && app != one)
+			continue;
+		json_array_append_new(apps, status_app_json(t, app));
+	}
+	reply = json_pack("{s:b,s:o,s:{s:i,s:s}}", "ok", 1, "apps", apps,
+	    "tend", "pid", (int)getpid(), "version", PACKAGE_VERSION);
+	client_finish(c, reply);
+}
+
+const struct cmd_entry cmd_status_entry = {
+	"status", "status [APP]", 2, cmd_status_exec
+};

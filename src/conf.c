@@ -1,0 +1,932 @@
+/*
+ * conf.c: tend.conf into a struct conf.
+ *
+ * inih does the key = value splitting, but Debian's build silently cuts
+ * lines at 200 bytes and never tells the handler a line number, and it
+ * never reports an empty section.  So inih reads through our own reader,
+ * which counts lines (the handler runs right after the reader returned its
+ * line), handles [sections] itself, rejects what inih would misread
+ * (continuation lines, lines without '=' or ':'), and hands inih a short
+ * placeholder for a long line whose value it keeps aside.  Nothing is ever
+ * truncated or dropped silently.  Every error is collected, each as
+ * "file:line: what is wrong", and a conf with any error is not returned.
+ */
+#define _GNU_SOURCE
+#include <sys/stat.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <limits.h>
+#include <pwd.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <ini.h>
+
+#include "tend.h"
+
+#define N_APP_KEYS	64	/* more than conf_app_keys has rows */
+#define STASH_MARK	'\x01'
+/* inih's line buffer, less room for "\r\n\0". */
+#define INIH_ROOM	190
+
+struct appstate {
+	struct conf_app	*a;
+	int		 lines[N_APP_KEYS];	/* where each key was set */
+	char		*raw[N_APP_KEYS];	/* for canon */
+};
+
+struct pctx {
+	const char	*file;
+	char		*dir;		/* of the config file */
+	const char	*buf;
+	size_t		 len;
+	size_t		 pos;
+	int		 lineno;
+	struct conf	*conf;
+	struct errs	*errs;
+	enum { SC_NONE, SC_TEND, SC_APP, SC_BAD } scope;
+	struct appstate	*cur;
+	struct appstate	*apps;
+	size_t		 n_apps;
+	int		 tend_lines[N_APP_KEYS];
+	char		**stash;
+	size_t		 n_stash;
+};
+
+int
+strv_push(struct strv *v, const char *s)
+{
+	char	**nv, *d;
+
+	if ((d = strdup(s)) == NULL)
+		return -1;
+	if ((nv = reallocarray(v->v, v->n + 2, sizeof(*nv))) == NULL) {
+		free(d);
+		return -1;
+	}
+	v->v = nv;
+	v->v[v->n++] = d;
+	v->v[v->n] = NULL;
+	return 0;
+}
+
+void
+strv_free(struct strv *v)
+{
+	size_t	i;
+
+	for (i = 0; i < v->n; i++)
+		free(v->v[i]);
+	free(v->v);
+	v->v = NULL;
+	v->n = 0;
+}
+
+/* --- paths ------------------------------------------------------------ */
+
+/* Join to dir if relative, then fold "//", "/./" and "x/.." textually
+ * (no realpath: a path that does not exist yet must still parse). */
+static char *
+resolve_path(const char *dir, const char *p)
+{
+	char	*s, *out, *seg, *save = NULL;
+	size_t	 n = 0;
+
+	if (p[0] == '/')
+		s = strdup(p);
+	else if (asprintf(&s, "%s/%s", dir, p) < 0)
+		s = NULL;
+	if (s == NULL)
+		return NULL;
+	if ((out = malloc(strlen(s) + 2)) == NULL) {
+		free(s);
+		return NULL;
+	}
+	out[0] = '\0';
+	for (seg = strtok_r(s, "/", &save); seg != NULL;
+	    seg = strtok_r(NULL, "/", &save)) {
+		if (strcmp(seg, ".") == 0)
+			continue;
+		if (strcmp(seg, "..") == 0) {
+			char *slash = strrchr(out, '/');
+
+			if (slash != NULL)
+				*slash = '\0';
+			n = strlen(out);
+			continue;
+		}
+		n += (size_t)sprintf(out + n, "/%s", seg);
+	}
+	if (out[0] == '\0')
+		strcpy(out, "/");
+	free(s);
+	return out;
+}
+
+/* --- values ----------------------------------------------------------- */
+
+static unsigned
+edit_distance(const char *a, const char *b)
+{
+	unsigned	d[40][40], i, j, la = (unsigned)strlen(a),
+			lb = (unsigned)strlen(b);
+
+	if (la >= 40 || lb >= 40)
+		return 99;
+	for (i = 0; i <= la; i++)
+		d[i][0] = i;
+	for (j = 0; j <= lb; j++)
+		d[0][j] = j;
+	for (i = 1; i <= la; i++)
+		for (j = 1; j <= lb; j++) {
+			unsigned c = d[i - 1][j - 1] + (a[i - 1] != b[j - 1]);
+
+			if (d[i - 1][j] + 1 < c)
+				c = d[i - 1][j] + 1;
+			if (d[i][j - 1] + 1 < c)
+				c = d[i][j - 1] + 1;
+			d[i][j] = c;
+		}
+	return d[la][lb];
+}
+
+static const char *
+suggest(const struct conf_key *tab, const char *name)
+{
+	const char	*best = NULL;
+	unsigned	 bd = 3, d;
+
+	for (; tab->name != NULL; tab++)
+		if ((d = edit_distance(tab->name, name)) < bd) {
+			bd = d;
+			best = tab->name;
+		}
+	return best;
+}
+
+static int
+is_repeatable(enum conf_type t)
+{
+	return t == CT_STRV || t == CT_PATHV || t == CT_ENVV;
+}
+
+/*
+ * Store value for key k into base; on error add it.  The stored text (for
+ * canon) goes to *shown when shown is not NULL.
+ */
+static int
+set_value(struct pctx *x, const struct conf_key *k, void *base,
+    const char *value, int line, const char *scope, char **shown)
+{
+	char		*p = (char *)base + k->off, *s = NULL, buf[128];
+	const char	*why = NULL, *txt = value;
+	uint64_t	 u64;
+	unsigned long	 ul;
+	unsigned	 pct;
+	int		 b, sig;
+
+	switch (k->type) {
+	case CT_STR:
+	case CT_CMD:
+	case CT_USER:
+		if (*value == '\0') {
+			why = "must not be empty";
+			break;
+		}
+		if (k->type == CT_USER && strpbrk(value, " \t:/") != NULL) {
+			why = "expected a user or group name or number";
+			break;
+		}
+		if ((s = strdup(value)) == NULL)
+			goto oom;
+		free(*(char **)p);
+		*(char **)p = s;
+		break;
+	case CT_PATH:
+		if (*value == '\0') {
+			why = "must not be empty";
+			break;
+		}
+		if ((s = resolve_path(x->dir, value)) == NULL)
+			goto oom;
+		free(*(char **)p);
+		*(char **)p = s;
+		txt = s;
+		break;
+	case CT_PATHV:
+		if (*value == '\0') {
+			why = "must not be empty";
+			break;
+		}
+		if ((s = resolve_path(x->dir, value)) == NULL)
+			goto oom;
+		if (strv_push((struct strv *)p, s) != 0) {
+			free(s);
+			goto oom;
+		}
+		txt = s;
+		break;
+	case CT_STRV:
+		if (strv_push((struct strv *)p, value) != 0)
+			goto oom;
+		break;
+	case CT_ENVV: {
+		const char *eq = strchr(value, '=');
+
+		if (eq == NULL || !env_valid_key(value, (size_t)(eq - value))) {
+			/* Say which key, never the value: it may be a secret. */
+			errs_add(x->errs, x->file, line, "env: expected KEY=value "
+			    "with KEY made of letters, digits and _ . -");
+			return -1;
+		}
+		if (strv_push((struct strv *)p, value) != 0)
+			goto oom;
+		break;
+	}
+	case CT_DURATION:
+		if (parse_duration(value, &u64, &why) != 0)
+			break;
+		if (u64 < k->min || (k->max && u64 > k->max)) {
+			char lo[32], hi[32];
+
+			format_duration(lo, sizeof(lo), k->min);
+			format_duration(hi, sizeof(hi), k->max);
+			snprintf(buf, sizeof(buf), "must be from %s to %s", lo, hi);
+			why = buf;
+			break;
+		}
+		*(uint64_t *)p = u64;
+		break;
+	case CT_SIZE:
+		if (parse_size(value, &u64, &why) != 0)
+			break;
+		if (u64 < k->min) {
+			char lo[32];
+
+			format_size(lo, sizeof(lo), k->min);
+			snprintf(buf, sizeof(buf), "must be at least %s", lo);
+			why = buf;
+			break;
+		}
+		*(uint64_t *)p = u64;
+		break;
+	case CT_UINT:
+	case CT_PORT:
+		if (parse_uint(value, k->min, k->max, &ul, &why) != 0)
+			break;
+		*(unsigned *)p = (unsigned)ul;
+		break;
+	case CT_BOOL:
+		if (parse_bool(value, &b, &why) != 0)
+			break;
+		*(int *)p = b;
+		break;
+	case CT_AUTOBOOL:
+		if (strcmp(value, "auto") == 0)
+			b = -1;
+		else if (parse_bool(value, &b, &why) != 0) {
+			why = "expected auto, yes or no";
+			break;
+		}
+		*(int *)p = b;
+		break;
+	case CT_RESTART:
+		if (strcmp(value, "always") == 0)
+			*(enum restart_policy *)p = RESTART_ALWAYS;
+		else if (strcmp(value, "on-failure") == 0)
+			*(enum restart_policy *)p = RESTART_ON_FAILURE;
+		else if (strcmp(value, "never") == 0)
+			*(enum restart_policy *)p = RESTART_NEVER;
+		else
+			why = "expected always, on-failure or never";
+		break;
+	case CT_SIGNAL:
+		if (parse_signal(value, &sig, &why) != 0)
+			break;
+		*(int *)p = sig;
+		break;
+	case CT_HEAP: {
+		struct conf_app *a = base;
+
+		if (strcmp(value, "off") == 0)
+			a->heap_mode = HEAP_OFF;
+		else if (strchr(value, '%') != NULL) {
+			if (parse_percent(value, &pct, &why) != 0)
+				break;
+			a->heap_mode = HEAP_PERCENT;
+			a->heap_pct = pct;
+		} else {
+			if (parse_size(value, &u64, &why) != 0) {
+				why = "expected off, a percentage like 75% or a "
+				    "size like 1536M";
+				break;
+			}
+			if (u64 < 16ULL * 1024 * 1024) {
+				why = "must be at least 16M";
+				break;
+			}
+			a->heap_mode = HEAP_FIXED;
+			a->heap_bytes = u64;
+		}
+		break;
+	}
+	case CT_HEALTH:
+		if (strcmp(value, "off") == 0) {
+			free(*(char **)p);
+			*(char **)p = NULL;
+			break;
+		}
+		if (value[0] != '/' || strlen(value) > 200) {
+			why = "expected off or a path like /health";
+			break;
+		}
+		for (s = (char *)value; *s != '\0'; s++)
+			if ((unsigned char)*s <= ' ' || *s == 0x7f)
+				break;
+		if (*s != '\0') {
+			s = NULL;
+			why = "a path must not contain spaces or control "
+			    "characters";
+			break;
+		}
+		if ((s = strdup(value)) == NULL)
+			goto oom;
+		free(*(char **)p);
+		*(char **)p = s;
+		break;
+	}
+	if (why != NULL) {
+		errs_add(x->errs, x->file, line, "%s: %s (got '%.100s')",
+		    k->name, why, value);
+		return -1;
+	}
+	if (shown != NULL) {
+		char *old = *shown, *n;
+
+		if (old != NULL && is_repeatable(k->type)) {
+			if (asprintf(&n, "%s\x1f%s", old, txt) < 0)
+				goto oom;
+		} else if ((n = strdup(txt)) == NULL)
+			goto oom;
+		free(old);
+		*shown = n;
+	}
+	return 0;
+oom:
+	x->errs->oom = 1;
+	return -1;
+}
+
+/* --- sections and keys ----------------------------------------------- */
+
+static struct appstate *
+app_by_name(struct pctx *x, const char *name)
+{
+	size_t	i;
+
+	for (i = 0; i < x->n_apps; i++)
+		if (strcmp(x->apps[i].a->name, name) == 0)
+			return &x->apps[i];
+	return NULL;
+}
+
+static void
+begin_section(struct pctx *x, const char *s, size_t n)
+{
+	struct appstate	*as, *v;
+	struct conf_app	*a;
+	char		 name[256];
+
+	x->cur = NULL;
+	if (n == 4 && strncmp(s, "tend", 4) == 0) {
+		x->scope = SC_TEND;
+		return;
+	}
+	x->scope = SC_BAD;
+	if (n < 5 || strncmp(s, "app:", 4) != 0) {
+		errs_add(x->errs, x->file, x->lineno, "unknown section [%.*s] "
+		    "(expected [tend] or [app:NAME])", (int)(n > 64 ? 64 : n), s);
+		return;
+	}
+	snprintf(name, sizeof(name), "%.*s", (int)(n - 4 > 200 ? 200 : n - 4),
+	    s + 4);
+	if (!valid_app_name(name)) {
+		errs_add(x->errs, x->file, x->lineno, "invalid app name '%s': "
+		    "use letters, digits, _ . - (at most %d, not 'all')",
+		    name, APP_NAME_MAX);
+		return;
+	}
+	if ((as = app_by_name(x, name)) != NULL) {
+		errs_add(x->errs, x->file, x->lineno, "duplicate app %s (first "
+		    "defined at line %d)", name, as->a->line);
+		return;
+	}
+	if ((a = calloc(1, sizeof(*a))) == NULL ||
+	    (a->name = strdup(name)) == NULL ||
+	    (a->file = strdup(x->file)) == NULL ||
+	    (v = reallocarray(x->apps, x->n_apps + 1, sizeof(*v))) == NULL) {
+		if (a != NULL) {
+			free(a->name);
+			free(a->file);
+		}
+		free(a);
+		x->errs->oom = 1;
+		return;
+	}
+	a->line = x->lineno;
+	x->apps = v;
+	as = &x->apps[x->n_apps++];
+	memset(as, 0, sizeof(*as));
+	as->a = a;
+	x->cur = as;
+	x->scope = SC_APP;
+}
+
+static int
+handler(void *user, const char *section, const char *name, const char *value)
+{
+	struct pctx		*x = user;
+	const struct conf_key	*tab, *k;
+	const char		*sug;
+	int			*lines;
+	void			*base;
+	size_t			 i;
+	char			 scope[96];
+	unsigned long		 idx;
+
+	if (value != NULL && value[0] == STASH_MARK) {
+		idx = strtoul(value + 1, NULL, 10);
+		value = idx < x->n_stash ? x->stash[idx] : "";
+	}
+	switch (x->scope) {
+	case SC_NONE:
+		errs_add(x->errs, x->file, x->lineno, "%s outside any section "
+		    "(start with [tend] or [app:NAME])", name);
+		return 1;
+	case SC_BAD:
+		return 1;	/* the section was reported already */
+	case SC_TEND:
+		tab = conf_tend_keys;
+		lines = x->tend_lines;
+		base = x->conf;
+		snprintf(scope, sizeof(scope), "[tend]");
+		break;
+	default:
+		tab = conf_app_keys;
+		lines = x->cur->lines;
+		base = x->cur->a;
+		snprintf(scope, sizeof(scope), "[app:%s]", x->cur->a->name);
+		break;
+	}
+	for (i = 0, k = NULL; tab[i].name != NULL; i++)
+		if (strcmp(tab[i].name, name) == 0) {
+			k = &tab[i];
+			break;
+		}
+	if (k == NULL) {
+		if ((sug = suggest(tab, name)) != NULL)
+			errs_add(x->errs, x->file, x->lineno, "unknown key '%.64s' "
+			    "in %s; did you mean '%s'?", name, scope, sug);
+		else
+			errs_add(x->errs, x->file, x->lineno, "unknown key '%.64s' "
+			    "in %s", name, scope);
+		return 1;
+	}
+	if (lines[i] != 0 && !is_repeatable(k->type)) {
+		errs_add(x->errs, x->file, x->lineno, "%s set twice in %s (first "
+		    "at line %d)", name, scope, lines[i]);
+		return 1;
+	}
+	lines[i] = x->lineno;
+	set_value(x, k, base, value, x->lineno, scope,
+	    x->scope == SC_APP ? &x->cur->raw[i] : NULL);
+	return 1;
+}
+
+/* --- the reader --------------------------------------------------------- */
+
+static int
+blank(char c)
+{
+	return c == ' ' || c == '\t' || c == '\r';
+}
+
+/* Our value-splitting for a line inih cannot hold, following inih's rules:
+ * split at the first '=' or ':', strip a ';' comment after whitespace. */
+static int
+stash_line(struct pctx *x, const char *p, size_t n, char *out, int num)
+{
+	const char	*sep, *ks, *ke, *vs, *ve, *c;
+	char		*v, **ns;
+	size_t		 kn;
+
+	for (sep = p; sep < p + n && *sep != '=' && *sep != ':'; sep++)
+		;
+	ks = p;
+	for (ke = sep; ke > ks && blank(ke[-1]); ke--)
+		;
+	kn = (size_t)(ke - ks);
+	for (vs = sep + 1; vs < p + n && blank(*vs); vs++)
+		;
+	ve = p + n;
+	for (c = vs; c < ve; c++)
+		if (*c == ';' && c > vs && blank(c[-1])) {
+			ve = c;
+			break;
+		}
+	while (ve > vs && blank(ve[-1]))
+		ve--;
+	if (kn + 24 >= (size_t)num) {
+		errs_add(x->errs, x->file, x->lineno, "key too long");
+		snprintf(out, (size_t)num, "\n");
+		return 0;
+	}
+	if ((v = strndup(vs, (size_t)(ve - vs))) == NULL ||
+	    (ns = reallocarray(x->stash, x->n_stash + 1, sizeof(*ns))) == NULL) {
+		free(v);
+		x->errs->oom = 1;
+		snprintf(out, (size_t)num, "\n");
+		return 0;
+	}
+	x->stash = ns;
+	x->stash[x->n_stash] = v;
+	snprintf(out, (size_t)num, "%.*s=%c%zu\n", (int)kn, ks, STASH_MARK,
+	    x->n_stash);
+	x->n_stash++;
+	return 0;
+}
+
+static char *
+reader(char *out, int num, void *stream)
+{
+	struct pctx	*x = stream;
+	const char	*p, *nl, *q, *e;
+	size_t		 n;
+
+	if (x->pos >= x->len)
+		return NULL;
+	p = x->buf + x->pos;
+	nl = memchr(p, '\n', x->len - x->pos);
+	n = nl != NULL ? (size_t)(nl - p) : x->len - x->pos;
+	x->pos += n + (nl != NULL);
+	x->lineno++;
+	if (n > 0 && p[n - 1] == '\r')
+		n--;
+	/* A UTF-8 BOM on the first line is harmless. */
+	if (x->lineno == 1 && n >= 3 && memcmp(p, "\xef\xbb\xbf", 3) == 0) {
+		p += 3;
+		n -= 3;
+	}
+	snprintf(out, (size_t)num, "\n");
+	if (n > CONF_MAX_LINE) {
+		errs_add(x->errs, x->file, x->lineno, "line too long (%zu bytes, "
+		    "limit %d)", n, CONF_MAX_LINE);
+		return out;
+	}
+	for (q = p; q < p + n && blank(*q); q++)
+		;
+	if (q == p + n || *q == ';' || *q == '#')
+		return out;		/* blank or comment */
+	if (q != p) {
+		errs_add(x->errs, x->file, x->lineno, "continuation lines are "
+		    "not supported; put the value on one line");
+		return out;
+	}
+	if (*p == '[') {
+		for (e = p + n; e > p && blank(e[-1]); e--)
+			;
+		/* "[app:x] ; comment" */
+		{
+			const char *rb = memchr(p, ']', n);
+
+			if (rb != NULL) {
+				const char *r = rb + 1;
+
+				while (r < p + n && blank(*r))
+					r++;
+				if (r == p + n || *r == ';' || *r == '#')
+					e = rb + 1;
+			}
+		}
+		if (e - p < 2 || e[-1] != ']') {
+			errs_add(x->errs, x->file, x->lineno, "expected [section]");
+			x->scope = SC_BAD;
+			return out;
+		}
+		begin_section(x, p + 1, (size_t)(e - p - 2));
+		return out;
+	}
+	if (memchr(p, '=', n) == NULL && memchr(p, ':', n) == NULL) {
+		errs_add(x->errs, x->file, x->lineno, "expected key = value or "
+		    "[section]");
+		return out;
+	}
+	if (memchr(p, STASH_MARK, n) != NULL) {
+		errs_add(x->errs, x->file, x->lineno, "control character in line");
+		return out;
+	}
+	if (n + 3 > (size_t)num || n > INIH_ROOM) {
+		stash_line(x, p, n, out, num);
+		return out;
+	}
+	memcpy(out, p, n);
+	out[n] = '\n';
+	out[n + 1] = '\0';
+	return out;
+}
+
+/* --- after parsing ------------------------------------------------------ */
+
+static void
+apply_defaults(struct pctx *x, const struct conf_key *tab, void *base,
+    int *lines, char **raw)
+{
+	size_t	i;
+
+	for (i = 0; tab[i].name != NULL; i++) {
+		if (lines[i] != 0 || tab[i].dflt == NULL)
+			continue;
+		set_value(x, &tab[i], base, tab[i].dflt, 0, "",
+		    raw != NULL ? &raw[i] : NULL);
+	}
+}
+
+static int
+canon(struct appstate *as)
+{
+	char	*s = NULL, *n;
+	size_t	 i;
+
+	for (i = 0; conf_app_keys[i].name != NULL; i++) {
+		if (asprintf(&n, "%s%s=%s\n", s ? s : "", conf_app_keys[i].name,
+		    as->raw[i] ? as->raw[i] : "") < 0) {
+			free(s);
+			return -1;
+		}
+		free(s);
+		s = n;
+	}
+	as->a->canon = s;
+	return 0;
+}
+
+static void
+check_app(struct pctx *x, struct appstate *as)
+{
+	struct conf_app	*a = as->a;
+
+	if (a->command == NULL)
+		errs_add(x->errs, x->file, a->line, "[app:%s] needs a command",
+		    a->name);
+	if (a->dir == NULL)
+		errs_add(x->errs, x->file, a->line, "[app:%s] needs a dir",
+		    a->name);
+	if (a->health != NULL && a->port == 0)
+		errs_add(x->errs, x->file, a->line, "[app:%s]: health needs "
+		    "port", a->name);
+	if (a->port != 0 && a->port + a->instances - 1 > 65535)
+		errs_add(x->errs, x->file, a->line, "[app:%s]: ports %u to %u "
+		    "go past 65535", a->name, a->port,
+		    a->port + a->instances - 1);
+	if (a->restart_delay_max < a->restart_delay)
+		errs_add(x->errs, x->file, a->line, "[app:%s]: restart_delay_max "
+		    "is below restart_delay", a->name);
+}
+
+static void
+check_ports(struct pctx *x)
+{
+	size_t	i, j;
+
+	for (i = 0; i < x->n_apps; i++)
+		for (j = i + 1; j < x->n_apps; j++) {
+			struct conf_app *a = x->apps[i].a, *b = x->apps[j].a;
+
+			if (a->port == 0 || b->port == 0)
+				continue;
+			if (a->port <= b->port + b->instances - 1 &&
+			    b->port <= a->port + a->instances - 1)
+				errs_add(x->errs, x->file, b->line, "[app:%s]: "
+				    "ports overlap those of app %s (line %d)",
+				    b->name, a->name, a->line);
+		}
+}
+
+static void
+conf_app_free(struct conf_app *a)
+{
+	if (a == NULL)
+		return;
+	free(a->name);
+	free(a->file);
+	free(a->dir);
+	strv_free(&a->env_files);
+	strv_free(&a->envs);
+	free(a->user);
+	free(a->group);
+	free(a->command);
+	free(a->health);
+	free(a->health_body);
+	free(a->canon);
+	free(a);
+}
+
+void
+conf_free(struct conf *c)
+{
+	size_t	i;
+
+	if (c == NULL)
+		return;
+	for (i = 0; i < c->n_apps; i++)
+		conf_app_free(c->apps[i]);
+	free(c->apps);
+	free(c->path);
+	free(c->socket);
+	free(c->socket_group);
+	free(c->state_dir);
+	free(c->log_dir);
+	free(c);
+}
+
+struct conf *
+conf_parse(const char *buf, size_t len, const char *path, struct errs *errs)
+{
+	struct pctx	 x;
+	struct conf	*c;
+	size_t		 i, j;
+	char		*slash, cwd[PATH_MAX];
+	int		 nerr = (int)errs->n;
+
+	memset(&x, 0, sizeof(x));
+	x.file = path;
+	x.buf = buf;
+	x.len = len;
+	x.errs = errs;
+	if ((c = calloc(1, sizeof(*c))) == NULL) {
+		errs->oom = 1;
+		return NULL;
+	}
+	x.conf = c;
+	if (path[0] == '/')
+		c->path = resolve_path("/", path);
+	else if (getcwd(cwd, sizeof(cwd)) != NULL)
+		c->path = resolve_path(cwd, path);
+	if (c->path == NULL) {
+		errs->oom = 1;
+		conf_free(c);
+		return NULL;
+	}
+	if ((x.dir = strdup(c->path)) == NULL) {
+		errs->oom = 1;
+		conf_free(c);
+		return NULL;
+	}
+	if ((slash = strrchr(x.dir, '/')) != NULL)
+		slash[slash == x.dir ? 1 : 0] = '\0';
+
+	if (memchr(buf, '\0', len) != NULL)
+		errs_add(errs, path, 0, "contains a NUL byte");
+	else
+		ini_parse_stream(reader, &x, handler, &x);
+
+	apply_defaults(&x, conf_tend_keys, c, x.tend_lines, NULL);
+	for (i = 0; i < x.n_apps; i++) {
+		apply_defaults(&x, conf_app_keys, x.apps[i].a, x.apps[i].lines,
+		    x.apps[i].raw);
+		check_app(&x, &x.apps[i]);
+		if (canon(&x.apps[i]) != 0)
+			errs->oom = 1;
+	}
+	check_ports(&x);
+
+	if ((c->apps = calloc(x.n_apps + 1, sizeof(*c->apps))) == NULL)
+		errs->oom = 1;
+	for (i = 0; i < x.n_apps; i++) {
+		if (c->apps != NULL)
+			c->apps[c->n_apps++] = x.apps[i].a;
+		else
+			conf_app_free(x.apps[i].a);
+		for (j = 0; j < N_APP_KEYS; j++)
+			free(x.apps[i].raw[j]);
+	}
+	free(x.apps);
+	for (i = 0; i < x.n_stash; i++)
+		free(x.stash[i]);
+	free(x.stash);
+	free(x.dir);
+	if ((int)errs->n > nerr || errs->oom) {
+		conf_free(c);
+		return NULL;
+	}
+	return c;
+}
+
+struct conf *
+conf_load(const char *path, struct errs *errs)
+{
+	struct stat	 st;
+	struct conf	*c;
+	char		*buf;
+	size_t		 off = 0;
+	ssize_t		 n;
+	int		 fd;
+
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY)) == -1) {
+		errs_add(errs, path, 0, "%s", strerror(errno));
+		return NULL;
+	}
+	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+		errs_add(errs, path, 0, "not a regular file");
+		close(fd);
+		return NULL;
+	}
+	if (st.st_size > CONF_MAX_SIZE) {
+		errs_add(errs, path, 0, "too large (%lld bytes, limit %d)",
+		    (long long)st.st_size, CONF_MAX_SIZE);
+		close(fd);
+		return NULL;
+	}
+	if ((buf = malloc((size_t)st.st_size + 1)) == NULL) {
+		errs->oom = 1;
+		close(fd);
+		return NULL;
+	}
+	while (off < (size_t)st.st_size) {
+		n = read(fd, buf + off, (size_t)st.st_size - off);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			errs_add(errs, path, 0, "%s", strerror(errno));
+			free(buf);
+			close(fd);
+			return NULL;
+		}
+		if (n == 0)
+			break;
+		off += (size_t)n;
+	}
+	close(fd);
+	buf[off] = '\0';
+	c = conf_parse(buf, off, path, errs);
+	free(buf);
+	return c;
+}
+
+struct conf_app *
+conf_find_app(const struct conf *c, const char *name)
+{
+	size_t	i;
+
+	for (i = 0; i < c->n_apps; i++)
+		if (strcmp(c->apps[i]->name, name) == 0)
+			return c->apps[i];
+	return NULL;
+}
+
+static int
+name_exists(const char *s, int user)
+{
+	char	*end;
+
+	strtoul(s, &end, 10);
+	if (*end == '\0' && end != s)
+		return 1;	/* numeric ids need no entry */
+	return user ? getpwnam(s) != NULL : getgrnam(s) != NULL;
+}
+
+void
+conf_check_env(const struct conf *c, struct errs *errs)
+{
+	struct stat	 st;
+	struct env	 env;
+	size_t		 i, j;
+
+	if (c->socket_group != NULL && !name_exists(c->socket_group, 0))
+		errs_add(errs, c->path, 0, "socket_group %s: no such group",
+		    c->socket_group);
+	for (i = 0; i < c->n_apps; i++) {
+		const struct conf_app *a = c->apps[i];
+
+		if (stat(a->dir, &st) != 0)
+			errs_add(errs, a->file, a->line, "[app:%s]: dir %s: %s",
+			    a->name, a->dir, strerror(errno));
+		else if (!S_ISDIR(st.st_mode))
+			errs_add(errs, a->file, a->line, "[app:%s]: dir %s: not "
+			    "a directory", a->name, a->dir);
+		if (a->user != NULL && !name_exists(a->user, 1))
+			errs_add(errs, a->file, a->line, "[app:%s]: user %s does "
+			    "not exist", a->name, a->user);
+		if (a->group != NULL && !name_exists(a->group, 0))
+			errs_add(errs, a->file, a->line, "[app:%s]: group %s does "
+			    "not exist", a->name, a->group);
+		for (j = 0; j < a->env_files.n; j++) {
+			env_init(&env);
+			dotenv_load(a->env_files.v[j], &env, errs);
+			env_free(&env);
+		}
+	}
+}

@@ -1,0 +1,421 @@
+/*
+ * logpipe.c: app output.  Each instance's stdout and stderr are pipes that
+ * tendd reads as fast as they fill (the app must never block on a full
+ * pipe because of us), split into lines, stamped with the time and the
+ * stream, and appended to LOG_DIR/APP.log with one write(2) per batch.
+ * The file rotates by size (APP.log.1 ... APP.log.N) and is reopened on
+ * SIGUSR1 for logrotate.  The last lines are also kept in a byte ring for
+ * `tendctl logs -n`, and passed to `tendctl logs -f` followers, who are
+ * dropped to (with a marker) rather than allowed to hold memory.
+ *
+ * A line longer than LOG_LINE_MAX is written in pieces: split, never
+ * lost.  A write error (disk full) is reported once in tendd's log and in
+ * status, the lost bytes are counted, and writing resumes by itself.
+ */
+#define _GNU_SOURCE
+#include <sys/stat.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "tendd.h"
+
+/* Formatted lines are staged here and written in one go. */
+#define STAGE_SIZE	(256 * 1024)
+/* "2026-11-24T15:13:31.123Z out.63 " */
+#define PREFIX_MAX	64
+/* A follower further behind than this loses lines (and is told). */
+#define FOLLOW_MAX	(1024 * 1024)
+#define RING_MIN	(16 * 1024)
+
+static char	stage[STAGE_SIZE];
+static size_t	stage_len;
+
+static void
+timestamp(char *buf, size_t len)
+{
+	struct timespec	ts;
+	struct tm	tm;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	gmtime_r(&ts.tv_sec, &tm);
+	snprintf(buf, len, "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ",
+	    tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
+	    tm.tm_min, tm.tm_sec, ts.tv_nsec / 1000000);
+}
+
+int
+applog_open(struct app *app, const char *log_dir, uint64_t ring_bytes)
+{
+	struct applog	*l = &app->log;
+	struct stat	 st;
+
+	if (asprintf(&l->path, "%s/%s.log", log_dir, app->name) < 0) {
+		l->path = NULL;
+		return -1;
+	}
+	if (ring_bytes < RING_MIN)
+		ring_bytes = RING_MIN;
+	if ((l->ring = malloc(ring_bytes)) == NULL)
+		return -1;
+	l->ring_cap = ring_bytes;
+	l->ring_len = l->ring_head = 0;
+	l->fd = open(l->path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
+	if (l->fd == -1) {
+		/* Not fatal: the app runs, status shows why nothing is kept. */
+		l->err = errno;
+		log_warn("%s: open %s", app->name, l->path);
+	} else if (fstat(l->fd, &st) == 0)
+		l->size = (uint64_t)st.st_size;
+	return 0;
+}
+
+void
+applog_close(struct applog *l)
+{
+	if (l->fd != -1)
+		close(l->fd);
+	l->fd = -1;
+	free(l->path);
+	l->path = NULL;
+	free(l->ring);
+	l->ring = NULL;
+}
+
+void
+applog_reopen(struct app *app)
+{
+	struct applog	*l = &app->log;
+	struct stat	 st;
+	int		 fd;
+
+	fd = open(l->path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
+	if (fd == -1) {
+		log_warn("%s: reopen %s", app->name, l->path);
+		return;
+	}
+	if (l->fd != -1)
+		close(l->fd);
+	l->fd = fd;
+	l->size = fstat(fd, &st) == 0 ? (uint64_t)st.st_size : 0;
+}
+
+/* APP.log -> APP.log.1 -> ... -> APP.log.KEEP (dropped). */
+static void
+applog_rotate(struct app *app)
+{
+	struct applog	*l = &app->log;
+	unsigned	 keep = app->t->conf->log_keep, i;
+	char		 from[4096], to[4096];
+
+	for (i = keep; i >= 1; i--) {
+		if (i == 1)
+			snprintf(from, sizeof(from), "%s", l->path);
+		else
+			snprintf(from, sizeof(from), "%s.%u", l->path, i - 1);
+		snprintf(to, sizeof(to), "%s.%u", l->path, i);
+		if (rename(from, to) != 0 && errno != ENOENT)
+			log_warn("%s: rename %s", app->name, from);
+	}
+	if (keep == 0 && unlink(l->path) != 0 && errno != ENOENT)
+		log_warn("%s: unlink %s", app->name, l->path);
+	applog_reopen(app);
+}
+
+static void
+ring_put(struct applog *l, const char *p, size_t n)
+{
+	size_t	k;
+
+	if (n >= l->ring_cap) {
+		p += n - l->ring_cap;
+		n = l->ring_cap;
+	}
+	while (n > 0) {
+		k = l->ring_cap - l->ring_head;
+		if (k > n)
+			k = n;
+		memcpy(l->ring + l->ring_head, p, k);
+		l->ring_head = (l->ring_head + k) % l->ring_cap;
+		p += k;
+		n -= k;
+		if (l->ring_len < l->ring_cap)
+			l->ring_len = l->ring_len + k > l->ring_cap ?
+			    l->ring_cap : l->ring_len + k;
+	}
+}
+
+char *
+applog_tail(const struct applog *l, unsigned n, size_t *len)
+{
+	size_t	 start, i, got = 0, count;
+	char	*out;
+
+	/* Walk back from the newest byte, counting line ends. */
+	start = (l->ring_head + l->ring_cap - l->ring_len) % l->ring_cap;
+	count = 0;
+	for (i = l->ring_len; i > 0; i--) {
+		size_t pos = (start + i - 1) % l->ring_cap;
+
+		if (l->ring[pos] == '\n' && i != l->ring_len &&
+		    ++count == n)
+			break;
+	}
+	/* i is the offset (from start) of the first byte to return. */
+	if (n == 0)
+		i = l->ring_len;
+	else if (i == 0) {
+		/* Fewer lines than asked: skip a clipped first line. */
+		for (i = 0; i < l->ring_len && l->ring_len == l->ring_cap; i++)
+			if (l->ring[(start + i) % l->ring_cap] == '\n') {
+				i++;
+				break;
+			}
+	}
+	got = l->ring_len - i;
+	if ((out = malloc(got + 1)) == NULL)
+		return NULL;
+	for (count = 0; count < got; count++)
+		out[count] = l->ring[(start + i + count) % l->ring_cap];
+	out[got] = '\0';
+	*len = got;
+	return out;
+}
+
+void
+applog_follow(struct app *app, const char *p, size_t n)
+{
+	struct follower	*f, *next;
+	json_t		*ev;
+	char		 note[96];
+
+	LIST_FOREACH_SAFE(f, &app->log.followers, entry, next) {
+		if (client_queue_size(f->client) > FOLLOW_MAX) {
+			f->dropped += n;
+			continue;
+		}
+		if (f->dropped > 0) {
+			snprintf(note, sizeof(note), "[tend: %llu bytes dropped:"
+			    " reader too slow]\n", (unsigned long long)f->dropped);
+			f->dropped = 0;
+			if ((ev = json_pack("{s:s,s:s}", "event", "log", "data",
+			    note)) != NULL)
+				client_send(f->client, ev);
+		}
+		ev = json_object();
+		if (ev == NULL || json_object_set_new(ev, "event",
+		    json_string("log")) != 0 || json_object_set_new(ev, "data",
+		    json_stringn_nocheck(p, n)) != 0) {
+			json_decref(ev);
+			continue;
+		}
+		client_send(f->client, ev);
+	}
+}
+
+/* Write what is staged for app: the file, the ring, the followers. */
+static void
+stage_flush(struct app *app)
+{
+	struct applog	*l = &app->log;
+	size_t		 off = 0;
+	ssize_t		 w;
+
+	if (stage_len == 0)
+		return;
+	if (l->fd != -1) {
+		while (off < stage_len) {
+			w = write(l->fd, stage + off, stage_len - off);
+			if (w < 0 && errno == EINTR)
+				continue;
+			if (w <= 0) {
+				if (l->err == 0)
+					log_warn("%s: write %s (output is "
+					    "dropped until it works again)",
+					    app->name, l->path);
+				l->err = w < 0 ? errno : ENOSPC;
+				l->dropped += stage_len - off;
+				break;
+			}
+			off += (size_t)w;
+			l->size += (uint64_t)w;
+		}
+		if (off == stage_len && l->err != 0) {
+			log_info("%s: writing %s again (%llu bytes were lost)",
+			    app->name, l->path, (unsigned long long)l->dropped);
+			l->err = 0;
+		}
+	}
+	ring_put(l, stage, stage_len);
+	if (!LIST_EMPTY(&l->followers))
+		applog_follow(app, stage, stage_len);
+	stage_len = 0;
+	if (l->fd != -1 && l->size >= app->t->conf->log_max_size)
+		applog_rotate(app);
+}
+
+/* jprio: syslog priority for the journal copy, or -1 for none. */
+static void
+stage_line(struct app *app, const char *prefix, size_t plen, const char *p,
+    size_t n, int idx, int jprio)
+{
+	if (stage_len + plen + n + 1 > sizeof(stage))
+		stage_flush(app);
+	memcpy(stage + stage_len, prefix, plen);
+	stage_len += plen;
+	memcpy(stage + stage_len, p, n);
+	stage_len += n;
+	stage[stage_len++] = '\n';
+	if (app->t->journal && jprio >= 0)
+		sd_journal_line(app->name, idx, jprio, p, n);
+}
+
+static size_t
+make_prefix(char *buf, const struct app *app, int idx, const char *stream)
+{
+	char	ts[64];
+	int	n;
+
+	timestamp(ts, sizeof(ts));
+	if (app->n_inst > 1 && idx >= 0)
+		n = snprintf(buf, PREFIX_MAX, "%s %s.%d ", ts, stream, idx);
+	else
+		n = snprintf(buf, PREFIX_MAX, "%s %s ", ts, stream);
+	return n < 0 ? 0 : n >= PREFIX_MAX ? PREFIX_MAX - 1 : (size_t)n;
+}
+
+void
+applog_event(struct app *app, int idx, const char *fmt, ...)
+{
+	char	prefix[PREFIX_MAX], msg[1024];
+	size_t	plen;
+	va_list	ap;
+	int	n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		return;
+	if ((size_t)n >= sizeof(msg))
+		n = sizeof(msg) - 1;
+	plen = make_prefix(prefix, app, idx, "tend");
+	stage_line(app, prefix, plen, msg, (size_t)n, idx, -1);
+	stage_flush(app);
+}
+
+/* --- the pipes ---------------------------------------------------- */
+
+static void
+logpipe_closed_cb(uv_handle_t *h)
+{
+	struct logpipe	*lp = h->data;
+	struct app	*app = lp->inst->app;
+
+	free(lp);
+	app_handle_done(app);
+}
+
+struct logpipe *
+logpipe_new(struct inst *in, const char *stream)
+{
+	struct logpipe	*lp;
+
+	if ((lp = malloc(sizeof(*lp))) == NULL)
+		return NULL;
+	lp->inst = in;
+	lp->stream = stream;
+	lp->len = 0;
+	lp->open = 1;
+	if (uv_pipe_init(in->app->t->loop, &lp->pipe, 0) != 0) {
+		free(lp);
+		return NULL;
+	}
+	lp->pipe.data = lp;
+	in->app->nhandles++;
+	LIST_INSERT_HEAD(&in->app->pipes, lp, entry);
+	return lp;
+}
+
+void
+logpipe_close(struct logpipe *lp)
+{
+	if (!lp->open)
+		return;
+	lp->open = 0;
+	LIST_REMOVE(lp, entry);
+	uv_close((uv_handle_t *)&lp->pipe, logpipe_closed_cb);
+}
+
+static void
+logpipe_alloc_cb(uv_handle_t *h, size_t hint, uv_buf_t *buf)
+{
+	struct logpipe	*lp = h->data;
+
+	buf->base = lp->buf + lp->len;
+	buf->len = sizeof(lp->buf) - lp->len;
+}
+
+static void
+logpipe_read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
+{
+	struct logpipe	*lp = s->data;
+	struct inst	*in = lp->inst;
+	struct app	*app = in->app;
+	char		 prefix[PREFIX_MAX], *nl, *p, *end;
+	size_t		 plen;
+	int		 jprio, idx = (int)in->idx;
+
+	if (nread == 0)
+		return;
+	plen = make_prefix(prefix, app, (int)in->idx, lp->stream);
+	jprio = strcmp(lp->stream, "err") == 0 ? 3 : 6;
+	if (nread < 0) {
+		/* EOF or error: what is left is a last, unterminated line. */
+		if (lp->len > 0)
+			stage_line(app, prefix, plen, lp->buf, lp->len, idx, jprio);
+		lp->len = 0;
+		stage_flush(app);
+		if (nread != UV_EOF)
+			log_warnx("%s[%u]: read %s: %s", app->name, in->idx,
+			    lp->stream, uv_strerror((int)nread));
+		logpipe_close(lp);
+		return;
+	}
+	p = lp->buf;
+	end = lp->buf + lp->len + (size_t)nread;
+	while (p < end && (nl = memchr(p, '\n', (size_t)(end - p))) != NULL) {
+		while ((size_t)(nl - p) > LOG_LINE_MAX) {
+			stage_line(app, prefix, plen, p, LOG_LINE_MAX, idx, jprio);
+			p += LOG_LINE_MAX;
+		}
+		stage_line(app, prefix, plen, p, (size_t)(nl - p), idx, jprio);
+		p = nl + 1;
+	}
+	while ((size_t)(end - p) >= LOG_LINE_MAX) {
+		stage_line(app, prefix, plen, p, LOG_LINE_MAX, idx, jprio);
+		p += LOG_LINE_MAX;
+	}
+	lp->len = (size_t)(end - p);
+	if (lp->len > 0 && p != lp->buf)
+		memmove(lp->buf, p, lp->len);
+	stage_flush(app);
+}
+
+int
+logpipe_start(struct logpipe *lp)
+{
+	int	r;
+
+	if ((r = uv_read_start((uv_stream_t *)&lp->pipe, logpipe_alloc_cb,
+	    logpipe_read_cb)) != 0) {
+		log_warnx("%s: read_start: %s", lp->inst->app->name,
+		    uv_strerror(r));
+		return -1;
+	}
+	return 0;
+}

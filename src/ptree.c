@@ -1,0 +1,196 @@
+/*
+ * ptree.c: an instance's process tree is its process group (it runs in a
+ * session of its own).  This file signals a group, asks whether anything
+ * of it is left, measures its RSS and CPU from /proc, and reaps orphans:
+ * tendd is a child subreaper, so a daemonizing grandchild whose parent died
+ * becomes tendd's child and must be waited for by tendd, or it would stay
+ * a zombie.  libuv waits only for the pids it spawned, so orphans are
+ * found in /proc/self/task/ and reaped one pid at a time (never
+ * waitpid(-1), which would steal exit statuses libuv is owed).
+ */
+#define _GNU_SOURCE
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <ctype.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "tendd.h"
+
+/* /proc/PID/stat is one line of well under a kilobyte. */
+#define STAT_MAX	1024
+/* Re-read the process table at most this often for status. */
+#define SAMPLE_MIN_MS	1000
+
+void
+ptree_signal_group(pid_t pgid, int sig)
+{
+	if (pgid <= 1)
+		return;		/* never kill(-1) or our own group */
+	if (kill(-pgid, sig) != 0 && errno != ESRCH)
+		log_warn("kill -%s group %d", signal_name(sig), (int)pgid);
+}
+
+int
+ptree_group_alive(pid_t pgid)
+{
+	if (pgid <= 1)
+		return 0;
+	if (kill(-pgid, 0) == 0)
+		return 1;
+	return errno == EPERM;	/* exists, but became someone else's */
+}
+
+static ssize_t
+read_small(const char *path, char *buf, size_t len)
+{
+	ssize_t	n;
+	int	fd;
+
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1)
+		return -1;
+	n = read(fd, buf, len - 1);
+	close(fd);
+	if (n >= 0)
+		buf[n] = '\0';
+	return n;
+}
+
+/* pgrp, utime+stime ticks and rss pages of one process. */
+static int
+parse_stat(const char *buf, pid_t *pgrp, uint64_t *ticks, uint64_t *rss)
+{
+	const char		*p = strrchr(buf, ')');
+	unsigned long long	 ut, st;
+	long			 rsspages;
+	int			 pg;
+
+	/* After "pid (comm)": state ppid pgrp session tty tpgid flags
+	 * minflt cminflt majflt cmajflt utime stime cutime cstime priority
+	 * nice threads itrealvalue starttime vsize rss */
+	if (p == NULL || sscanf(p + 1, " %*c %*d %d %*d %*d %*d %*u %*u %*u "
+	    "%*u %*u %llu %llu %*d %*d %*d %*d %*d %*d %*u %*u %ld",
+	    &pg, &ut, &st, &rsspages) != 4)
+		return -1;
+	*pgrp = pg;
+	*ticks = ut + st;
+	*rss = rsspages > 0 ? (uint64_t)rsspages : 0;
+	return 0;
+}
+
+static struct inst *
+find_leader(struct tend *t, pid_t pgrp)
+{
+	struct app	*app;
+	unsigned	 i;
+
+	TAILQ_FOREACH(app, &t->apps, entry)
+		for (i = 0; i < app->n_inst; i++)
+			if ((app->inst[i].running || app->inst[i].draining) &&
+			    app->inst[i].pid == pgrp)
+				return &app->inst[i];
+	return NULL;
+}
+
+/*
+ * One pass over /proc: sum RSS and CPU ticks of every process by its
+ * group, and turn the tick deltas into percentages.  Cost grows with the
+ * host's process count, so it runs on demand (status) or on the tick when
+ * some app has max_memory, never more than once a second unless forced.
+ */
+void
+ptree_sample(struct tend *t, int force)
+{
+	static uint64_t	 last;
+	uint64_t	 now = uv_now(t->loop), ticks, rss;
+	long		 hz = sysconf(_SC_CLK_TCK), page = sysconf(_SC_PAGESIZE);
+	struct app	*app;
+	struct inst	*in;
+	struct dirent	*de;
+	DIR		*d;
+	char		 path[300], buf[STAT_MAX];
+	pid_t		 pg;
+	unsigned	 i;
+
+	if (!force && last != 0 && now - last < SAMPLE_MIN_MS)
+		return;
+	last = now;
+	TAILQ_FOREACH(app, &t->apps, entry)
+		for (i = 0; i < app->n_inst; i++) {
+			app->inst[i].rss = 0;
+			app->inst[i].cpu_acc = 0;
+		}
+	if ((d = opendir("/proc")) == NULL) {
+		log_warn("opendir /proc");
+		return;
+	}
+	while ((de = readdir(d)) != NULL) {
+		if (!isdigit((unsigned char)de->d_name[0]))
+			continue;
+		snprintf(path, sizeof(path), "/proc/%s/stat", de->d_name);
+		if (read_small(path, buf, sizeof(buf)) <= 0)
+			continue;
+		if (parse_stat(buf, &pg, &ticks, &rss) != 0)
+			continue;
+		if ((in = find_leader(t, pg)) == NULL)
+			continue;
+		in->rss += rss * (uint64_t)page;
+		in->cpu_acc += ticks;
+	}
+	closedir(d);
+	TAILQ_FOREACH(app, &t->apps, entry)
+		for (i = 0; i < app->n_inst; i++) {
+			in = &app->inst[i];
+			if (!in->running) {
+				in->cpu = 0;
+				in->cpu_ticks = 0;
+				in->sample_at = 0;
+				continue;
+			}
+			if (in->sample_at != 0 && now > in->sample_at &&
+			    in->cpu_acc >= in->cpu_ticks)
+				in->cpu = 100.0 * (double)(in->cpu_acc -
+				    in->cpu_ticks) / (double)hz * 1000.0 /
+				    (double)(now - in->sample_at);
+			in->cpu_ticks = in->cpu_acc;
+			in->sample_at = now;
+		}
+}
+
+/* Reap children of tendd that libuv did not spawn (adopted orphans). */
+void
+ptree_reap_orphans(struct tend *t)
+{
+	struct dirent	*de;
+	DIR		*d;
+	static char	 buf[64 * 1024];	/* ~9000 child pids */
+	char		 path[300], *p, *end;
+	long		 pid;
+	int		 status;
+
+	if ((d = opendir("/proc/self/task")) == NULL)
+		return;
+	while ((de = readdir(d)) != NULL) {
+		if (!isdigit((unsigned char)de->d_name[0]))
+			continue;
+		snprintf(path, sizeof(path), "/proc/self/task/%s/children",
+		    de->d_name);
+		if (read_small(path, buf, sizeof(buf)) <= 0)
+			continue;
+		for (p = buf; *p != '\0'; p = end) {
+			pid = strtol(p, &end, 10);
+			if (end == p)
+				break;
+			if (pid > 0 && !tend_pid_is_ours(t, (pid_t)pid) &&
+			    waitpid((pid_t)pid, &status, WNOHANG) > 0)
+				log_debug("reaped orphan %ld", pid);
+		}
+	}
+	closedir(d);
+}

@@ -1,0 +1,478 @@
+/*
+ * supervise.c: the life of one instance, as a table of actions indexed by
+ * [state][event] (s6-supervise style).  Every move goes through
+ * inst_set_state(), which logs it, notifies waiters and systemd, and keeps
+ * the timer honest: a state owns the instance's single timer, so leaving a
+ * state always stops it.
+ *
+ * An instance is "down" only when its main process has exited AND no
+ * process of its process group is left: a Node server started through
+ * npm leaves node behind when npm dies, and restarting before that node is
+ * gone would fail with EADDRINUSE (or worse, serve two versions).
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "tendd.h"
+
+const char *const state_names[ST__COUNT] = {
+	[ST_STOPPED] = "stopped",
+	[ST_STARTING] = "starting",
+	[ST_LIVE] = "live",
+	[ST_BACKOFF] = "backoff",
+	[ST_STOPPING] = "stopping",
+	[ST_FAILED] = "failed",
+};
+
+const char *const event_names[EV__COUNT] = {
+	[EV_START] = "start",
+	[EV_STOP] = "stop",
+	[EV_EXIT] = "exit",
+	[EV_TIMER] = "timer",
+	[EV_READY] = "ready",
+	[EV_KILL] = "kill",
+};
+
+typedef void (*action_fn)(struct inst *);
+
+static void	inst_timer_cb(uv_timer_t *);
+
+static void
+inst_set_state(struct inst *in, enum inst_state st)
+{
+	struct app	*app = in->app;
+
+	uv_timer_stop(&in->timer);
+	if (in->state == st)
+		return;
+	/* Checks belong to starting and live; any move ends the current
+	 * kind of check (a_ready starts the live one). */
+	health_stop(in);
+	log_debug("%s[%u]: %s -> %s", app->name, in->idx,
+	    state_names[in->state], state_names[st]);
+	in->state = st;
+	app_notify(app);
+}
+
+static void
+inst_timer_start(struct inst *in, uint64_t ms)
+{
+	uv_timer_start(&in->timer, inst_timer_cb, ms, 0);
+}
+
+static void
+exit_phrase(const struct inst *in, char *buf, size_t len)
+{
+	if (!in->has_exit)
+		snprintf(buf, len, "did not start");
+	else if (in->exit_signal != 0)
+		snprintf(buf, len, "killed by %s", signal_name(in->exit_signal));
+	else
+		snprintf(buf, len, "exited with code %d", in->exit_code);
+}
+
+/* Spawn now; a spawn that fails is handled as a start that failed. */
+static void
+do_spawn(struct inst *in)
+{
+	char	why[sizeof(in->reason)];
+
+	in->has_exit = 0;
+	in->live_at = 0;
+	in->ready_ms = -1;
+	in->next_delay = -1;
+	in->kill_sent = 0;
+	in->after = AFTER_NOTHING;
+	if (spawn_inst(in, why, sizeof(why)) != 0) {
+		snprintf(in->reason, sizeof(in->reason), "%s", why);
+		applog_event(in->app, in->idx, "cannot start: %s", why);
+		log_warnx("%s[%u]: cannot start: %s", in->app->name, in->idx,
+		    why);
+		in->spawned_at = uv_now(in->app->t->loop);
+		inst_set_state(in, ST_STARTING);
+		inst_event(in, EV_EXIT);	/* as if it died at once */
+		return;
+	}
+	inst_set_state(in, ST_STARTING);
+	if (in->app->ca->health != NULL && in->port != 0) {
+		/* Ready when /health says so, within ready_timeout. */
+		inst_timer_start(in, in->app->ca->ready_timeout);
+		health_ready_begin(in);
+	} else {
+		/* Without a check: ready if still running after min_ready. */
+		inst_timer_start(in, in->app->ca->min_ready);
+	}
+}
+
+static void
+begin_stop(struct inst *in, int after, int sig)
+{
+	in->after = after;
+	inst_set_state(in, ST_STOPPING);
+	if (in->running || in->draining) {
+		ptree_signal_group(in->pid, sig);
+		inst_timer_start(in, in->app->ca->kill_timeout);
+	} else
+		inst_event(in, EV_EXIT);
+}
+
+/*
+ * The restart policy: what happens after the app went down on its own
+ * (or failed to become ready).
+ */
+static void
+apply_policy(struct inst *in, int was_live)
+{
+	struct app		*app = in->app;
+	const struct conf_app	*ca = app->ca;
+	struct tend		*t = app->t;
+	uint64_t		 now = uv_now(t->loop), delay;
+	char			 ex[64], d[32];
+	int			 clean;
+
+	exit_phrase(in, ex, sizeof(ex));
+	clean = in->has_exit && in->exit_signal == 0 && in->exit_code == 0;
+	if (t->shutting_down || app->removing) {
+		inst_set_state(in, ST_STOPPED);
+		return;
+	}
+	if (ca->restart == RESTART_NEVER ||
+	    (ca->restart == RESTART_ON_FAILURE && clean)) {
+		if (!clean && in->reason[0] == '\0')
+			snprintf(in->reason, sizeof(in->reason), "%s", ex);
+		applog_event(app, in->idx, "%s; restart = %s: not restarting",
+		    ex, ca->restart == RESTART_NEVER ? "never" : "on-failure");
+		inst_set_state(in, clean ? ST_STOPPED : ST_FAILED);
+		return;
+	}
+	if (startlimit_hit(&in->sl, now, ca->start_limit_interval)) {
+		char prev[sizeof(in->reason)];
+
+		/* A spawn error is the more useful half of "last". */
+		snprintf(prev, sizeof(prev), "%s", !in->has_exit ? in->reason :
+		    "");
+		format_duration(d, sizeof(d), ca->start_limit_interval);
+		snprintf(in->reason, sizeof(in->reason),
+		    "start limit hit: more than %u restarts in %s; last: %s%s%.300s",
+		    ca->start_limit, d, ex, prev[0] ? ": " : "", prev);
+		applog_event(app, in->idx, "%s", in->reason);
+		log_warnx("%s[%u]: failed: %s", app->name, in->idx, in->reason);
+		inst_set_state(in, ST_FAILED);
+		return;
+	}
+	if (was_live && now - in->spawned_at >= ca->min_uptime) {
+		/* It ran stably: this is news, not a pattern.  Restart now. */
+		backoff_reset(&in->bo);
+		delay = 0;
+	} else
+		delay = backoff_next(&in->bo, tend_random(t));
+	format_duration(d, sizeof(d), delay);
+	if (in->has_exit || in->reason[0] == '\0')
+		snprintf(in->reason, sizeof(in->reason), "%s", ex);
+	applog_event(app, in->idx, "%s, restart in %s", ex, d);
+	log_info("%s[%u]: %s, restart in %s", app->name, in->idx, ex, d);
+	in->next_delay = (int64_t)delay;
+	inst_set_state(in, ST_BACKOFF);
+	/* Even "at once" goes through the loop: no recursion when a spawn
+	 * keeps failing with restart_delay = 0. */
+	inst_timer_start(in, delay);
+}
+
+/* --- actions ------------------------------------------------------- */
+
+static void
+a_start(struct inst *in)	/* operator start from a resting state */
+{
+	backoff_reset(&in->bo);
+	startlimit_reset(&in->sl);
+	in->reason[0] = '\0';
+	do_spawn(in);
+}
+
+static void
+a_restart_now(struct inst *in)	/* backoff elapsed */
+{
+	in->restarts++;
+	do_spawn(in);
+}
+
+static void
+a_start_after_stop(struct inst *in)
+{
+	in->after = AFTER_START;
+}
+
+static void
+a_stop(struct inst *in)
+{
+	begin_stop(in, AFTER_NOTHING, in->app->ca->stop_signal);
+}
+
+static void
+a_stop_backoff(struct inst *in)
+{
+	in->next_delay = -1;
+	inst_set_state(in, ST_STOPPED);
+}
+
+static void
+a_stop_again(struct inst *in)
+{
+	in->after = AFTER_NOTHING;
+}
+
+static void
+a_crashed_starting(struct inst *in)
+{
+	apply_policy(in, 0);
+}
+
+static void
+a_crashed_live(struct inst *in)
+{
+	apply_policy(in, 1);
+}
+
+static void
+a_stopped(struct inst *in)
+{
+	switch (in->after) {
+	case AFTER_START:
+		in->after = AFTER_NOTHING;
+		if (in->app->t->shutting_down || in->app->removing) {
+			inst_set_state(in, ST_STOPPED);
+			break;
+		}
+		do_spawn(in);
+		break;
+	case AFTER_CRASH:
+		apply_policy(in, in->live_at != 0);
+		break;
+	case AFTER_FAIL_START:
+		apply_policy(in, 0);
+		break;
+	default:
+		applog_event(in->app, in->idx, "stopped");
+		in->next_delay = -1;
+		inst_set_state(in, ST_STOPPED);
+		break;
+	}
+	app_maybe_free(in->app);
+}
+
+static void
+a_ready(struct inst *in)
+{
+	struct app	*app = in->app;
+	uint64_t	 now = uv_now(app->t->loop);
+
+	in->live_at = now;
+	in->ready_ms = (int64_t)(now - in->spawned_at);
+	in->reason[0] = '\0';
+	in->next_delay = -1;
+	applog_event(app, in->idx, "live (ready in %llu ms)",
+	    (unsigned long long)in->ready_ms);
+	inst_set_state(in, ST_LIVE);
+	if (app->ca->health != NULL && in->port != 0)
+		health_live_begin(in);
+}
+
+static void
+a_starting_timer(struct inst *in)
+{
+	struct app	*app = in->app;
+	char		 d[32];
+
+	if (app->ca->health == NULL || in->port == 0) {
+		inst_event(in, EV_READY);	/* min_ready elapsed */
+		return;
+	}
+	format_duration(d, sizeof(d), app->ca->ready_timeout);
+	snprintf(in->reason, sizeof(in->reason), "not ready after %s "
+	    "(ready_timeout): %s", d, in->hc_last[0] ? in->hc_last :
+	    "no answer");
+	applog_event(app, (int)in->idx, "%s", in->reason);
+	log_warnx("%s[%u]: %s", app->name, in->idx, in->reason);
+	begin_stop(in, AFTER_FAIL_START, app->ca->stop_signal);
+}
+
+static void
+a_kill_timeout(struct inst *in)
+{
+	struct app	*app = in->app;
+	char		 d[32];
+
+	format_duration(d, sizeof(d), app->ca->kill_timeout);
+	applog_event(app, in->idx, "still running %s after %s: SIGKILL", d,
+	    signal_name(app->ca->stop_signal));
+	log_warnx("%s[%u]: still running %s after %s, sending SIGKILL",
+	    app->name, in->idx, d, signal_name(app->ca->stop_signal));
+	in->kill_sent = 1;
+	ptree_signal_group(in->pid, SIGKILL);
+	/* Processes in D state may take a moment; keep polling. */
+}
+
+static void
+a_tend_kill(struct inst *in)	/* tend restarts it: memory, health */
+{
+	in->restarts++;		/* operator restarts are not counted */
+	begin_stop(in, AFTER_START, in->app->ca->stop_signal);
+}
+
+static const action_fn actions[ST__COUNT][EV__COUNT] = {
+	[ST_STOPPED] = {
+		[EV_START] = a_start,
+	},
+	[ST_FAILED] = {
+		[EV_START] = a_start,
+	},
+	[ST_BACKOFF] = {
+		[EV_START] = a_start,
+		[EV_STOP] = a_stop_backoff,
+		[EV_TIMER] = a_restart_now,
+	},
+	[ST_STARTING] = {
+		[EV_STOP] = a_stop,
+		[EV_EXIT] = a_crashed_starting,
+		[EV_TIMER] = a_starting_timer,
+		[EV_READY] = a_ready,
+		[EV_KILL] = a_tend_kill,
+	},
+	[ST_LIVE] = {
+		[EV_STOP] = a_stop,
+		[EV_EXIT] = a_crashed_live,
+		[EV_KILL] = a_tend_kill,
+	},
+	[ST_STOPPING] = {
+		[EV_START] = a_start_after_stop,
+		[EV_STOP] = a_stop_again,
+		[EV_EXIT] = a_stopped,
+		[EV_TIMER] = a_kill_timeout,
+	},
+};
+
+void
+inst_event(struct inst *in, enum inst_event ev)
+{
+	action_fn	fn = actions[in->state][ev];
+
+	log_debug("%s[%u]: event %s in %s", in->app->name, in->idx,
+	    event_names[ev], state_names[in->state]);
+	if (fn != NULL)
+		fn(in);
+}
+
+static void
+inst_timer_cb(uv_timer_t *h)
+{
+	inst_event(h->data, EV_TIMER);
+}
+
+/* --- process events from spawn.c and ptree.c ---------------------- */
+
+void
+inst_exited(struct inst *in, int64_t status, int term_signal)
+{
+	struct app	*app = in->app;
+	char		 ex[64];
+
+	in->running = 0;
+	in->has_exit = 1;
+	in->exit_code = term_signal ? -1 : (int)status;
+	in->exit_signal = term_signal;
+	exit_phrase(in, ex, sizeof(ex));
+	if (in->state != ST_STOPPING)
+		applog_event(app, in->idx, "pid %d %s", (int)in->pid, ex);
+	if (in->state == ST_STARTING || in->state == ST_LIVE) {
+		/* Take the rest of its group down before deciding anything. */
+		if (ptree_group_alive(in->pid)) {
+			in->after = AFTER_CRASH;
+			inst_set_state(in, ST_STOPPING);
+			ptree_signal_group(in->pid, app->ca->stop_signal);
+			inst_timer_start(in, app->ca->kill_timeout);
+		}
+	}
+	in->draining = 1;
+	inst_group_check(in);
+}
+
+/* Called when the leader has exited, on SIGCHLD and from a poll timer. */
+void
+inst_group_check(struct inst *in)
+{
+	if (!in->draining || in->running)
+		return;
+	if (ptree_group_alive(in->pid)) {
+		tend_drain_watch(in->app->t);
+		return;
+	}
+	in->draining = 0;
+	inst_event(in, EV_EXIT);
+}
+
+/* --- aggregate views ---------------------------------------------- */
+
+/* The app's state is its most telling instance's: trouble first. */
+const char *
+app_state(const struct app *app)
+{
+	static const enum inst_state order[] = {
+		ST_FAILED, ST_BACKOFF, ST_STOPPING, ST_STARTING, ST_LIVE,
+		ST_STOPPED
+	};
+	size_t		i;
+	unsigned	j;
+
+	for (i = 0; i < sizeof(order) / sizeof(order[0]); i++)
+		for (j = 0; j < app->n_inst; j++)
+			if (app->inst[j].state == order[i])
+				return state_names[order[i]];
+	return state_names[ST_STOPPED];
+}
+
+int
+app_is_down(const struct app *app)
+{
+	unsigned	i;
+
+	for (i = 0; i < app->n_inst; i++) {
+		const struct inst *in = &app->inst[i];
+		if (in->state != ST_STOPPED && in->state != ST_FAILED)
+			return 0;
+		if (in->running || in->draining)
+			return 0;
+	}
+	return 1;
+}
+
+void
+app_notify(struct app *app)
+{
+	waiters_notify(app);
+	sd_status_update(app->t);
+	tend_check_shutdown(app->t);
+}
+
+void
+supervise_summary(struct tend *t, unsigned *live, unsigned *starting,
+    unsigned *failed, unsigned *down)
+{
+	struct app	*app;
+	const char	*s;
+
+	*live = *starting = *failed = *down = 0;
+	TAILQ_FOREACH(app, &t->apps, entry) {
+		s = app_state(app);
+		if (strcmp(s, "live") == 0)
+			(*live)++;
+		else if (strcmp(s, "starting") == 0)
+			(*starting)++;
+		else if (strcmp(s, "failed") == 0 || strcmp(s, "backoff") == 0)
+			(*failed)++;
+		else
+			(*down)++;
+	}
+}

@@ -1,0 +1,235 @@
+/*
+ * tend.h: the nouns of tend (configuration, apps, instances, clients) and
+ * the prototypes of every module, grouped under the file that defines them.
+ *
+ * The pure modules (units, dotenv, errs, backoff, heap, redact, conf, proto)
+ * form libtend.a and depend on nothing but libc, inih and jansson, so unit
+ * tests and fuzzers link them alone.  Everything that touches the event loop
+ * lives in tendd's own files.
+ */
+#ifndef TEND_H
+#define TEND_H
+
+#ifdef HAVE_CONFIG_H
+#include "config.h"
+#endif
+#ifndef PACKAGE_VERSION
+#define PACKAGE_VERSION "unknown"
+#endif
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdarg.h>
+#include <sys/types.h>
+
+#define TEND_DEFAULT_CONF	"/etc/tend/tend.conf"
+#define TEND_DEFAULT_SOCKET	"/run/tend/tend.sock"
+
+/* A control request is one JSON line; DESIGN.md caps it at 64 KiB. */
+#define PROTO_MAX_REQUEST	(64 * 1024)
+/* An .env file larger than this is a mistake, not configuration. */
+#define DOTENV_MAX_SIZE		(1024 * 1024)
+/* tend.conf likewise; and one line of it (inih itself stops at 200). */
+#define CONF_MAX_SIZE		(4 * 1024 * 1024)
+#define CONF_MAX_LINE		(64 * 1024)
+/* App names become file names (APP.log) and JSON keys: keep them tame. */
+#define APP_NAME_MAX		64
+/* More copies than this of one app on one host is a typo. */
+#define APP_MAX_INSTANCES	64
+
+/* errs.c: a list of "file:line: message" strings, reported all at once. */
+struct errs {
+	char	**msg;
+	size_t	  n;
+	size_t	  cap;
+	int	  oom;		/* an error could not be recorded */
+};
+void	errs_init(struct errs *);
+void	errs_free(struct errs *);
+void	errs_add(struct errs *, const char *file, int line, const char *fmt, ...)
+	    __attribute__((format(printf, 4, 5)));
+void	errs_addv(struct errs *, const char *file, int line, const char *fmt,
+	    va_list) __attribute__((format(printf, 4, 0)));
+
+/* units.c: the value syntax shared by tend.conf and the protocol.
+ * Each returns 0, or -1 with *why set to a static phrase for the user. */
+int	parse_duration(const char *, uint64_t *ms, const char **why);
+int	parse_size(const char *, uint64_t *bytes, const char **why);
+int	parse_percent(const char *, unsigned *pct, const char **why);
+int	parse_uint(const char *, unsigned long min, unsigned long max,
+	    unsigned long *, const char **why);
+int	parse_bool(const char *, int *, const char **why);
+int	parse_signal(const char *, int *sig, const char **why);
+const char *signal_name(int);	/* "SIGTERM"; "SIG42" for unknown ones */
+/* "1.5s", "250ms", "3m20s": what people read in status. */
+void	format_duration(char *, size_t, uint64_t ms);
+void	format_size(char *, size_t, uint64_t bytes);
+int	valid_app_name(const char *);
+
+/* dotenv.c: a clean environment of "KEY=value" strings, and .env files. */
+struct env {
+	char	**kv;		/* NULL-terminated, for execve */
+	size_t	  n;
+	size_t	  cap;
+};
+void	env_init(struct env *);
+void	env_free(struct env *);
+int	env_set(struct env *, const char *key, const char *value);
+int	env_setkv(struct env *, const char *kv);	/* "KEY=value" */
+const char *env_get(const struct env *, const char *key);
+int	env_valid_key(const char *key, size_t len);
+/* Parse .env text; every error goes to errs as "file:line: ...", values
+ * are never quoted back (they may be secrets).  Returns 0 or -1. */
+int	dotenv_parse(const char *buf, size_t len, const char *file,
+	    struct env *, struct errs *);
+int	dotenv_load(const char *path, struct env *, struct errs *);
+
+/* backoff.c: restart delays and the start limit. */
+struct backoff {
+	uint64_t base;		/* restart_delay */
+	uint64_t max;		/* restart_delay_max */
+	unsigned n;		/* consecutive quick failures so far */
+};
+/* Next delay: base * 2^n capped at max, less up to a fifth of it chosen
+ * by rnd (jitter, so a fleet of crashing apps does not restart in step). */
+uint64_t backoff_next(struct backoff *, uint32_t rnd);
+void	backoff_reset(struct backoff *);
+
+struct startlimit {
+	uint64_t *t;		/* ring of restart times, ms */
+	unsigned  cap;		/* start_limit + 1 */
+	unsigned  n;
+	unsigned  head;
+};
+int	startlimit_init(struct startlimit *, unsigned limit);
+void	startlimit_free(struct startlimit *);
+/* Record a restart at now; return 1 when more than limit restarts fall
+ * inside interval ms (the app must then be failed), else 0. */
+int	startlimit_hit(struct startlimit *, uint64_t now, uint64_t interval);
+void	startlimit_reset(struct startlimit *);
+
+/* heap.c: --max-old-space-size from the memory the machine grants us. */
+/* Memory available to tendd's cgroup (v2 memory.max, v1 limit_in_bytes)
+ * or MemTotal; sysroot "" for the real system, a directory in tests. */
+int	heap_memory_limit(const char *sysroot, uint64_t *bytes, char *src,
+	    size_t srclen);
+uint64_t heap_mib(uint64_t mem, unsigned pct, unsigned instances);
+int	node_options_has_heap(const char *node_options);
+/* NODE_OPTIONS with --max-old-space-size=MIB appended; malloc'd. */
+char	*node_options_add_heap(const char *node_options, uint64_t mib);
+
+/* redact.c: what must never be printed. */
+int	secret_key(const char *key);	/* *_SECRET *_KEY *_TOKEN *_PASSWORD ... */
+/* Copy of s with any URL userinfo password replaced by "***"; malloc'd. */
+char	*redact_url(const char *s);
+
+/* conf.c, conf-table.c: tend.conf into a struct conf (a value: reread
+ * builds a new one and swaps only on success). */
+enum restart_policy { RESTART_ALWAYS, RESTART_ON_FAILURE, RESTART_NEVER };
+enum heap_mode { HEAP_OFF, HEAP_PERCENT, HEAP_FIXED };
+
+struct strv {
+	char	**v;
+	size_t	  n;
+};
+
+struct conf_app {
+	char		*name;
+	char		*file;		/* where it was defined, for messages */
+	int		 line;
+	char		*dir;
+	struct strv	 env_files;
+	struct strv	 envs;
+	char		*user;
+	char		*group;
+	char		*command;
+	unsigned	 port;		/* 0: none */
+	unsigned	 instances;
+	enum heap_mode	 heap_mode;
+	unsigned	 heap_pct;
+	uint64_t	 heap_bytes;
+	char		*health;	/* NULL: off */
+	char		*health_body;
+	uint64_t	 ready_timeout;
+	uint64_t	 min_ready;
+	uint64_t	 health_interval;
+	uint64_t	 health_timeout;
+	unsigned	 health_failures;
+	enum restart_policy restart;
+	uint64_t	 restart_delay;
+	uint64_t	 restart_delay_max;
+	uint64_t	 min_uptime;
+	unsigned	 start_limit;
+	uint64_t	 start_limit_interval;
+	uint64_t	 kill_timeout;
+	int		 stop_signal;
+	uint64_t	 max_memory;	/* 0: no limit */
+	uint64_t	 max_memory_for;	/* how long RSS may stay above */
+	int		 autostart;
+	char		*canon;		/* every setting, to see what changed */
+};
+
+struct conf {
+	unsigned	 refs;		/* tendd: apps still running under it */
+	char		*path;
+	char		*socket;
+	char		*socket_group;	/* NULL: root only */
+	char		*state_dir;
+	char		*log_dir;
+	uint64_t	 log_max_size;
+	unsigned	 log_keep;
+	unsigned	 log_lines;	/* kept in memory per app for logs -n */
+	int		 log_journal;	/* -1 auto, 0 no, 1 yes */
+	struct conf_app	**apps;
+	size_t		 n_apps;
+};
+
+/* Parse path; every problem goes to errs. Returns NULL if any error. */
+struct conf *conf_load(const char *path, struct errs *);
+struct conf *conf_parse(const char *buf, size_t len, const char *path,
+	    struct errs *);
+void	conf_free(struct conf *);
+struct conf_app *conf_find_app(const struct conf *, const char *name);
+/* Checks that need the filesystem (env files readable and valid, dir
+ * exists, user exists): tendd -t and reread run them, parsing does not. */
+void	conf_check_env(const struct conf *, struct errs *);
+
+/* conf-table.c */
+enum conf_type {
+	CT_STR, CT_PATH, CT_CMD, CT_STRV, CT_PATHV, CT_ENVV, CT_DURATION,
+	CT_SIZE, CT_UINT, CT_PORT, CT_BOOL, CT_AUTOBOOL, CT_RESTART,
+	CT_SIGNAL, CT_HEAP, CT_HEALTH, CT_USER
+};
+struct conf_key {
+	const char	*name;
+	enum conf_type	 type;
+	size_t		 off;		/* into struct conf or conf_app */
+	unsigned long	 min, max;	/* CT_UINT, CT_PORT, CT_DURATION */
+	const char	*dflt;		/* parsed like user input; NULL: none */
+	const char	*help;
+};
+extern const struct conf_key conf_tend_keys[];
+extern const struct conf_key conf_app_keys[];
+
+/* proto.c: control protocol framing (jansson). */
+struct json_t;
+/* Decode one request line; on error returns NULL with *why set. */
+struct json_t *proto_decode(const char *line, size_t len, const char **why);
+/* Encode value as one line ending in '\n'; malloc'd, *len set. */
+char	*proto_encode(const struct json_t *, size_t *len);
+
+/* log.c: tendd's own messages (stderr, prefixed; syslog priority
+ * prefixes when stderr is the journal). */
+void	log_init(int debug, int journal_prefix);
+void	log_warn(const char *, ...) __attribute__((format(printf, 1, 2)));
+void	log_warnx(const char *, ...) __attribute__((format(printf, 1, 2)));
+void	log_info(const char *, ...) __attribute__((format(printf, 1, 2)));
+void	log_debug(const char *, ...) __attribute__((format(printf, 1, 2)));
+void	fatal(const char *, ...) __attribute__((format(printf, 1, 2), noreturn));
+void	fatalx(const char *, ...) __attribute__((format(printf, 1, 2), noreturn));
+
+/* strv helpers (conf.c) */
+int	strv_push(struct strv *, const char *);
+void	strv_free(struct strv *);
+
+#endif /* TEND_H */

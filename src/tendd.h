@@ -1,0 +1,308 @@
+/*
+ * tendd.h: the daemon's runtime nouns, which own libuv handles: struct tend
+ * (the one mutable context), struct app and its instances, the log sink,
+ * and control clients.  Pure code never includes this file.
+ */
+#ifndef TENDD_H
+#define TENDD_H
+
+#include <sys/queue.h>
+#include <uv.h>
+#include <jansson.h>
+
+#include "tend.h"
+
+/* glibc's sys/queue.h lacks the _SAFE iterators (BSD has them). */
+#ifndef LIST_FOREACH_SAFE
+#define LIST_FOREACH_SAFE(var, head, field, tvar)			\
+	for ((var) = LIST_FIRST(head);					\
+	    (var) && ((tvar) = LIST_NEXT(var, field), 1);		\
+	    (var) = (tvar))
+#endif
+#ifndef TAILQ_FOREACH_SAFE
+#define TAILQ_FOREACH_SAFE(var, head, field, tvar)			\
+	for ((var) = TAILQ_FIRST(head);					\
+	    (var) && ((tvar) = TAILQ_NEXT(var, field), 1);		\
+	    (var) = (tvar))
+#endif
+
+/* One instance's life.  Names in state_names[] (supervise.c) are what
+ * status, JSON and logs print: spelled once. */
+enum inst_state {
+	ST_STOPPED,
+	ST_STARTING,
+	ST_LIVE,
+	ST_BACKOFF,
+	ST_STOPPING,
+	ST_FAILED,
+	ST__COUNT
+};
+extern const char *const state_names[ST__COUNT];
+
+/* What the state machine reacts to. */
+enum inst_event {
+	EV_START,	/* operator start, autostart, restart after backoff */
+	EV_STOP,	/* operator stop, shutdown, removal */
+	EV_EXIT,	/* main process exited and its group is empty */
+	EV_TIMER,	/* the instance's timer: backoff, min_ready, kill */
+	EV_READY,	/* health says yes (or min_ready elapsed) */
+	EV_KILL,	/* tend decided to restart it (memory, health) */
+	EV__COUNT
+};
+extern const char *const event_names[EV__COUNT];
+
+/* Stdout/stderr pipe of one instance, split into lines. */
+#define LOGPIPE_BUF	(64 * 1024)
+/* A line longer than this is written in pieces rather than held. */
+#define LOG_LINE_MAX	(16 * 1024)
+
+struct logpipe {
+	LIST_ENTRY(logpipe) entry;	/* app->pipes */
+	uv_pipe_t	 pipe;
+	struct inst	*inst;
+	const char	*stream;	/* "out" / "err" */
+	int		 open;
+	size_t		 len;		/* bytes of an unfinished line in buf */
+	char		 buf[LOGPIPE_BUF];
+};
+
+struct follower;
+
+/* Per-app log: the file, its rotation, and the in-memory tail. */
+struct applog {
+	char		*path;
+	int		 fd;
+	uint64_t	 size;
+	int		 err;		/* last write errno, 0 if fine */
+	uint64_t	 dropped;	/* bytes lost while err != 0 */
+	char		*ring;		/* last lines, for logs -n */
+	size_t		 ring_cap;
+	size_t		 ring_len;
+	size_t		 ring_head;	/* next write position */
+	LIST_HEAD(, follower) followers;
+};
+
+struct inst {
+	struct app	*app;
+	unsigned	 idx;
+	unsigned	 port;
+	enum inst_state	 state;
+
+	/* Allocated per run: a restart must not reuse a handle whose close
+	 * callback has not run yet. */
+	uv_process_t	*proc;
+	int		 running;	/* main process not yet exited */
+	pid_t		 pid;		/* also the process group id */
+	int		 draining;	/* exited; waiting for its group */
+	struct logpipe	*out;
+	struct logpipe	*err;
+
+	uv_timer_t	 timer;
+	int		 kill_sent;	/* SIGKILL already went to the group */
+	enum {
+		AFTER_NOTHING,		/* stop: stay down */
+		AFTER_START,		/* restart: start again at once */
+		AFTER_CRASH,		/* cleanup after an exit: apply policy */
+		AFTER_FAIL_START,	/* ready timeout etc.: apply policy */
+	}		 after;
+
+	uint64_t	 spawned_at;	/* uv_now */
+	uint64_t	 live_at;
+	int64_t		 ready_ms;	/* -1 not yet */
+	unsigned	 restarts;
+	struct backoff	 bo;
+	struct startlimit sl;
+	int		 has_exit;
+	int		 exit_code;
+	int		 exit_signal;
+	int64_t		 next_delay;	/* -1: no restart pending */
+	char		 reason[512];
+
+	/* health checks (health.c) */
+	uv_timer_t	 hc_timer;
+	void		*hc_easy;	/* CURL *, while a check is in flight */
+	enum { HC_NONE, HC_READY, HC_LIVE } hc_mode;
+	unsigned	 hc_fail;	/* consecutive failures while live */
+	unsigned	 hc_checks;
+	unsigned	 health_restarts;
+	uint64_t	 hc_next;	/* readiness poll interval, ms */
+	size_t		 hc_blen;	/* body bytes seen */
+	size_t		 hc_blen_kept;	/* of which kept in hc_body */
+	char		 hc_body[512];
+	char		 hc_last[160];	/* why the last check failed */
+
+	/* process tree sample (ptree.c) */
+	uint64_t	 rss;
+	double		 cpu;
+	uint64_t	 cpu_ticks;
+	uint64_t	 cpu_acc;	/* ptree.c scratch */
+	uint64_t	 sample_at;
+	uint64_t	 mem_over_since;
+};
+
+struct waiter;
+
+struct app {
+	TAILQ_ENTRY(app) entry;
+	struct tend	*t;
+	char		*name;
+	struct conf_app	*ca;		/* owned by conf */
+	struct conf	*conf;		/* holds a reference */
+	unsigned	 nhandles;	/* open libuv handles; freed at 0 */
+	int		 unlinked;	/* off t->apps, waiting for close_cbs */
+	int		 in_op;		/* acting on every instance: judge after */
+	struct inst	*inst;
+	unsigned	 n_inst;
+	struct applog	 log;
+	int		 heap_user;	/* NODE_OPTIONS already set a heap */
+	uint64_t	 heap_mib;
+	int		 removing;	/* dropped by reread: free once down */
+	struct conf_app	*pending;	/* changed by reread: restart with it */
+	struct conf	*pending_conf;
+	LIST_HEAD(, waiter) waiters;
+	LIST_HEAD(, logpipe) pipes;	/* open pipes, current and older */
+};
+TAILQ_HEAD(apps, app);
+
+struct control;
+
+struct tend {
+	uv_loop_t	*loop;
+	struct conf	*conf;
+	char		*conf_path;
+	struct apps	 apps;
+	struct control	*ctl;
+	uv_signal_t	 sig_term, sig_int, sig_hup, sig_usr1, sig_chld;
+	uv_timer_t	 drain_timer;	/* polls groups that outlive their leader */
+	uv_timer_t	 tick;		/* memory limits, STATUS= */
+	uv_timer_t	 watchdog;
+	uint64_t	 watchdog_usec;
+	int		 shutting_down;
+	int		 journal;
+	char		 self_exe[4096];
+	uint64_t	 mem_limit;
+	char		 mem_src[64];
+	char		 last_status[256];
+	uint32_t	 rnd;
+};
+
+/* supervise.c */
+void	inst_event(struct inst *, enum inst_event);
+void	inst_spawned(struct inst *);
+void	inst_exited(struct inst *, int64_t status, int term_signal);
+void	inst_group_check(struct inst *);
+const char *app_state(const struct app *);
+int	app_is_down(const struct app *);
+void	app_notify(struct app *);
+void	supervise_summary(struct tend *, unsigned *live, unsigned *starting,
+	    unsigned *failed, unsigned *down);
+
+/* app.c */
+struct app *app_new(struct tend *, struct conf_app *);
+void	app_free(struct app *);
+struct app *app_find(struct tend *, const char *name);
+void	app_start(struct app *);
+void	app_stop(struct app *);
+void	app_restart(struct app *);
+void	app_maybe_free(struct app *);
+void	app_handle_done(struct app *);
+int	apps_apply_conf(struct tend *, struct conf *);
+int	tend_pid_is_ours(struct tend *, pid_t);
+
+/* spawn.c */
+int	spawn_inst(struct inst *, char *why, size_t whylen);
+int	exec_as_main(int argc, char **argv);
+
+/* ptree.c */
+void	ptree_sample(struct tend *, int force);
+int	ptree_group_alive(pid_t pgid);
+void	ptree_reap_orphans(struct tend *);
+void	ptree_signal_group(pid_t pgid, int sig);
+
+/* logpipe.c */
+int	applog_open(struct app *, const char *log_dir, uint64_t ring_bytes);
+void	applog_close(struct applog *);
+void	applog_reopen(struct app *);
+void	applog_event(struct app *, int idx, const char *fmt, ...)
+	    __attribute__((format(printf, 3, 4)));
+struct logpipe *logpipe_new(struct inst *, const char *stream);
+int	logpipe_start(struct logpipe *);
+void	logpipe_close(struct logpipe *);
+/* The last n lines kept in memory, as one malloc'd buffer. */
+char	*applog_tail(const struct applog *, unsigned n, size_t *len);
+void	applog_follow(struct app *, const char *, size_t);
+
+/* control.c */
+struct client;
+int	control_start(struct tend *);
+void	control_stop(struct tend *);
+int	control_idle(struct tend *);
+void	control_free(struct tend *);
+void	client_set_follow(struct client *, struct follower *);
+void	client_close_all(struct tend *);
+int	client_send(struct client *, json_t *);	/* steals the reference */
+void	client_finish(struct client *, json_t *);	/* final reply */
+int	client_write_raw(struct client *, const char *, size_t);
+size_t	client_queue_size(struct client *);
+int	client_is_closing(struct client *);
+struct tend *client_tend(struct client *);
+
+struct follower {
+	LIST_ENTRY(follower) entry;
+	struct client	*client;
+	struct app	*app;
+	uint64_t	 dropped;
+};
+struct waiter {
+	LIST_ENTRY(waiter) entry;
+	struct client	*client;
+	struct app	*app;
+	int		 want_up;
+	int		 seen_down;	/* restart: went through a stop */
+	struct pend	*pend;
+};
+void	follower_remove(struct follower *);
+
+/* cmd.c */
+struct cmd_entry {
+	const char	*name;
+	const char	*usage;
+	int		 app_arg;	/* 0 none, 1 required, 2 optional, 3 app or "all" */
+	void		(*exec)(struct tend *, struct client *, json_t *req,
+			    struct app *);
+};
+void	cmd_dispatch(struct tend *, struct client *, json_t *req);
+json_t *cmd_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+extern const struct cmd_entry cmd_status_entry, cmd_start_entry,
+    cmd_stop_entry, cmd_restart_entry, cmd_logs_entry, cmd_reread_entry;
+void	waiters_notify(struct app *);
+void	waiters_cancel_client(struct client *);
+void	waiters_cancel_app(struct app *);
+void	cmd_wait(struct tend *, struct client *, json_t *, struct app *,
+	    void (*)(struct app *), int want_up);
+json_t *status_app_json(struct tend *, struct app *);
+
+/* health.c */
+int	health_init(struct tend *);
+void	health_shutdown(struct tend *);
+void	health_ready_begin(struct inst *);
+void	health_live_begin(struct inst *);
+void	health_stop(struct inst *);
+void	health_word(const struct inst *, char *, size_t);
+
+/* systemd.c */
+void	sd_init(struct tend *);
+void	sd_ready(struct tend *);
+void	sd_stopping(struct tend *);
+void	sd_reloading(struct tend *);
+void	sd_status_update(struct tend *);
+int	sd_journal_line(const char *app, int idx, int prio, const char *line,
+	    size_t len);
+
+/* tendd.c */
+int	tend_reread(struct tend *, struct errs *);
+uint32_t tend_random(struct tend *);
+void	tend_check_shutdown(struct tend *);
+void	tend_drain_watch(struct tend *);
+
+#endif /* TENDD_H */
