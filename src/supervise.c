@@ -66,7 +66,7 @@ inst_timer_start(struct inst *in, uint64_t ms)
 static void
 exit_phrase(const struct inst *in, char *buf, size_t len)
 {
-	if (!in->has_exit)
+	if (in->spawn_failed || !in->has_exit)
 		snprintf(buf, len, "did not start");
 	else if (in->exit_signal != 0)
 		snprintf(buf, len, "killed by %s", signal_name(in->exit_signal));
@@ -80,13 +80,14 @@ do_spawn(struct inst *in)
 {
 	char	why[sizeof(in->reason)];
 
-	in->has_exit = 0;
+	in->spawn_failed = 0;
 	in->live_at = 0;
 	in->ready_ms = -1;
 	in->next_delay = -1;
 	in->kill_sent = 0;
 	in->after = AFTER_NOTHING;
 	if (spawn_inst(in, why, sizeof(why)) != 0) {
+		in->spawn_failed = 1;
 		snprintf(in->reason, sizeof(in->reason), "%s", why);
 		applog_event(in->app, in->idx, "cannot start: %s", why);
 		log_warnx("%s[%u]: cannot start: %s", in->app->name, in->idx,
@@ -134,7 +135,8 @@ apply_policy(struct inst *in, int was_live)
 	int			 clean;
 
 	exit_phrase(in, ex, sizeof(ex));
-	clean = in->has_exit && in->exit_signal == 0 && in->exit_code == 0;
+	clean = !in->spawn_failed && in->exit_signal == 0 &&
+	    in->exit_code == 0;
 	if (t->shutting_down || app->removing) {
 		inst_set_state(in, ST_STOPPED);
 		return;
@@ -152,8 +154,8 @@ apply_policy(struct inst *in, int was_live)
 		char prev[sizeof(in->reason)];
 
 		/* A spawn error is the more useful half of "last". */
-		snprintf(prev, sizeof(prev), "%s", !in->has_exit ? in->reason :
-		    "");
+		snprintf(prev, sizeof(prev), "%s", in->spawn_failed ?
+		    in->reason : "");
 		format_duration(d, sizeof(d), ca->start_limit_interval);
 		snprintf(in->reason, sizeof(in->reason),
 		    "start limit hit: more than %u restarts in %s; last: %s%s%.300s",
@@ -170,7 +172,7 @@ apply_policy(struct inst *in, int was_live)
 	} else
 		delay = backoff_next(&in->bo, tend_random(t));
 	format_duration(d, sizeof(d), delay);
-	if (in->has_exit || in->reason[0] == '\0')
+	if (!in->spawn_failed || in->reason[0] == '\0')
 		snprintf(in->reason, sizeof(in->reason), "%s", ex);
 	applog_event(app, in->idx, "%s, restart in %s", ex, d);
 	log_info("%s[%u]: %s, restart in %s", app->name, in->idx, ex, d);

@@ -112,7 +112,8 @@ struct inst {
 	unsigned	 restarts;
 	struct backoff	 bo;
 	struct startlimit sl;
-	int		 has_exit;
+	int		 has_exit;	/* some run exited: last_exit is set */
+	int		 spawn_failed;	/* this run never started */
 	int		 exit_code;
 	int		 exit_signal;
 	int64_t		 next_delay;	/* -1: no restart pending */

@@ -1,0 +1,117 @@
+// tests/app/server.js: the Node server the integration tests supervise.
+// No dependencies; behaviour chosen by environment variables:
+//   PORT             listen on 127.0.0.1:PORT (no PORT: do not listen)
+//   BIND_DELAY_MS    wait this long before listening
+//   EXIT_AT_START=N  exit with code N at once
+//   CRASH_AFTER_MS   exit 1 after this long
+//   IGNORE_TERM=1    ignore SIGTERM
+//   GRANDCHILD=1     spawn `sleep 1000` (same process group), pid to
+//                    $GRANDCHILD_PIDFILE
+//   FLOOD_LINES=N    write N numbered ~100-byte lines to stdout, honouring
+//                    backpressure; FLOOD_EXIT=1: then exit 0
+//   HEALTH_DELAY_MS  delay /health answers; HEALTH_HANG=1: never answer
+//   VERSION          shown by GET /
+// Endpoints: /health (200 OK, or 503 when toggled), /toggle-health,
+// /crash (exit 3), /env?name=X, /heap, /pid, / ("hello VERSION pid PID").
+'use strict';
+const http = require('node:http');
+const fs = require('node:fs');
+const v8 = require('node:v8');
+const { spawn } = require('node:child_process');
+
+const env = process.env;
+const port = env.PORT ? Number(env.PORT) : 0;
+const version = env.VERSION || 'dev';
+let healthy = true;
+
+if (env.EXIT_AT_START !== undefined) {
+  process.exit(Number(env.EXIT_AT_START));
+}
+console.log(`server start pid=${process.pid} port=${port}`);
+
+if (env.IGNORE_TERM === '1') {
+  process.on('SIGTERM', () => console.log('ignoring SIGTERM'));
+}
+if (env.GRANDCHILD === '1') {
+  const c = spawn('sleep', ['1000'], { stdio: 'ignore' });
+  if (env.GRANDCHILD_PIDFILE) fs.writeFileSync(env.GRANDCHILD_PIDFILE, `${c.pid}\n`);
+}
+if (env.CRASH_AFTER_MS) {
+  setTimeout(() => process.exit(1), Number(env.CRASH_AFTER_MS));
+}
+
+function flood(n, done) {
+  const pad = 'x'.repeat(80);
+  let i = 1;
+  function more() {
+    while (i <= n) {
+      const line = `line ${String(i).padStart(6, '0')} ${pad}\n`;
+      i++;
+      if (!process.stdout.write(line)) {
+        process.stdout.once('drain', more);
+        return;
+      }
+    }
+    done();
+  }
+  more();
+}
+
+const server = http.createServer((req, res) => {
+  const url = new URL(req.url, 'http://x');
+  switch (url.pathname) {
+    case '/health':
+      if (env.HEALTH_HANG === '1') return; // never answers
+      setTimeout(() => {
+        res.statusCode = healthy ? 200 : 503;
+        res.end(healthy ? 'OK' : 'unhealthy');
+      }, Number(env.HEALTH_DELAY_MS || 0));
+      return;
+    case '/toggle-health':
+      healthy = !healthy;
+      res.end(healthy ? 'healthy\n' : 'unhealthy\n');
+      return;
+    case '/crash':
+      res.end('crashing\n', () => process.exit(3));
+      return;
+    case '/env': {
+      const v = env[url.searchParams.get('name')];
+      if (v === undefined) { res.statusCode = 404; res.end(); return; }
+      res.end(v);
+      return;
+    }
+    case '/heap':
+      res.setHeader('content-type', 'application/json');
+      res.end(JSON.stringify({
+        node_options: env.NODE_OPTIONS || null,
+        heap_size_limit: v8.getHeapStatistics().heap_size_limit,
+      }));
+      return;
+    case '/pid':
+      res.end(String(process.pid));
+      return;
+    default:
+      res.end(`hello ${version} pid ${process.pid}\n`);
+  }
+});
+
+function listen() {
+  if (port) server.listen(port, '127.0.0.1');
+}
+setTimeout(listen, Number(env.BIND_DELAY_MS || 0));
+
+if (env.IGNORE_TERM !== '1') {
+  process.on('SIGTERM', () => {
+    console.log('server stopping');
+    server.close();
+    process.exit(0);
+  });
+}
+
+if (env.FLOOD_LINES) {
+  flood(Number(env.FLOOD_LINES), () => {
+    if (env.FLOOD_EXIT === '1') process.exit(0);
+  });
+} else if (!port && !env.CRASH_AFTER_MS) {
+  setInterval(() => {}, 1 << 30); // stay up without a port
+}
