@@ -13,6 +13,7 @@
 #include <errno.h>
 #include <getopt.h>
 #include <libgen.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -125,6 +126,8 @@ send_request(int fd, json_t *req)
 		if ((w = write(fd, s + off, len - off)) < 0) {
 			if (errno == EINTR)
 				continue;
+			if (errno == EPIPE)
+				break;	/* tendd hung up: its reply says why */
 			fprintf(stderr, "tendctl: write to %s: %s\n", sock_path,
 			    strerror(errno));
 			exit(EXIT_UNREACH);
@@ -382,6 +385,7 @@ main(int argc, char **argv)
 		sock_path = from_conf ? from_conf : TEND_DEFAULT_SOCKET;
 	}
 
+	signal(SIGPIPE, SIG_IGN);
 	fd = connect_socket(sock_path);
 	send_request(fd, req);
 	json_decref(req);

@@ -47,9 +47,15 @@ not_ok() {
 
 # check DESC CMD...: one result line for CMD's exit status.
 check() {
-	local desc=$1
+	local desc=$1 out
 	shift
-	if "$@"; then ok "$desc"; else not_ok "$desc" "command: $*"; fi
+	if out=$("$@" 2>&1); then
+		ok "$desc"
+	else
+		not_ok "$desc" "command: $*"
+		[ -n "$out" ] && printf '%s\n' "$out" | tail -n 5 | sed 's/^/# /'
+	fi
+	return 0
 }
 
 # wait_for DESC TIMEOUT_S CMD...: poll every 50 ms until CMD succeeds.
