@@ -189,6 +189,7 @@ finish(struct inst *in, CURLcode rc, long code)
 		snprintf(in->reason, sizeof(in->reason), "restarted: health "
 		    "check failed %u times: %s", in->hc_fail, in->hc_last);
 		log_warnx("%s[%u]: %s", app->name, in->idx, in->reason);
+		applog_event(app, (int)in->idx, "%s", in->reason);
 		in->health_restarts++;
 		in->hc_mode = HC_NONE;
 		inst_event(in, EV_KILL);

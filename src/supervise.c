@@ -81,6 +81,7 @@ do_spawn(struct inst *in)
 	char	why[sizeof(in->reason)];
 
 	in->spawn_failed = 0;
+	in->keep_reason = 0;
 	in->live_at = 0;
 	in->ready_ms = -1;
 	in->next_delay = -1;
@@ -88,6 +89,7 @@ do_spawn(struct inst *in)
 	in->after = AFTER_NOTHING;
 	if (spawn_inst(in, why, sizeof(why)) != 0) {
 		in->spawn_failed = 1;
+		in->keep_reason = 1;
 		snprintf(in->reason, sizeof(in->reason), "%s", why);
 		applog_event(in->app, in->idx, "cannot start: %s", why);
 		log_warnx("%s[%u]: cannot start: %s", in->app->name, in->idx,
@@ -154,7 +156,7 @@ apply_policy(struct inst *in, int was_live)
 		char prev[sizeof(in->reason)];
 
 		/* A spawn error is the more useful half of "last". */
-		snprintf(prev, sizeof(prev), "%s", in->spawn_failed ?
+		snprintf(prev, sizeof(prev), "%s", in->keep_reason ?
 		    in->reason : "");
 		format_duration(d, sizeof(d), ca->start_limit_interval);
 		snprintf(in->reason, sizeof(in->reason),
@@ -172,7 +174,7 @@ apply_policy(struct inst *in, int was_live)
 	} else
 		delay = backoff_next(&in->bo, tend_random(t));
 	format_duration(d, sizeof(d), delay);
-	if (!in->spawn_failed || in->reason[0] == '\0')
+	if (!in->keep_reason || in->reason[0] == '\0')
 		snprintf(in->reason, sizeof(in->reason), "%s", ex);
 	applog_event(app, in->idx, "%s, restart in %s", ex, d);
 	log_info("%s[%u]: %s, restart in %s", app->name, in->idx, ex, d);
@@ -298,6 +300,7 @@ a_starting_timer(struct inst *in)
 	    "no answer");
 	applog_event(app, (int)in->idx, "%s", in->reason);
 	log_warnx("%s[%u]: %s", app->name, in->idx, in->reason);
+	in->keep_reason = 1;
 	begin_stop(in, AFTER_FAIL_START, app->ca->stop_signal);
 }
 

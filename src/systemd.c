@@ -45,6 +45,7 @@ void
 sd_ready(struct tend *t)
 {
 	t->last_status[0] = '\0';
+	t->ready_sent = 1;
 	sd_notify(0, "READY=1");
 	sd_status_update(t);
 }
@@ -69,7 +70,7 @@ sd_status_update(struct tend *t)
 	unsigned	live, starting, failed, down;
 	char		buf[sizeof(t->last_status) + 64];
 
-	if (t->shutting_down)
+	if (t->shutting_down || !t->ready_sent)
 		return;
 	supervise_summary(t, &live, &starting, &failed, &down);
 	snprintf(buf, sizeof(buf), "STATUS=%u live, %u starting, %u failed, "

@@ -114,6 +114,7 @@ struct inst {
 	struct startlimit sl;
 	int		 has_exit;	/* some run exited: last_exit is set */
 	int		 spawn_failed;	/* this run never started */
+	int		 keep_reason;	/* reason says more than the exit */
 	int		 exit_code;
 	int		 exit_signal;
 	int64_t		 next_delay;	/* -1: no restart pending */
@@ -184,6 +185,7 @@ struct tend {
 	uint64_t	 mem_limit;
 	char		 mem_src[64];
 	char		 last_status[256];
+	int		 ready_sent;	/* READY=1 went out: STATUS= may follow */
 	uint32_t	 rnd;
 };
 

@@ -96,7 +96,9 @@ const server = http.createServer((req, res) => {
 });
 
 function listen() {
-  if (port) server.listen(port, '127.0.0.1');
+  if (port) {
+    server.listen(port, '127.0.0.1', () => console.log(`bound at ${Date.now()}`));
+  }
 }
 setTimeout(listen, Number(env.BIND_DELAY_MS || 0));
 
