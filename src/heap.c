@@ -120,7 +120,8 @@ heap_mib(uint64_t mem, unsigned pct, unsigned instances)
 
 	if (instances == 0)
 		instances = 1;
-	mib = mem / 100 * pct / instances / MIB;
+	/* mem * pct / 100 without overflow or early truncation. */
+	mib = (mem / 100 * pct + mem % 100 * pct / 100) / instances / MIB;
 	return mib < HEAP_MIN_MIB ? HEAP_MIN_MIB : mib;
 }
 

@@ -61,7 +61,7 @@ else
 	f=/sys/fs/cgroup/memory$v1/memory.limit_in_bytes
 	if [ -r "$f" ]; then lim=$(cat "$f"); [ "$lim" -lt "$mem" ] && mem=$lim; fi
 fi
-want=$(( mem / 100 * 50 / 1048576 ))
+want=$(( mem * 50 / 100 / 1048576 ))
 opts=$(curl -fsS "127.0.0.1:$P/heap" | jq -r .node_options)
 check "NODE_OPTIONS carries --max-old-space-size=$want" test "$opts" = "--max-old-space-size=$want"
 check "status heap_mib matches" test "$(json web heap_mib)" = "$want"
