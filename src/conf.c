@@ -227,7 +227,9 @@ set_value(struct pctx *x, const struct conf_key *k, void *base,
 			free(s);
 			goto oom;
 		}
-		txt = s;
+		free(s);	/* strv_push kept a copy */
+		txt = ((struct strv *)p)->v[((struct strv *)p)->n - 1];
+		s = NULL;
 		break;
 	case CT_STRV:
 		if (strv_push((struct strv *)p, value) != 0)

@@ -33,23 +33,32 @@ secret_key(const char *key)
 char *
 redact_url(const char *s)
 {
-	char	*out, *p, *at, *colon, *end;
+	const char	*p = s, *u, *end, *at, *colon;
+	char		*out, *o;
 
-	if ((out = strdup(s)) == NULL)
+	/* "***" may be longer than the password it replaces: size for the
+	 * worst case, a one-byte password in every URL. */
+	if ((out = malloc(strlen(s) * 3 + 1)) == NULL)
 		return NULL;
-	for (p = out; (p = strstr(p, "://")) != NULL; ) {
-		p += 3;
-		end = p + strcspn(p, "/?# \t\"'");
-		at = memchr(p, '@', (size_t)(end - p));
-		if (at == NULL)
+	o = out;
+	while ((u = strstr(p, "://")) != NULL) {
+		u += 3;
+		end = u + strcspn(u, "/?# \t\"'");
+		at = memchr(u, '@', (size_t)(end - u));
+		colon = at != NULL ? memchr(u, ':', (size_t)(at - u)) : NULL;
+		if (colon == NULL) {
+			memcpy(o, p, (size_t)(u - p));
+			o += u - p;
+			p = u;
 			continue;
-		colon = memchr(p, ':', (size_t)(at - p));
-		if (colon == NULL)
-			continue;
+		}
 		/* user:password@ -> user:***@ */
-		memmove(colon + 4, at, strlen(at) + 1);
-		memcpy(colon + 1, "***", 3);
-		p = colon + 4;
+		memcpy(o, p, (size_t)(colon + 1 - p));
+		o += colon + 1 - p;
+		memcpy(o, "***", 3);
+		o += 3;
+		p = at;
 	}
+	strcpy(o, p);
 	return out;
 }
