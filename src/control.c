@@ -391,32 +391,6 @@ accept_cb(uv_stream_t *server, int status)
 	uv_timer_start(&c->idle, idle_cb, CLIENT_IDLE_MS, 0);
 }
 
-static int
-mkdir_p(const char *dir, mode_t mode)
-{
-	char	*p, *copy;
-	int	 r = 0;
-
-	if ((copy = strdup(dir)) == NULL)
-		return -1;
-	for (p = copy + 1; ; p++) {
-		if (*p == '/' || *p == '\0') {
-			char c = *p;
-
-			*p = '\0';
-			if (mkdir(copy, mode) != 0 && errno != EEXIST) {
-				r = -1;
-				break;
-			}
-			if (c == '\0')
-				break;
-			*p = c;
-		}
-	}
-	free(copy);
-	return r;
-}
-
 /* Is a daemon answering on path?  Then it is not ours to unlink. */
 static int
 socket_in_use(const char *path)
@@ -475,7 +449,7 @@ control_start(struct tend *t)
 			fatalx("out of memory");
 		dir = dirname(dcopy);
 		if (stat(dir, &st) != 0) {
-			if (mkdir_p(dir, 0755) != 0)
+			if (tend_mkdir_p(dir, 0755) != 0)
 				fatal("mkdir %s", dir);
 			if (chmod(dir, 0755) != 0)
 				fatal("chmod %s", dir);

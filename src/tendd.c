@@ -72,8 +72,9 @@ load_conf(const char *path, struct errs *errs)
 	return c;
 }
 
-static int
-mkdir_p(const char *dir, mode_t mode)
+/* mkdir -p: the directories tendd makes at start (logs, state, socket). */
+int
+tend_mkdir_p(const char *dir, mode_t mode)
 {
 	char	*p, *copy;
 	int	 r = 0;
@@ -98,9 +99,9 @@ mkdir_p(const char *dir, mode_t mode)
 static void
 make_dirs(const struct conf *c)
 {
-	if (mkdir_p(c->log_dir, 0750) != 0)
+	if (tend_mkdir_p(c->log_dir, 0750) != 0)
 		fatal("mkdir %s", c->log_dir);
-	if (mkdir_p(c->state_dir, 0750) != 0)
+	if (tend_mkdir_p(c->state_dir, 0750) != 0)
 		fatal("mkdir %s", c->state_dir);
 }
 
@@ -122,8 +123,8 @@ tend_reread(struct tend *t, struct errs *errs)
 	if (strcmp(nc->socket, t->conf->socket) != 0)
 		log_warnx("socket changed to %s: takes effect when tendd "
 		    "restarts", nc->socket);
-	if (mkdir_p(nc->log_dir, 0750) != 0 ||
-	    mkdir_p(nc->state_dir, 0750) != 0)
+	if (tend_mkdir_p(nc->log_dir, 0750) != 0 ||
+	    tend_mkdir_p(nc->state_dir, 0750) != 0)
 		log_warn("mkdir");
 	apps_apply_conf(t, nc);
 	sd_ready(t);

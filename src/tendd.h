@@ -307,5 +307,6 @@ int	tend_reread(struct tend *, struct errs *);
 uint32_t tend_random(struct tend *);
 void	tend_check_shutdown(struct tend *);
 void	tend_drain_watch(struct tend *);
+int	tend_mkdir_p(const char *, mode_t);
 
 #endif /* TENDD_H */

@@ -28,4 +28,13 @@ check "supplementary group $G kept (groups:$groups)" grep -qw "$xg" <<<"$groups"
 check "no other supplementary group (root's 0 is gone)" bash -c "! grep -qw 0 <<<'$groups'"
 check "no capabilities (CapEff 0)" test "$(awk '/^CapEff:/ {print $2}' "$st")" = 0000000000000000
 check "no permitted capabilities" test "$(awk '/^CapPrm:/ {print $2}' "$st")" = 0000000000000000
+# tend.service sets NoNewPrivileges=yes: the drop must still work under it.
+kill -TERM "$TENDD_PID"; wait "$TENDD_PID"; TENDD_PID=
+setpriv --no-new-privs "$TENDD" -f -c "$T/tend.conf" >>"$T/tendd.log" 2>&1 &
+TENDD_PID=$!
+check "live under no_new_privs" wait_for live 10 state_is web live
+pid=$(json web pid)
+check "tendd runs with NoNewPrivs" test "$(awk '/^NoNewPrivs:/ {print $2}' /proc/$TENDD_PID/status)" = 1
+check "the app still runs as the user" test "$(awk '/^Uid:/ {print $2,$3}' /proc/$pid/status)" = "$uid $uid"
+check "with its supplementary group" grep -qw "$xg" <<<"$(awk '/^Groups:/' /proc/$pid/status)"
 done_testing
