@@ -348,6 +348,10 @@ logpipe_close(struct logpipe *lp)
 		return;
 	lp->open = 0;
 	LIST_REMOVE(lp, entry);
+	if (lp->inst->out == lp)
+		lp->inst->out = NULL;
+	if (lp->inst->err == lp)
+		lp->inst->err = NULL;
 	uv_close((uv_handle_t *)&lp->pipe, logpipe_closed_cb);
 }
 
@@ -384,6 +388,7 @@ logpipe_read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 			log_warnx("%s[%u]: read %s: %s", app->name, in->idx,
 			    lp->stream, uv_strerror((int)nread));
 		logpipe_close(lp);
+		inst_group_check(in);	/* it may have waited for this EOF */
 		return;
 	}
 	p = lp->buf;

@@ -186,6 +186,7 @@ spawn_inst(struct inst *in, char *why, size_t whylen)
 	args[n++] = shcmd;
 	args[n] = NULL;
 
+	in->empty_at = 0;
 	in->out = logpipe_new(in, "out");
 	in->err = logpipe_new(in, "err");
 	if (in->out == NULL || in->err == NULL) {

@@ -408,12 +408,28 @@ inst_exited(struct inst *in, int64_t status, int term_signal)
 void
 inst_group_check(struct inst *in)
 {
+	uint64_t	now;
+
 	if (!in->draining || in->running)
 		return;
 	if (ptree_group_alive(in->pid)) {
+		in->empty_at = 0;
 		tend_drain_watch(in->app->t);
 		return;
 	}
+	/* The group is gone, but its last output may still sit in the
+	 * pipes: read it to EOF before calling the instance down, so no line
+	 * is lost at a stop or a shutdown.  A process that escaped the group
+	 * could hold a pipe open forever: wait LOG_DRAIN_MS at most. */
+	now = uv_now(in->app->t->loop);
+	if (in->empty_at == 0)
+		in->empty_at = now;
+	if ((in->out != NULL || in->err != NULL) &&
+	    now - in->empty_at < LOG_DRAIN_MS) {
+		tend_drain_watch(in->app->t);
+		return;
+	}
+	in->empty_at = 0;
 	in->draining = 0;
 	inst_event(in, EV_EXIT);
 }

@@ -53,6 +53,8 @@ extern const char *const event_names[EV__COUNT];
 
 /* Stdout/stderr pipe of one instance, split into lines. */
 #define LOGPIPE_BUF	(64 * 1024)
+/* How long a dead instance's pipes may take to reach EOF. */
+#define LOG_DRAIN_MS	1000
 /* A line longer than this is written in pieces rather than held. */
 #define LOG_LINE_MAX	(16 * 1024)
 
@@ -94,6 +96,7 @@ struct inst {
 	int		 running;	/* main process not yet exited */
 	pid_t		 pid;		/* also the process group id */
 	int		 draining;	/* exited; waiting for its group */
+	uint64_t	 empty_at;	/* when the group was first seen empty */
 	struct logpipe	*out;
 	struct logpipe	*err;
 
