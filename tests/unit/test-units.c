@@ -110,6 +110,7 @@ test_signal(void)
 	CHECK(parse_signal("0", &s, &why) == -1);
 	CHECK(strcmp(signal_name(SIGKILL), "SIGKILL") == 0);
 	CHECK(strcmp(signal_name(42), "SIG42") == 0);
+	CHECK(strcmp(signal_name(SIGSEGV), "SIGSEGV") == 0);
 }
 
 static void
