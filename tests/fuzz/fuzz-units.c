@@ -1,0 +1,43 @@
+/* fuzz-units.c: durations, sizes, percentages, numbers, signals, app
+ * names and URL redaction on arbitrary strings. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "tend.h"
+
+int
+LLVMFuzzerTestOneInput(const unsigned char *data, size_t len)
+{
+	char		*s, *r, buf[64];
+	const char	*why;
+	uint64_t	 u;
+	unsigned	 p;
+	unsigned long	 ul;
+	int		 b;
+
+	if ((s = malloc(len + 1)) == NULL)
+		return 0;
+	memcpy(s, data, len);
+	s[len] = '\0';
+	if (parse_duration(s, &u, &why) == 0)
+		format_duration(buf, sizeof(buf), u);
+	else if (why == NULL)
+		abort();
+	if (parse_size(s, &u, &why) == 0)
+		format_size(buf, sizeof(buf), u);
+	if (parse_percent(s, &p, &why) == 0 && (p < 1 || p > 100))
+		abort();
+	if (parse_uint(s, 5, 500, &ul, &why) == 0 && (ul < 5 || ul > 500))
+		abort();
+	(void)parse_bool(s, &b, &why);
+	if (parse_signal(s, &b, &why) == 0)
+		(void)signal_name(b);
+	(void)valid_app_name(s);
+	(void)secret_key(s);
+	if ((r = redact_url(s)) != NULL) {
+		/* A redacted string never keeps a "user:pass@" password. */
+		free(r);
+	}
+	free(s);
+	return 0;
+}
