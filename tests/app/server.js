@@ -11,6 +11,7 @@
 //                    backpressure; FLOOD_EXIT=1: then exit 0
 //   HEALTH_DELAY_MS  delay /health answers; HEALTH_HANG=1: never answer
 //   VERSION          shown by GET /
+//   LOG_REQUESTS=1   print "METHOD URL" for every request
 // Endpoints: /health (200 OK, or 503 when toggled), /toggle-health,
 // /crash (exit 3), /env?name=X, /heap, /pid, / ("hello VERSION pid PID").
 'use strict';
@@ -58,6 +59,7 @@ function flood(n, done) {
 }
 
 const server = http.createServer((req, res) => {
+  if (env.LOG_REQUESTS === '1') console.log(`${req.method} ${req.url}`);
   const url = new URL(req.url, 'http://x');
   switch (url.pathname) {
     case '/health':
