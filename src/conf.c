@@ -901,7 +901,7 @@ name_exists(const char *s, int user)
 }
 
 void
-conf_check_env(const struct conf *c, struct errs *errs)
+conf_check_env(const struct conf *c, struct errs *errs, struct errs *warns)
 {
 	struct stat	 st;
 	struct env	 env;
@@ -926,6 +926,14 @@ conf_check_env(const struct conf *c, struct errs *errs)
 			errs_add(errs, a->file, a->line, "[app:%s]: group %s does "
 			    "not exist", a->name, a->group);
 		for (j = 0; j < a->env_files.n; j++) {
+			/* Secrets live there: the docs of every Node framework
+			 * say chmod 600, and so do we. */
+			if (warns != NULL && stat(a->env_files.v[j], &st) == 0 &&
+			    (st.st_mode & S_IROTH))
+				errs_add(warns, a->env_files.v[j], 0, "warning: "
+				    "readable by every user of this machine (it "
+				    "holds secrets): chmod 600 %s",
+				    a->env_files.v[j]);
 			env_init(&env);
 			dotenv_load(a->env_files.v[j], &env, errs);
 			env_free(&env);

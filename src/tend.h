@@ -191,8 +191,10 @@ struct conf *conf_parse(const char *buf, size_t len, const char *path,
 void	conf_free(struct conf *);
 struct conf_app *conf_find_app(const struct conf *, const char *name);
 /* Checks that need the filesystem (env files readable and valid, dir
- * exists, user exists): tendd -t and reread run them, parsing does not. */
-void	conf_check_env(const struct conf *, struct errs *);
+ * exists, user exists): tendd -t and reread run them, parsing does not.
+ * Problems that should not stop anything (an .env others can read) go
+ * to warns when it is not NULL. */
+void	conf_check_env(const struct conf *, struct errs *, struct errs *warns);
 
 /* conf-table.c */
 enum conf_type {

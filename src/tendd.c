@@ -57,14 +57,26 @@ print_errs(const struct errs *errs)
 		fprintf(stderr, "tendd: out of memory\n");
 }
 
+/* Load and check path; warnings are printed (or logged) and kept out of
+ * errs, which only holds what makes the config unusable. */
 static struct conf *
-load_conf(const char *path, struct errs *errs)
+load_conf(const char *path, struct errs *errs, int logged)
 {
 	struct conf	*c;
+	struct errs	 warns;
+	size_t		 i;
 
 	if ((c = conf_load(path, errs)) == NULL)
 		return NULL;
-	conf_check_env(c, errs);
+	errs_init(&warns);
+	conf_check_env(c, errs, &warns);
+	for (i = 0; i < warns.n; i++) {
+		if (logged)
+			log_warnx("%s", warns.msg[i]);
+		else
+			fprintf(stderr, "%s\n", warns.msg[i]);
+	}
+	errs_free(&warns);
 	if (errs->n > 0 || errs->oom) {
 		conf_free(c);
 		return NULL;
@@ -113,7 +125,7 @@ tend_reread(struct tend *t, struct errs *errs)
 
 	sd_reloading(t);
 	log_info("rereading %s", t->conf_path);
-	if ((nc = load_conf(t->conf_path, errs)) == NULL) {
+	if ((nc = load_conf(t->conf_path, errs, 1)) == NULL) {
 		for (i = 0; i < errs->n; i++)
 			log_warnx("%s", errs->msg[i]);
 		log_warnx("configuration not changed");
@@ -374,7 +386,7 @@ main(int argc, char **argv)
 	memset(&t, 0, sizeof(t));
 	TAILQ_INIT(&t.apps);
 	errs_init(&errs);
-	if ((t.conf = load_conf(path, &errs)) == NULL) {
+	if ((t.conf = load_conf(path, &errs, 0)) == NULL) {
 		print_errs(&errs);
 		fprintf(stderr, "tendd: %s: configuration has errors\n", path);
 		errs_free(&errs);

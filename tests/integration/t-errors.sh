@@ -24,6 +24,15 @@ out=$("$TENDD" -t -c "$T/tend.conf" 2>&1); rc=$?
 check "tendd -t checks env files" test "$rc" = 1
 check "env file error 1 with line" grep -q "^$T/bad.env:2: " <<<"$out"
 check "env file error 2 with line" grep -q "^$T/bad.env:3: unterminated double quote" <<<"$out"
+printf 'OK=1\nDB_PASSWORD=hunter2pass\n' > "$T/open.env"; chmod 644 "$T/open.env"
+printf '[app:x]\ndir = %s\ncommand = true\nenv_file = %s/open.env\n' "$T" "$T" | tend_conf
+out=$("$TENDD" -t -c "$T/tend.conf" 2>&1); rc=$?
+check "a world-readable .env is a warning, not an error" test "$rc" = 0
+check "the warning names the file and the fix" grep -q "^$T/open.env: warning: readable by every user .*chmod 600 $T/open.env" <<<"$out"
+check "and never shows a value" bash -c "! grep -q hunter2pass <<<'$out'"
+chmod 600 "$T/open.env"
+out=$("$TENDD" -t -c "$T/tend.conf" 2>&1)
+check "no warning once it is chmod 600" bash -c "! grep -q warning <<<'$out'"
 out=$("$TENDCTL" -s "$T/nonexistent.sock" status 2>&1); rc=$?
 check "unreachable socket exits 3" test "$rc" = 3
 check "and names the socket" grep -q "$T/nonexistent.sock" <<<"$out"
