@@ -135,6 +135,10 @@ write_cb(uv_write_t *req, int status)
 	free(w);
 	if (c->closing)
 		return;
+	/* A follower that caught up hears what it missed, even if the app
+	 * has gone quiet since. */
+	if (status == 0 && c->queued == 0 && c->follow != NULL)
+		follower_note_drops(c->follow);
 	if (status != 0 || (c->close_after_write && c->queued == 0))
 		client_close(c);
 }

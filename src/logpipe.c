@@ -186,26 +186,34 @@ applog_tail(const struct applog *l, unsigned n, size_t *len)
 	return out;
 }
 
+/* Tell a follower how much it missed, once it can take it. */
+void
+follower_note_drops(struct follower *f)
+{
+	json_t	*ev;
+	char	 note[96];
+
+	if (f->dropped == 0)
+		return;
+	snprintf(note, sizeof(note), "[tend: %llu bytes dropped: reader too "
+	    "slow]\n", (unsigned long long)f->dropped);
+	f->dropped = 0;
+	if ((ev = json_pack("{s:s,s:s}", "event", "log", "data", note)) != NULL)
+		client_send(f->client, ev);
+}
+
 void
 applog_follow(struct app *app, const char *p, size_t n)
 {
 	struct follower	*f, *next;
 	json_t		*ev;
-	char		 note[96];
 
 	LIST_FOREACH_SAFE(f, &app->log.followers, entry, next) {
 		if (client_queue_size(f->client) > FOLLOW_MAX) {
 			f->dropped += n;
 			continue;
 		}
-		if (f->dropped > 0) {
-			snprintf(note, sizeof(note), "[tend: %llu bytes dropped:"
-			    " reader too slow]\n", (unsigned long long)f->dropped);
-			f->dropped = 0;
-			if ((ev = json_pack("{s:s,s:s}", "event", "log", "data",
-			    note)) != NULL)
-				client_send(f->client, ev);
-		}
+		follower_note_drops(f);
 		ev = json_object();
 		if (ev == NULL || json_object_set_new(ev, "event",
 		    json_string("log")) != 0 || json_object_set_new(ev, "data",

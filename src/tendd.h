@@ -268,6 +268,7 @@ struct waiter {
 	struct pend	*pend;
 };
 void	follower_remove(struct follower *);
+void	follower_note_drops(struct follower *);
 
 /* cmd.c */
 struct cmd_entry {
