@@ -453,8 +453,13 @@ control_start(struct tend *t)
 			fatalx("out of memory");
 		dir = dirname(dcopy);
 		if (stat(dir, &st) != 0) {
+			/* Every directory on the way must let socket_group
+			 * members through, whatever tendd's own umask. */
+			mode_t old = umask(022);
+
 			if (tend_mkdir_p(dir, 0755) != 0)
 				fatal("mkdir %s", dir);
+			umask(old);
 			if (chmod(dir, 0755) != 0)
 				fatal("chmod %s", dir);
 		}

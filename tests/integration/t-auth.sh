@@ -28,4 +28,14 @@ check "tendd names the uid" grep -q "uid $(id -u nobody) is not root" <<<"$out"
 check "tendd logs the refusal" grep -q "refused uid $(id -u nobody)" "$T/tendd.log"
 chmod 660 "$T/tend.sock"
 check "a member of socket_group gets in" as "$U" "$TENDCTL" -s "$T/tend.sock" status
+# A socket directory tendd creates gets 0755 whatever the umask.
+kill -TERM "$TENDD_PID"
+while kill -0 "$TENDD_PID" 2>/dev/null; do sleep 0.05; done
+TENDD_PID=
+sed -i "s|^socket = .*|socket = $T/run/sub/tend.sock|" "$T/tend.conf"
+( umask 000; tendd_start ) || { not_ok "tendd restarts"; done_testing; }
+TENDD_PID=$(pgrep -f "tendd -f -c $T/tend.conf")
+check "the socket directories it made are 0755 (umask 000)" test "$(stat -c %a "$T/run") $(stat -c %a "$T/run/sub")" = "755 755"
+check "a socket_group member reaches the socket through them" as "$U" "$TENDCTL" -s "$T/run/sub/tend.sock" status
+check "the socket in it is 0660" test "$(stat -c %a "$T/run/sub/tend.sock")" = 660
 done_testing
