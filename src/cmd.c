@@ -19,6 +19,7 @@ static const struct cmd_entry *const cmd_table[] = {
 	&cmd_restart_entry,
 	&cmd_logs_entry,
 	&cmd_reread_entry,
+	&cmd_check_entry,
 	NULL
 };
 

@@ -129,6 +129,21 @@ oom:
 	return -1;
 }
 
+/* The environment instance in would start with (for checks). */
+int
+spawn_env(struct inst *in, struct env *e, char *why, size_t whylen)
+{
+	struct passwd	*pw = NULL;
+
+	if (in->app->ca->user != NULL)
+		pw = getpwnam(in->app->ca->user);
+	if (build_env(in, pw, e, why, whylen) != 0) {
+		env_free(e);
+		return -1;
+	}
+	return 0;
+}
+
 int
 spawn_inst(struct inst *in, char *why, size_t whylen)
 {

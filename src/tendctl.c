@@ -39,6 +39,7 @@ usage(void)
 	    "  status [APP] [--json]\n"
 	    "  start|stop|restart APP|all [--no-wait]\n"
 	    "  logs APP [-n N] [-f]\n"
+	    "  check APP\n"
 	    "  reread\n");
 	exit(EXIT_USAGE);
 }
@@ -355,6 +356,9 @@ main(int argc, char **argv)
 			json_object_set_new(req, "n", json_integer(lines));
 		if (follow)
 			json_object_set_new(req, "follow", json_true());
+	} else if (strcmp(cmd, "check") == 0) {
+		if (app == NULL || follow || nowait || lines >= 0)
+			usage();
 	} else if (strcmp(cmd, "reread") == 0) {
 		if (app != NULL || follow || nowait || lines >= 0)
 			usage();
@@ -416,6 +420,21 @@ main(int argc, char **argv)
 		return EXIT_FAIL;
 	}
 	ok = json_is_true(json_object_get(reply, "ok"));
+	if (!json && strcmp(cmd, "check") == 0) {
+		json_t	*c;
+		size_t	 i;
+
+		json_array_foreach(json_object_get(reply, "checks"), i, c)
+			printf("%-9s %-4s %s\n", jstr(c, "name"),
+			    json_is_true(json_object_get(c, "ok")) ? "ok" : "FAIL",
+			    jstr(c, "detail"));
+		if (json_object_get(reply, "note") != NULL)
+			printf("%s\n", jstr(reply, "note"));
+		fflush(stdout);
+		json_decref(reply);
+		free(from_conf);
+		return ok ? 0 : EXIT_FAIL;
+	}
 	if (json && (strcmp(cmd, "status") == 0 || !ok)) {
 		char *s = json_dumps(reply, JSON_INDENT(2));
 

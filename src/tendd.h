@@ -218,6 +218,15 @@ int	tend_pid_is_ours(struct tend *, pid_t);
 /* spawn.c */
 int	spawn_inst(struct inst *, char *why, size_t whylen);
 int	exec_as_main(int argc, char **argv);
+int	spawn_env(struct inst *, struct env *, char *, size_t);
+
+/* check-pg.c, check-redis.c: cb(arg, ok, detail, info) once, from the
+ * loop; detail is one plain sentence, never with a password. */
+typedef void (*check_cb)(void *, int ok, const char *detail, json_t *info);
+int	check_pg_start(struct tend *, const char *url, uint64_t timeout_ms,
+	    check_cb, void *);
+int	check_redis_start(struct tend *, const char *url, uint64_t timeout_ms,
+	    check_cb, void *);
 
 /* ptree.c */
 void	ptree_sample(struct tend *, int force);
@@ -281,10 +290,12 @@ struct cmd_entry {
 void	cmd_dispatch(struct tend *, struct client *, json_t *req);
 json_t *cmd_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 extern const struct cmd_entry cmd_status_entry, cmd_start_entry,
-    cmd_stop_entry, cmd_restart_entry, cmd_logs_entry, cmd_reread_entry;
+    cmd_stop_entry, cmd_restart_entry, cmd_logs_entry, cmd_reread_entry,
+    cmd_check_entry;
 void	waiters_notify(struct app *);
 void	waiters_cancel_client(struct client *);
 void	waiters_cancel_app(struct app *);
+void	checks_cancel_client(struct client *);
 void	cmd_wait(struct tend *, struct client *, json_t *, struct app *,
 	    void (*)(struct app *), int want_up);
 json_t *status_app_json(struct tend *, struct app *);

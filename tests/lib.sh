@@ -114,3 +114,36 @@ free_port() {
 group_pids() { ps -eo pid=,pgid= | awk -v g="$1" '$2 == g { print $1 }'; }
 
 done_testing() { exit "$FAILED"; }
+
+# pg_start: a private PostgreSQL on a loopback port, run as the postgres
+# user (initdb refuses root); user app / password apppass, database shop.
+# Sets PGPORT; stopped at exit.  Extra server options in $PG_OPTS.
+pg_start() {
+	local bin v
+	v=$(ls /usr/lib/postgresql 2>/dev/null | sort -n | tail -n 1)
+	bin=/usr/lib/postgresql/$v/bin
+	[ -x "$bin/initdb" ] || { echo "# PostgreSQL is not installed"; return 1; }
+	PGPORT=$(free_port)
+	mkdir -p "$T/pg" && chown postgres "$T/pg" && chmod 700 "$T/pg"
+	printf 'pgsuper\n' > "$T/pgpw" && chown postgres "$T/pgpw"
+	runuser -u postgres -- "$bin/initdb" -D "$T/pg" -U postgres \
+	    --auth-local=trust --auth-host=scram-sha-256 --pwfile="$T/pgpw" \
+	    >"$T/initdb.log" 2>&1 || { cat "$T/initdb.log"; return 1; }
+	runuser -u postgres -- "$bin/pg_ctl" -D "$T/pg" -l "$T/pg/server.log" -w \
+	    -o "-p $PGPORT -k $T/pg -c listen_addresses=127.0.0.1 ${PG_OPTS:-}" \
+	    start >/dev/null || { tail "$T/pg/server.log"; return 1; }
+	on_exit "runuser -u postgres -- $bin/pg_ctl -D $T/pg -m immediate stop >/dev/null 2>&1"
+	PSQL="runuser -u postgres -- psql -h $T/pg -p $PGPORT -U postgres -X -q"
+	$PSQL -c "CREATE USER app PASSWORD 'apppass'" -c "CREATE DATABASE shop OWNER app" >/dev/null
+}
+
+# redis_start: a private Redis on a loopback port with password rpass.
+redis_start() {
+	command -v redis-server >/dev/null || { echo "# redis-server is not installed"; return 1; }
+	RPORT=$(free_port)
+	redis-server --port "$RPORT" --bind 127.0.0.1 --requirepass rpass \
+	    --save '' --appendonly no --dir "$T" >"$T/redis.log" 2>&1 &
+	local p=$!
+	on_exit "kill $p"
+	wait_for "redis" 10 bash -c "exec 3<>/dev/tcp/127.0.0.1/$RPORT"
+}
