@@ -7,6 +7,8 @@
  * the whole check: libpq's connect_timeout only applies to blocking use.
  */
 #define _GNU_SOURCE
+#include <arpa/inet.h>
+#include <netdb.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,12 +25,21 @@ struct pgcheck {
 	uv_timer_t	 timer;
 	int		 querying;
 	uint64_t	 timeout_ms;
+	PQconninfoOption *opts;		/* the URL, parsed */
+	uv_getaddrinfo_t gai;
+	int		 resolving;	/* its callback is still owed */
+	int		 closed;
+	char		*host;
+	char		 bad[300];	/* a URL error found before any I/O */
 	int		 done;
 	void		(*cb)(void *, int ok, const char *detail, json_t *info);
 	void		*arg;
 };
 
 static void	pg_poll_cb(uv_poll_t *, int, int);
+static void	pg_fail_cb(uv_timer_t *);
+static void	pg_finish(struct pgcheck *, int, const char *, json_t *);
+static void	pg_free(struct pgcheck *);
 
 static void
 free_cb(uv_handle_t *h)
@@ -37,9 +48,23 @@ free_cb(uv_handle_t *h)
 }
 
 static void
+pg_free(struct pgcheck *pc)
+{
+	if (pc->opts != NULL)
+		PQconninfoFree(pc->opts);
+	free(pc->host);
+	free(pc);
+}
+
+/* The resolver's callback may still be owed: the last one frees. */
+static void
 timer_closed_cb(uv_handle_t *h)
 {
-	free(h->data);
+	struct pgcheck	*pc = h->data;
+
+	pc->closed = 1;
+	if (!pc->resolving)
+		pg_free(pc);
 }
 
 static void
@@ -106,6 +131,8 @@ pg_finish(struct pgcheck *pc, int ok, const char *detail, json_t *info)
 		return;
 	pc->done = 1;
 	pc->cb(pc->arg, ok, detail, info);
+	if (pc->resolving)
+		uv_cancel((uv_req_t *)&pc->gai);
 	pg_release(pc);
 }
 
@@ -226,7 +253,9 @@ pg_fail_cb(uv_timer_t *h)
 {
 	struct pgcheck	*pc = h->data;
 
-	if (pc->conn == NULL)
+	if (pc->bad[0] != '\0')
+		pg_finish(pc, 0, pc->bad, NULL);
+	else if (pc->conn == NULL)
 		pg_finish(pc, 0, "out of memory", NULL);
 	else
 		pg_fail(pc);
@@ -237,7 +266,8 @@ pg_timeout_cb(uv_timer_t *h)
 {
 	struct pgcheck	*pc = h->data;
 	char		 out[300];
-	const char	*host = PQhost(pc->conn), *port = PQport(pc->conn);
+	const char	*host = pc->conn ? PQhost(pc->conn) : pc->host,
+			*port = pc->conn ? PQport(pc->conn) : NULL;
 
 	snprintf(out, sizeof(out), "PostgreSQL unreachable at %s:%s: no answer "
 	    "within %u ms (a firewall dropping packets, or a server that does "
@@ -246,15 +276,96 @@ pg_timeout_cb(uv_timer_t *h)
 	pg_finish(pc, 0, out, NULL);
 }
 
+/* Connect with the parsed options of the URL, plus hostaddr if given. */
+/*
+ * Connect with the parsed options of the URL; with hostaddr (a list of
+ * addresses for the one host name), the host is repeated to match, so
+ * libpq still tries every address, as it would have resolving itself.
+ */
+static void
+pg_connect(struct pgcheck *pc, const char *hostaddr, const char *hosts)
+{
+	const char	*kw[64], *val[64];
+	PQconninfoOption *o;
+	int		 n = 0;
+
+	for (o = pc->opts; o != NULL && o->keyword != NULL && n < 61; o++) {
+		if (o->val == NULL || *o->val == '\0')
+			continue;
+		if (hostaddr != NULL && strcmp(o->keyword, "host") == 0)
+			continue;
+		kw[n] = o->keyword;
+		val[n++] = o->val;
+	}
+	if (hostaddr != NULL) {
+		kw[n] = "host";
+		val[n++] = hosts;
+		kw[n] = "hostaddr";
+		val[n++] = hostaddr;
+	}
+	kw[n] = val[n] = NULL;
+	pc->conn = PQconnectStartParams(kw, val, 0);
+	if (pc->conn == NULL || PQstatus(pc->conn) == CONNECTION_BAD ||
+	    PQsetnonblocking(pc->conn, 1) != 0 ||
+	    pg_watch(pc, UV_WRITABLE) != 0)
+		uv_timer_start(&pc->timer, pg_fail_cb, 0, 0);	/* from the loop */
+}
+
+static void
+pg_resolved_cb(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
+{
+	struct pgcheck	*pc = req->data;
+	struct addrinfo	*ai;
+	char		 ip[64], addrs[8 * 66] = "", hosts[8 * 256] = "", out[400];
+	int		 n = 0;
+
+	pc->resolving = 0;
+	if (pc->done || status == UV_ECANCELED) {
+		uv_freeaddrinfo(res);
+		if (pc->closed)
+			pg_free(pc);
+		return;
+	}
+	if (status != 0 || res == NULL) {
+		snprintf(out, sizeof(out), "PostgreSQL host %s does not resolve: %s",
+		    pc->host, uv_strerror(status));
+		uv_freeaddrinfo(res);
+		pg_finish(pc, 0, out, NULL);
+		return;
+	}
+	for (ai = res; ai != NULL && n < 8; ai = ai->ai_next) {
+		if (ai->ai_family == AF_INET6)
+			uv_ip6_name((struct sockaddr_in6 *)ai->ai_addr, ip, sizeof(ip));
+		else if (ai->ai_family == AF_INET)
+			uv_ip4_name((struct sockaddr_in *)ai->ai_addr, ip, sizeof(ip));
+		else
+			continue;
+		snprintf(addrs + strlen(addrs), sizeof(addrs) - strlen(addrs),
+		    "%s%s", n ? "," : "", ip);
+		snprintf(hosts + strlen(hosts), sizeof(hosts) - strlen(hosts),
+		    "%s%.250s", n ? "," : "", pc->host);
+		n++;
+	}
+	uv_freeaddrinfo(res);
+	pg_connect(pc, n ? addrs : NULL, hosts);
+}
+
 /*
  * Check the database at url within timeout_ms; cb(arg, ok, detail, info)
  * is called exactly once, from the loop (never from inside this call).
+ * libpq resolves host names blocking, so a single host name is resolved
+ * here first with uv_getaddrinfo and handed to libpq as hostaddr.
  */
 int
 check_pg_start(struct tend *t, const char *url, uint64_t timeout_ms,
     void (*cb)(void *, int, const char *, json_t *), void *arg)
 {
-	struct pgcheck	*pc;
+	struct pgcheck		*pc;
+	PQconninfoOption	*o;
+	struct addrinfo		 hints;
+	unsigned char		 buf[sizeof(struct in6_addr)];
+	char			*err = NULL;
+	const char		*host = NULL, *hostaddr = NULL;
 
 	if ((pc = calloc(1, sizeof(*pc))) == NULL)
 		return -1;
@@ -265,12 +376,34 @@ check_pg_start(struct tend *t, const char *url, uint64_t timeout_ms,
 	uv_timer_init(t->loop, &pc->timer);
 	pc->timer.data = pc;
 	uv_timer_start(&pc->timer, pg_timeout_cb, timeout_ms, 0);
-	pc->conn = PQconnectStart(url);
-	if (pc->conn == NULL || PQstatus(pc->conn) == CONNECTION_BAD ||
-	    PQsetnonblocking(pc->conn, 1) != 0 ||
-	    pg_watch(pc, UV_WRITABLE) != 0) {
-		/* Report from the loop, like every other outcome. */
+	if ((pc->opts = PQconninfoParse(url, &err)) == NULL) {
+		snprintf(pc->bad, sizeof(pc->bad), "DATABASE_URL is not a valid "
+		    "PostgreSQL URL: %s", err != NULL ? err : "out of memory");
+		pc->bad[strcspn(pc->bad, "\n")] = '\0';
+		PQfreemem(err);
 		uv_timer_start(&pc->timer, pg_fail_cb, 0, 0);
+		return 0;
 	}
+	for (o = pc->opts; o->keyword != NULL; o++) {
+		if (strcmp(o->keyword, "host") == 0)
+			host = o->val;
+		else if (strcmp(o->keyword, "hostaddr") == 0)
+			hostaddr = o->val;
+	}
+	if (host != NULL && *host != '\0' && *host != '/' &&
+	    (hostaddr == NULL || *hostaddr == '\0') && strchr(host, ',') == NULL &&
+	    inet_pton(AF_INET, host, buf) != 1 &&
+	    inet_pton(AF_INET6, host, buf) != 1 &&
+	    (pc->host = strdup(host)) != NULL) {
+		memset(&hints, 0, sizeof(hints));
+		hints.ai_socktype = SOCK_STREAM;
+		pc->gai.data = pc;
+		pc->resolving = 1;
+		if (uv_getaddrinfo(t->loop, &pc->gai, pg_resolved_cb, pc->host,
+		    NULL, &hints) == 0)
+			return 0;
+		pc->resolving = 0;
+	}
+	pg_connect(pc, NULL, NULL);
 	return 0;
 }

@@ -21,6 +21,9 @@ PG=postgres://app:apppass@127.0.0.1:$PGPORT
 	app rpass "" "redis://:wrongsecret@127.0.0.1:$RPORT/0"
 	app rdown "" "redis://127.0.0.1:$DEAD/0"
 	app nothing "" ""
+	app byname "postgres://app:apppass@localhost:$PGPORT/shop" ""
+	app badurl "postgres://app:apppass@127.0.0.1:$PGPORT/shop?nosuchoption=1" ""
+	app noname "postgres://app:apppass@no-such-host.invalid:$PGPORT/shop" ""
 } | tend_conf
 tendd_start || { not_ok "tendd starts"; done_testing; }
 run() {	# APP -> $out, $rc, $ms
@@ -53,4 +56,14 @@ check "says unreachable" grep -q "Redis unreachable at 127.0.0.1:$DEAD" <<<"$out
 run nothing
 check "an app without URLs: exit 0" test "$rc" = 0
 check "and says there is nothing to check" grep -q 'nothing to check' <<<"$out"
+run byname
+check "a host name is resolved without blocking and works (exit 0)" test "$rc" = 0
+check "and the check names the host" grep -q "^postgres  ok .* at localhost:$PGPORT" <<<"$out"
+run badurl
+check "an invalid DATABASE_URL: exit 1" test "$rc" = 1
+check "says the URL is not valid" grep -q 'DATABASE_URL is not a valid PostgreSQL URL' <<<"$out"
+check "and never shows the password" bash -c "! grep -q apppass <<<\"\$1\"" _ "$out"
+run noname
+check "an unknown host: exit 1" test "$rc" = 1
+check "says it does not resolve" grep -q 'PostgreSQL host no-such-host.invalid does not resolve' <<<"$out"
 done_testing
