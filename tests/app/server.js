@@ -114,7 +114,9 @@ if (env.IGNORE_TERM !== '1') {
 
 if (env.FLOOD_LINES) {
   flood(Number(env.FLOOD_LINES), () => {
-    if (env.FLOOD_EXIT === '1') process.exit(0);
+    // Exit only once the last line has reached the pipe: a write that
+    // returned true may still sit in Node's queue, and exit() drops it.
+    if (env.FLOOD_EXIT === '1') process.stdout.write('', () => process.exit(0));
   });
 } else if (!port && !env.CRASH_AFTER_MS) {
   setInterval(() => {}, 1 << 30); // stay up without a port
