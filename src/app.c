@@ -35,6 +35,8 @@ app_handle_done(struct app *app)
 		for (i = 0; i < app->n_inst; i++)
 			startlimit_free(&app->inst[i].sl);
 		applog_close(&app->log);
+		json_decref(app->prep_last);
+		free(app->migrated);
 		conf_unref(t, app->conf);
 		free(app->inst);
 		free(app->name);

@@ -160,7 +160,7 @@ rc_timeout_cb(uv_timer_t *h)
 
 	snprintf(out, sizeof(out), "Redis unreachable at %s: no answer within "
 	    "%llu ms", rc->where, (unsigned long long)rc->timeout_ms);
-	rc_finish(rc, 0, out, NULL);
+	rc_finish(rc, CHECK_RETRY, out, NULL);
 }
 
 static void
@@ -185,7 +185,7 @@ rc_reply_cb(redisAsyncContext *ac, void *r, void *step)
 	if (reply == NULL) {
 		snprintf(out, sizeof(out), "Redis at %s closed the connection",
 		    rc->where);
-		rc_finish(rc, 0, out, NULL);
+		rc_finish(rc, CHECK_RETRY, out, NULL);
 		return;
 	}
 	if (reply->type == REDIS_REPLY_ERROR) {
@@ -201,7 +201,9 @@ rc_reply_cb(redisAsyncContext *ac, void *r, void *step)
 		else
 			snprintf(out, sizeof(out), "Redis at %s: %s failed: %s",
 			    rc->where, what, reply->str);
-		rc_finish(rc, 0, out, NULL);
+		/* LOADING: a restarted Redis reading its dump; it passes. */
+		rc_finish(rc, strncmp(reply->str, "LOADING", 7) == 0 ?
+		    CHECK_RETRY : CHECK_FAIL, out, NULL);
 		return;
 	}
 	if (strcmp((const char *)step, "INFO") == 0) {
@@ -211,7 +213,7 @@ rc_reply_cb(redisAsyncContext *ac, void *r, void *step)
 			    "\r\n"), p + 14);
 		snprintf(out, sizeof(out), "Redis %s at %s, database %d", ver,
 		    rc->where, rc->db);
-		rc_finish(rc, 1, out, json_pack("{s:s,s:i}", "version", ver,
+		rc_finish(rc, CHECK_OK, out, json_pack("{s:s,s:i}", "version", ver,
 		    "database", rc->db));
 	}
 }
@@ -230,7 +232,7 @@ rc_connect_cb(const redisAsyncContext *cac, int status)
 		    rc->where, ac->errstr, strstr(ac->errstr, "refused") ?
 		    " (is it running, and on that port?)" : "");
 		rc->ac = NULL;	/* hiredis frees it after this callback */
-		rc_finish(rc, 0, out, NULL);
+		rc_finish(rc, CHECK_RETRY, out, NULL);
 		return;
 	}
 	if (rc->pass != NULL && rc->user != NULL)
@@ -251,7 +253,7 @@ rc_disconnect_cb(const redisAsyncContext *ac, int status)
 
 	if (rc != NULL && !rc->done) {
 		rc->ac = NULL;
-		rc_finish(rc, 0, "Redis closed the connection", NULL);
+		rc_finish(rc, CHECK_RETRY, "Redis closed the connection", NULL);
 	}
 }
 
@@ -275,7 +277,7 @@ rc_resolved_cb(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
 		snprintf(out, sizeof(out), "Redis host %s does not resolve: %s",
 		    rc->host, uv_strerror(status));
 		uv_freeaddrinfo(res);
-		rc_finish(rc, 0, out, NULL);
+		rc_finish(rc, CHECK_RETRY, out, NULL);
 		return;
 	}
 	if (res->ai_family == AF_INET6)
@@ -290,7 +292,7 @@ rc_resolved_cb(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
 		if (rc->ac != NULL)
 			redisAsyncFree(rc->ac);
 		rc->ac = NULL;
-		rc_finish(rc, 0, out, NULL);
+		rc_finish(rc, CHECK_RETRY, out, NULL);
 		return;
 	}
 	rc->ac->data = rc;

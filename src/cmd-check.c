@@ -1,10 +1,9 @@
 /*
- * cmd-check.c: `check APP`: the preflight of an app, on demand.  Builds the
- * environment the app would start with, and checks the services it names
- * (DATABASE_URL: PostgreSQL; REDIS_URL: Redis) at the same time, each
- * bounded by CHECK_TIMEOUT_MS.  The answer lists every check with one plain
- * sentence; "ok" is false if any failed.  Secrets never appear: the
- * sentences are built from host, port, user and database names only.
+ * cmd-check.c: `check APP`: the preflight of an app (preflight.c), on
+ * demand: the environment, the profile's rules, the database and Redis it
+ * names, and the connection budget, each as one plain sentence.  "ok" is
+ * false if any check failed; warnings do not fail it.  Nothing is retried
+ * and nothing is created: it says what a start would find now.
  */
 #define _GNU_SOURCE
 #include <stdlib.h>
@@ -18,9 +17,6 @@
 struct check_req {
 	LIST_ENTRY(check_req) entry;
 	struct client	*client;
-	json_t		*checks;
-	unsigned	 pending;
-	int		 ok;
 };
 
 /* Checks in flight, so a client that hangs up can be forgotten. */
@@ -36,99 +32,38 @@ checks_cancel_client(struct client *c)
 			r->client = NULL;
 }
 
-struct check_one {
-	struct check_req *req;
-	const char	*name;
-};
-
 static void
-check_done(void *arg, int ok, const char *detail, json_t *info)
+check_done(void *arg, int outcome, json_t *checks, const char *reason,
+    const char *missing_db)
 {
-	struct check_one	*one = arg;
-	struct check_req	*r = one->req;
-	json_t			*c;
+	struct check_req	*r = arg;
 
-	c = json_pack("{s:s,s:b,s:s}", "name", one->name, "ok", ok, "detail",
-	    detail);
-	if (c != NULL && info != NULL)
-		json_object_set(c, "info", info);
-	json_decref(info);
-	json_array_append_new(r->checks, c);
-	if (!ok)
-		r->ok = 0;
-	free(one);
-	if (--r->pending > 0)
-		return;
+	(void)missing_db;
 	LIST_REMOVE(r, entry);
 	if (r->client != NULL && !client_is_closing(r->client))
-		client_finish(r->client, json_pack("{s:b,s:o,s:s*}", "ok", r->ok,
-		    "checks", r->checks, "error", r->ok ? NULL :
-		    "preflight failed"));
-	else
-		json_decref(r->checks);
+		client_finish(r->client, json_pack("{s:b,s:O,s:s*}", "ok",
+		    outcome == CHECK_OK, "checks", checks, "error",
+		    outcome == CHECK_OK ? NULL : reason));
 	free(r);
-}
-
-static int
-start_one(struct tend *t, struct check_req *r, const char *name,
-    const char *url, int (*fn)(struct tend *, const char *, uint64_t,
-    check_cb, void *))
-{
-	struct check_one	*one;
-
-	if ((one = calloc(1, sizeof(*one))) == NULL)
-		return -1;
-	one->req = r;
-	one->name = name;
-	r->pending++;
-	if (fn(t, url, CHECK_TIMEOUT_MS, check_done, one) != 0) {
-		r->pending--;
-		free(one);
-		return -1;
-	}
-	return 0;
 }
 
 static void
 cmd_check_exec(struct tend *t, struct client *c, json_t *req, struct app *app)
 {
 	struct check_req	*r;
-	struct env		 e;
-	const char		*db, *redis;
-	char			 why[512];
 
-	if (spawn_env(&app->inst[0], &e, why, sizeof(why)) != 0) {
-		client_finish(c, json_pack("{s:b,s:s,s:[{s:s,s:b,s:s}]}", "ok", 0,
-		    "error", why, "checks", "name", "env", "ok", 0, "detail", why));
-		return;
-	}
-	if ((r = calloc(1, sizeof(*r))) == NULL ||
-	    (r->checks = json_array()) == NULL) {
-		free(r);
-		env_free(&e);
+	(void)t;
+	(void)req;
+	if ((r = calloc(1, sizeof(*r))) == NULL) {
 		client_finish(c, cmd_error("out of memory"));
 		return;
 	}
 	r->client = c;
-	r->ok = 1;
-	r->pending = 1;		/* held while starting */
-	db = env_get(&e, "DATABASE_URL");
-	redis = env_get(&e, "REDIS_URL");
-	if (db != NULL && *db != '\0')
-		start_one(t, r, "postgres", db, check_pg_start);
-	if (redis != NULL && *redis != '\0')
-		start_one(t, r, "redis", redis, check_redis_start);
-	env_free(&e);
-	if (r->pending == 1) {
-		r->pending = 0;
-		client_finish(c, json_pack("{s:b,s:o,s:s}", "ok", 1, "checks",
-		    r->checks, "note", "no DATABASE_URL or REDIS_URL in the "
-		    "app's environment: nothing to check"));
+	if (preflight_start(app, CHECK_TIMEOUT_MS, check_done, r) == NULL) {
 		free(r);
+		client_finish(c, cmd_error("out of memory"));
 		return;
 	}
-	/* Release the hold; the checks answer from the loop. */
-	r->pending--;
 	LIST_INSERT_HEAD(&check_reqs, r, entry);
 }
 

@@ -116,6 +116,7 @@ status_app_json(struct tend *t, struct app *app)
 		json_object_set_new(o, "heap_note", json_string("NODE_OPTIONS "
 		    "already sets --max-old-space-size; tend adds none"));
 	json_object_set_new(o, "instances", insts);
+	prep_status(app, o);
 	json_object_set_new(o, "log_file", app->log.path != NULL ?
 	    json_string(app->log.path) : json_null());
 	if (app->log.err != 0)

@@ -335,6 +335,25 @@ set_value(struct pctx *x, const struct conf_key *k, void *base,
 		}
 		break;
 	}
+	case CT_PROFILE:
+		if (profile_parse(value, (enum profile *)p) != 0)
+			why = "expected none or medusa";
+		break;
+	case CT_OPTCMD:
+		if (*value == '\0') {
+			why = "must not be empty (off: none)";
+			break;
+		}
+		if (strcmp(value, "off") == 0) {
+			free(*(char **)p);
+			*(char **)p = NULL;
+			break;
+		}
+		if ((s = strdup(value)) == NULL)
+			goto oom;
+		free(*(char **)p);
+		*(char **)p = s;
+		break;
 	case CT_HEALTH:
 		if (strcmp(value, "off") == 0) {
 			free(*(char **)p);
@@ -642,16 +661,22 @@ reader(char *out, int num, void *stream)
 
 /* --- after parsing ------------------------------------------------------ */
 
+/* Keys left out take the profile's value, else the table's. */
 static void
 apply_defaults(struct pctx *x, const struct conf_key *tab, void *base,
-    int *lines, char **raw)
+    int *lines, char **raw, enum profile prof)
 {
-	size_t	i;
+	const char	*d;
+	size_t		 i;
 
 	for (i = 0; tab[i].name != NULL; i++) {
-		if (lines[i] != 0 || tab[i].dflt == NULL)
+		if (lines[i] != 0)
 			continue;
-		set_value(x, &tab[i], base, tab[i].dflt, 0, "",
+		if ((d = profile_default(prof, tab[i].name)) == NULL)
+			d = tab[i].dflt;
+		if (d == NULL)
+			continue;
+		set_value(x, &tab[i], base, d, 0, "",
 		    raw != NULL ? &raw[i] : NULL);
 	}
 }
@@ -733,6 +758,8 @@ conf_app_free(struct conf_app *a)
 	free(a->health);
 	free(a->health_body);
 	free(a->canon);
+	free(a->migrate);
+	free(a->backup_dir);
 	free(a);
 }
 
@@ -795,10 +822,10 @@ conf_parse(const char *buf, size_t len, const char *path, struct errs *errs)
 	else
 		ini_parse_stream(reader, &x, handler, &x);
 
-	apply_defaults(&x, conf_tend_keys, c, x.tend_lines, NULL);
+	apply_defaults(&x, conf_tend_keys, c, x.tend_lines, NULL, PROFILE_NONE);
 	for (i = 0; i < x.n_apps; i++) {
 		apply_defaults(&x, conf_app_keys, x.apps[i].a, x.apps[i].lines,
-		    x.apps[i].raw);
+		    x.apps[i].raw, x.apps[i].a->profile);
 		check_app(&x, &x.apps[i]);
 		if (canon(&x.apps[i]) != 0)
 			errs->oom = 1;
@@ -900,11 +927,27 @@ name_exists(const char *s, int user)
 	return user ? getpwnam(s) != NULL : getgrnam(s) != NULL;
 }
 
+/* The env an app's env_file(s) and env lines give, errors to errs. */
+int
+conf_app_env(const struct conf_app *a, struct env *e, struct errs *errs)
+{
+	size_t	i, n = errs->n;
+
+	for (i = 0; i < a->env_files.n; i++)
+		dotenv_load(a->env_files.v[i], e, errs);
+	for (i = 0; i < a->envs.n; i++)
+		if (env_setkv(e, a->envs.v[i]) != 0)
+			errs->oom = 1;
+	return errs->n > n || errs->oom ? -1 : 0;
+}
+
 void
-conf_check_env(const struct conf *c, struct errs *errs, struct errs *warns)
+conf_check_env(const struct conf *c, struct errs *errs, struct errs *warns,
+    struct errs *rules)
 {
 	struct stat	 st;
 	struct env	 env;
+	struct errs	 pe, pw;
 	size_t		 i, j;
 
 	if (c->socket_group != NULL && !name_exists(c->socket_group, 0))
@@ -934,9 +977,23 @@ conf_check_env(const struct conf *c, struct errs *errs, struct errs *warns)
 				    "readable by every user of this machine (it "
 				    "holds secrets): chmod 600 %s",
 				    a->env_files.v[j]);
-			env_init(&env);
-			dotenv_load(a->env_files.v[j], &env, errs);
-			env_free(&env);
 		}
+		env_init(&env);
+		if (conf_app_env(a, &env, errs) == 0 && a->profile != PROFILE_NONE) {
+			errs_init(&pe);
+			errs_init(&pw);
+			profile_check(a->profile, &env, &pe, &pw);
+			for (j = 0; j < pe.n; j++)
+				errs_add(rules != NULL ? rules : errs, a->file,
+				    a->line, "[app:%s]: profile %s: %s", a->name,
+				    profile_names[a->profile], pe.msg[j]);
+			for (j = 0; warns != NULL && j < pw.n; j++)
+				errs_add(warns, a->file, a->line, "[app:%s]: "
+				    "profile %s: warning: %s", a->name,
+				    profile_names[a->profile], pw.msg[j]);
+			errs_free(&pe);
+			errs_free(&pw);
+		}
+		env_free(&env);
 	}
 }

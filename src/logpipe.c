@@ -322,30 +322,40 @@ static void
 logpipe_closed_cb(uv_handle_t *h)
 {
 	struct logpipe	*lp = h->data;
-	struct app	*app = lp->inst->app;
+	struct app	*app = lp->app;
 
 	free(lp);
 	app_handle_done(app);
 }
 
+/*
+ * A pipe whose lines go to app's log as stream (with idx when the app has
+ * several instances, or -1), at journal priority prio.  Its owner is an
+ * instance or a job (migration, backup, build), told when it reaches EOF.
+ */
 struct logpipe *
-logpipe_new(struct inst *in, const char *stream)
+logpipe_new(struct app *app, struct inst *in, struct job *job, int idx,
+    const char *stream, int prio)
 {
 	struct logpipe	*lp;
 
 	if ((lp = malloc(sizeof(*lp))) == NULL)
 		return NULL;
+	lp->app = app;
 	lp->inst = in;
+	lp->job = job;
+	lp->idx = idx;
+	lp->prio = prio;
 	lp->stream = stream;
 	lp->len = 0;
 	lp->open = 1;
-	if (uv_pipe_init(in->app->t->loop, &lp->pipe, 0) != 0) {
+	if (uv_pipe_init(app->t->loop, &lp->pipe, 0) != 0) {
 		free(lp);
 		return NULL;
 	}
 	lp->pipe.data = lp;
-	in->app->nhandles++;
-	LIST_INSERT_HEAD(&in->app->pipes, lp, entry);
+	app->nhandles++;
+	LIST_INSERT_HEAD(&app->pipes, lp, entry);
 	return lp;
 }
 
@@ -356,10 +366,12 @@ logpipe_close(struct logpipe *lp)
 		return;
 	lp->open = 0;
 	LIST_REMOVE(lp, entry);
-	if (lp->inst->out == lp)
+	if (lp->inst != NULL && lp->inst->out == lp)
 		lp->inst->out = NULL;
-	if (lp->inst->err == lp)
+	if (lp->inst != NULL && lp->inst->err == lp)
 		lp->inst->err = NULL;
+	if (lp->job != NULL)
+		job_pipe_closed(lp->job, lp);
 	uv_close((uv_handle_t *)&lp->pipe, logpipe_closed_cb);
 }
 
@@ -372,45 +384,55 @@ logpipe_alloc_cb(uv_handle_t *h, size_t hint, uv_buf_t *buf)
 	buf->len = sizeof(lp->buf) - lp->len;
 }
 
+/* One line of a pipe: to the log, and to the job that owns it. */
+static void
+pipe_line(struct logpipe *lp, const char *prefix, size_t plen, const char *p,
+    size_t n)
+{
+	stage_line(lp->app, prefix, plen, p, n, lp->idx, lp->prio);
+	if (lp->job != NULL)
+		job_line(lp->job, p, n);
+}
+
 static void
 logpipe_read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 {
 	struct logpipe	*lp = s->data;
 	struct inst	*in = lp->inst;
-	struct app	*app = in->app;
+	struct app	*app = lp->app;
 	char		 prefix[PREFIX_MAX], *nl, *p, *end;
 	size_t		 plen;
-	int		 jprio, idx = (int)in->idx;
 
+	(void)buf;
 	if (nread == 0)
 		return;
-	plen = make_prefix(prefix, app, (int)in->idx, lp->stream);
-	jprio = strcmp(lp->stream, "err") == 0 ? 3 : 6;
+	plen = make_prefix(prefix, app, lp->idx, lp->stream);
 	if (nread < 0) {
 		/* EOF or error: what is left is a last, unterminated line. */
 		if (lp->len > 0)
-			stage_line(app, prefix, plen, lp->buf, lp->len, idx, jprio);
+			pipe_line(lp, prefix, plen, lp->buf, lp->len);
 		lp->len = 0;
 		stage_flush(app);
 		if (nread != UV_EOF)
-			log_warnx("%s[%u]: read %s: %s", app->name, in->idx,
-			    lp->stream, uv_strerror((int)nread));
+			log_warnx("%s: read %s: %s", app->name, lp->stream,
+			    uv_strerror((int)nread));
 		logpipe_close(lp);
-		inst_group_check(in);	/* it may have waited for this EOF */
+		if (in != NULL)
+			inst_group_check(in);	/* it may have waited for EOF */
 		return;
 	}
 	p = lp->buf;
 	end = lp->buf + lp->len + (size_t)nread;
 	while (p < end && (nl = memchr(p, '\n', (size_t)(end - p))) != NULL) {
 		while ((size_t)(nl - p) > LOG_LINE_MAX) {
-			stage_line(app, prefix, plen, p, LOG_LINE_MAX, idx, jprio);
+			pipe_line(lp, prefix, plen, p, LOG_LINE_MAX);
 			p += LOG_LINE_MAX;
 		}
-		stage_line(app, prefix, plen, p, (size_t)(nl - p), idx, jprio);
+		pipe_line(lp, prefix, plen, p, (size_t)(nl - p));
 		p = nl + 1;
 	}
 	while ((size_t)(end - p) >= LOG_LINE_MAX) {
-		stage_line(app, prefix, plen, p, LOG_LINE_MAX, idx, jprio);
+		pipe_line(lp, prefix, plen, p, LOG_LINE_MAX);
 		p += LOG_LINE_MAX;
 	}
 	lp->len = (size_t)(end - p);
@@ -426,7 +448,7 @@ logpipe_start(struct logpipe *lp)
 
 	if ((r = uv_read_start((uv_stream_t *)&lp->pipe, logpipe_alloc_cb,
 	    logpipe_read_cb)) != 0) {
-		log_warnx("%s: read_start: %s", lp->inst->app->name,
+		log_warnx("%s: read_start: %s", lp->app->name,
 		    uv_strerror(r));
 		return -1;
 	}

@@ -144,6 +144,45 @@ spawn_env(struct inst *in, struct env *e, char *why, size_t whylen)
 	return 0;
 }
 
+/*
+ * Who a child runs as: the passwd entry of user (by name or number; NULL
+ * when user is NULL), and *as_other when that means a switch, which needs
+ * root.  On error NULL with why set (and *as_other = -1).
+ */
+struct passwd *
+spawn_user(const char *user, const char *group, int *as_other, char *why,
+    size_t whylen)
+{
+	struct passwd	*pw = NULL;
+	char		*end;
+
+	*as_other = 0;
+	why[0] = '\0';
+	if (user != NULL) {
+		if ((pw = getpwnam(user)) == NULL) {
+			unsigned long uid = strtoul(user, &end, 10);
+
+			if (*end == '\0' && end != user)
+				pw = getpwuid((uid_t)uid);
+		}
+		if (pw == NULL) {
+			snprintf(why, whylen, "user %s does not exist", user);
+			*as_other = -1;
+			return NULL;
+		}
+		if (pw->pw_uid != geteuid())
+			*as_other = 1;
+	}
+	if (group != NULL)
+		*as_other = 1;
+	if (*as_other && geteuid() != 0) {
+		snprintf(why, whylen, "user/group set but tendd is not root");
+		*as_other = -1;
+		return NULL;
+	}
+	return pw;
+}
+
 int
 spawn_inst(struct inst *in, char *why, size_t whylen)
 {
@@ -152,33 +191,14 @@ spawn_inst(struct inst *in, char *why, size_t whylen)
 	const struct conf_app	*ca = app->ca;
 	uv_process_options_t	 o;
 	uv_stdio_container_t	 stdio[3];
-	struct passwd		*pw = NULL;
+	struct passwd		*pw;
 	struct env		 e;
 	char			*shcmd = NULL, *args[10];
 	int			 r, n = 0, as_other = 0;
 
-	if (ca->user != NULL) {
-		errno = 0;
-		if ((pw = getpwnam(ca->user)) == NULL) {
-			char *end;
-			unsigned long uid = strtoul(ca->user, &end, 10);
-
-			if (*end == '\0' && end != ca->user)
-				pw = getpwuid((uid_t)uid);
-		}
-		if (pw == NULL) {
-			snprintf(why, whylen, "user %s does not exist", ca->user);
-			return -1;
-		}
-		if (pw->pw_uid != geteuid())
-			as_other = 1;
-	}
-	if (ca->group != NULL)
-		as_other = 1;
-	if (as_other && geteuid() != 0) {
-		snprintf(why, whylen, "user/group set but tendd is not root");
+	pw = spawn_user(ca->user, ca->group, &as_other, why, whylen);
+	if (as_other < 0)
 		return -1;
-	}
 
 	if (build_env(in, pw, &e, why, whylen) != 0) {
 		env_free(&e);
@@ -202,8 +222,8 @@ spawn_inst(struct inst *in, char *why, size_t whylen)
 	args[n] = NULL;
 
 	in->empty_at = 0;
-	in->out = logpipe_new(in, "out");
-	in->err = logpipe_new(in, "err");
+	in->out = logpipe_new(app, in, NULL, (int)in->idx, "out", 6);
+	in->err = logpipe_new(app, in, NULL, (int)in->idx, "err", 3);
 	if (in->out == NULL || in->err == NULL) {
 		snprintf(why, whylen, "out of memory");
 		r = UV_ENOMEM;

@@ -25,6 +25,8 @@ const char *const state_names[ST__COUNT] = {
 	[ST_BACKOFF] = "backoff",
 	[ST_STOPPING] = "stopping",
 	[ST_FAILED] = "failed",
+	[ST_PREFLIGHT] = "preflight",
+	[ST_MIGRATING] = "migrating",
 };
 
 const char *const event_names[EV__COUNT] = {
@@ -34,6 +36,9 @@ const char *const event_names[EV__COUNT] = {
 	[EV_TIMER] = "timer",
 	[EV_READY] = "ready",
 	[EV_KILL] = "kill",
+	[EV_MIGRATE] = "migrate",
+	[EV_PREP_OK] = "prep-ok",
+	[EV_PREP_FAIL] = "prep-fail",
 };
 
 typedef void (*action_fn)(struct inst *);
@@ -185,6 +190,24 @@ apply_policy(struct inst *in, int was_live)
 	inst_timer_start(in, delay);
 }
 
+/*
+ * A start asked for (not a restart after a crash): through the app's
+ * preflight and migration first when it has any.  Restarts after a crash
+ * skip them: they must be quick, and the crash is in the log.
+ */
+static void
+begin_start(struct inst *in)
+{
+	if (prep_wanted(in->app)) {
+		inst_set_state(in, ST_PREFLIGHT);
+		if (prep_join(in->app) == 0)
+			return;
+		log_warnx("%s[%u]: cannot run the preflight: out of memory",
+		    in->app->name, in->idx);
+	}
+	do_spawn(in);
+}
+
 /* --- actions ------------------------------------------------------- */
 
 static void
@@ -193,7 +216,36 @@ a_start(struct inst *in)	/* operator start from a resting state */
 	backoff_reset(&in->bo);
 	startlimit_reset(&in->sl);
 	in->reason[0] = '\0';
+	in->keep_reason = 0;
+	begin_start(in);
+}
+
+static void
+a_prep_stop(struct inst *in)
+{
+	applog_event(in->app, in->idx, "stopped before it started");
+	in->next_delay = -1;
+	inst_set_state(in, ST_STOPPED);
+	prep_leave(in->app);
+}
+
+static void
+a_migrating(struct inst *in)
+{
+	inst_set_state(in, ST_MIGRATING);
+}
+
+static void
+a_prep_ok(struct inst *in)
+{
 	do_spawn(in);
+}
+
+static void
+a_prep_fail(struct inst *in)	/* reason set by prep.c */
+{
+	in->next_delay = -1;
+	inst_set_state(in, ST_FAILED);
 }
 
 static void
@@ -245,12 +297,21 @@ a_stopped(struct inst *in)
 {
 	switch (in->after) {
 	case AFTER_START:
-		in->after = AFTER_NOTHING;
+	case AFTER_RESTART:
 		if (in->app->t->shutting_down || in->app->removing) {
+			in->after = AFTER_NOTHING;
 			inst_set_state(in, ST_STOPPED);
 			break;
 		}
-		do_spawn(in);
+		if (in->after == AFTER_START) {
+			in->after = AFTER_NOTHING;
+			in->reason[0] = '\0';
+			in->keep_reason = 0;
+			begin_start(in);
+		} else {
+			in->after = AFTER_NOTHING;
+			do_spawn(in);
+		}
 		break;
 	case AFTER_CRASH:
 		apply_policy(in, in->live_at != 0);
@@ -324,7 +385,7 @@ static void
 a_tend_kill(struct inst *in)	/* tend restarts it: memory, health */
 {
 	in->restarts++;		/* operator restarts are not counted */
-	begin_stop(in, AFTER_START, in->app->ca->stop_signal);
+	begin_stop(in, AFTER_RESTART, in->app->ca->stop_signal);
 }
 
 static const action_fn actions[ST__COUNT][EV__COUNT] = {
@@ -350,6 +411,17 @@ static const action_fn actions[ST__COUNT][EV__COUNT] = {
 		[EV_STOP] = a_stop,
 		[EV_EXIT] = a_crashed_live,
 		[EV_KILL] = a_tend_kill,
+	},
+	[ST_PREFLIGHT] = {
+		[EV_STOP] = a_prep_stop,
+		[EV_MIGRATE] = a_migrating,
+		[EV_PREP_OK] = a_prep_ok,
+		[EV_PREP_FAIL] = a_prep_fail,
+	},
+	[ST_MIGRATING] = {
+		[EV_STOP] = a_prep_stop,
+		[EV_PREP_OK] = a_prep_ok,
+		[EV_PREP_FAIL] = a_prep_fail,
 	},
 	[ST_STOPPING] = {
 		[EV_START] = a_start_after_stop,
@@ -441,8 +513,8 @@ const char *
 app_state(const struct app *app)
 {
 	static const enum inst_state order[] = {
-		ST_FAILED, ST_BACKOFF, ST_STOPPING, ST_STARTING, ST_LIVE,
-		ST_STOPPED
+		ST_FAILED, ST_BACKOFF, ST_STOPPING, ST_MIGRATING,
+		ST_PREFLIGHT, ST_STARTING, ST_LIVE, ST_STOPPED
 	};
 	size_t		i;
 	unsigned	j;
@@ -466,7 +538,8 @@ app_is_down(const struct app *app)
 		if (in->running || in->draining)
 			return 0;
 	}
-	return 1;
+	/* A migration or a backup being stopped still counts. */
+	return app->jobs == 0;
 }
 
 void
@@ -489,7 +562,8 @@ supervise_summary(struct tend *t, unsigned *live, unsigned *starting,
 		s = app_state(app);
 		if (strcmp(s, "live") == 0)
 			(*live)++;
-		else if (strcmp(s, "starting") == 0)
+		else if (strcmp(s, "starting") == 0 ||
+		    strcmp(s, "preflight") == 0 || strcmp(s, "migrating") == 0)
 			(*starting)++;
 		else if (strcmp(s, "failed") == 0 || strcmp(s, "backoff") == 0)
 			(*failed)++;

@@ -123,6 +123,14 @@ int	secret_key(const char *key);	/* *_SECRET *_KEY *_TOKEN *_PASSWORD ... */
 /* Copy of s with any URL userinfo password replaced by "***"; malloc'd. */
 char	*redact_url(const char *s);
 
+/* profile.c: defaults and environment rules for a kind of app. */
+enum profile { PROFILE_NONE, PROFILE_MEDUSA, PROFILE__COUNT };
+extern const char *const profile_names[PROFILE__COUNT];
+int	profile_parse(const char *, enum profile *);
+const char *profile_default(enum profile, const char *key);
+void	profile_check(enum profile, const struct env *, struct errs *errs,
+	    struct errs *warns);
+
 /* conf.c, conf-table.c: tend.conf into a struct conf (a value: reread
  * builds a new one and swaps only on success). */
 enum restart_policy { RESTART_ALWAYS, RESTART_ON_FAILURE, RESTART_NEVER };
@@ -166,6 +174,15 @@ struct conf_app {
 	uint64_t	 max_memory;	/* 0: no limit */
 	uint64_t	 max_memory_for;	/* how long RSS may stay above */
 	int		 autostart;
+	enum profile	 profile;
+	char		*migrate;	/* NULL: none */
+	uint64_t	 migrate_timeout;
+	char		*backup_dir;	/* backup_before_migrate; NULL: none */
+	unsigned	 backup_keep;
+	int		 create_database;
+	int		 preflight;	/* check services before a start */
+	uint64_t	 preflight_timeout;
+	unsigned	 db_pool_max;
 	char		*canon;		/* every setting, to see what changed */
 };
 
@@ -193,14 +210,17 @@ struct conf_app *conf_find_app(const struct conf *, const char *name);
 /* Checks that need the filesystem (env files readable and valid, dir
  * exists, user exists): tendd -t and reread run them, parsing does not.
  * Problems that should not stop anything (an .env others can read) go
- * to warns when it is not NULL. */
-void	conf_check_env(const struct conf *, struct errs *, struct errs *warns);
+ * to warns when it is not NULL; profile rules the env breaks go to rules. */
+void	conf_check_env(const struct conf *, struct errs *, struct errs *warns,
+	    struct errs *rules);
+/* The environment an app's files and env lines give (no PORT, no heap). */
+int	conf_app_env(const struct conf_app *, struct env *, struct errs *);
 
 /* conf-table.c */
 enum conf_type {
 	CT_STR, CT_PATH, CT_CMD, CT_STRV, CT_PATHV, CT_ENVV, CT_DURATION,
 	CT_SIZE, CT_UINT, CT_PORT, CT_BOOL, CT_AUTOBOOL, CT_RESTART,
-	CT_SIGNAL, CT_HEAP, CT_HEALTH, CT_USER
+	CT_SIGNAL, CT_HEAP, CT_HEALTH, CT_USER, CT_PROFILE, CT_OPTCMD
 };
 struct conf_key {
 	const char	*name;

@@ -247,7 +247,8 @@ print_status(json_t *reply)
 		    jstr(a, "name"), st, pid, up,
 		    (long long)json_integer_value(json_object_get(a, "restarts")),
 		    ex, json_real_value(json_object_get(a, "cpu_percent")), mem,
-		    jstr(a, "health"), jstr(a, "reason"));
+		    jstr(a, "health"), json_is_string(json_object_get(a,
+		    "step")) ? jstr(a, "step") : jstr(a, "reason"));
 	}
 }
 
@@ -426,10 +427,14 @@ main(int argc, char **argv)
 
 		json_array_foreach(json_object_get(reply, "checks"), i, c)
 			printf("%-9s %-4s %s\n", jstr(c, "name"),
-			    json_is_true(json_object_get(c, "ok")) ? "ok" : "FAIL",
-			    jstr(c, "detail"));
-		if (json_object_get(reply, "note") != NULL)
-			printf("%s\n", jstr(reply, "note"));
+			    !json_is_true(json_object_get(c, "ok")) ? "FAIL" :
+			    json_is_true(json_object_get(c, "warning")) ? "warn" :
+			    "ok", jstr(c, "detail"));
+		if (json_array_size(json_object_get(reply, "checks")) == 0)
+			printf("nothing to check: no DATABASE_URL or REDIS_URL "
+			    "in the app's environment and no profile\n");
+		if (!ok && json_object_get(reply, "checks") == NULL)
+			print_errors(reply);
 		fflush(stdout);
 		json_decref(reply);
 		free(from_conf);

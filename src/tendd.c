@@ -58,9 +58,12 @@ print_errs(const struct errs *errs)
 }
 
 /* Load and check path; warnings are printed (or logged) and kept out of
- * errs, which only holds what makes the config unusable. */
+ * errs, which only holds what makes the config unusable.  A profile rule
+ * broken by an app's environment is an error for tendd -t (strict) but
+ * only a warning for the daemon: the preflight then fails that app alone
+ * instead of keeping every other app down. */
 static struct conf *
-load_conf(const char *path, struct errs *errs, int logged)
+load_conf(const char *path, struct errs *errs, int logged, int strict)
 {
 	struct conf	*c;
 	struct errs	 warns;
@@ -69,7 +72,7 @@ load_conf(const char *path, struct errs *errs, int logged)
 	if ((c = conf_load(path, errs)) == NULL)
 		return NULL;
 	errs_init(&warns);
-	conf_check_env(c, errs, &warns);
+	conf_check_env(c, errs, &warns, strict ? errs : &warns);
 	for (i = 0; i < warns.n; i++) {
 		if (logged)
 			log_warnx("%s", warns.msg[i]);
@@ -125,7 +128,7 @@ tend_reread(struct tend *t, struct errs *errs)
 
 	sd_reloading(t);
 	log_info("rereading %s", t->conf_path);
-	if ((nc = load_conf(t->conf_path, errs, 1)) == NULL) {
+	if ((nc = load_conf(t->conf_path, errs, 1, 0)) == NULL) {
 		for (i = 0; i < errs->n; i++)
 			log_warnx("%s", errs->msg[i]);
 		log_warnx("configuration not changed");
@@ -386,7 +389,7 @@ main(int argc, char **argv)
 	memset(&t, 0, sizeof(t));
 	TAILQ_INIT(&t.apps);
 	errs_init(&errs);
-	if ((t.conf = load_conf(path, &errs, 0)) == NULL) {
+	if ((t.conf = load_conf(path, &errs, 0, test)) == NULL) {
 		print_errs(&errs);
 		fprintf(stderr, "tendd: %s: configuration has errors\n", path);
 		errs_free(&errs);

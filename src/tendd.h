@@ -35,6 +35,8 @@ enum inst_state {
 	ST_BACKOFF,
 	ST_STOPPING,
 	ST_FAILED,
+	ST_PREFLIGHT,	/* waiting for the app's prep (prep.c) */
+	ST_MIGRATING,
 	ST__COUNT
 };
 extern const char *const state_names[ST__COUNT];
@@ -47,6 +49,9 @@ enum inst_event {
 	EV_TIMER,	/* the instance's timer: backoff, min_ready, kill */
 	EV_READY,	/* health says yes (or min_ready elapsed) */
 	EV_KILL,	/* tend decided to restart it (memory, health) */
+	EV_MIGRATE,	/* the prep moved on to migrating */
+	EV_PREP_OK,	/* the prep is done: spawn */
+	EV_PREP_FAIL,	/* the prep failed: reason is set */
 	EV__COUNT
 };
 extern const char *const event_names[EV__COUNT];
@@ -58,11 +63,17 @@ extern const char *const event_names[EV__COUNT];
 /* A line longer than this is written in pieces rather than held. */
 #define LOG_LINE_MAX	(16 * 1024)
 
+struct job;
+
 struct logpipe {
 	LIST_ENTRY(logpipe) entry;	/* app->pipes */
 	uv_pipe_t	 pipe;
-	struct inst	*inst;
-	const char	*stream;	/* "out" / "err" */
+	struct app	*app;
+	struct inst	*inst;		/* the owner: an instance, */
+	struct job	*job;		/* or a job */
+	int		 idx;		/* instance index, -1 for none */
+	int		 prio;		/* journal priority */
+	const char	*stream;	/* "out" / "err" / "migrate" ... */
 	int		 open;
 	size_t		 len;		/* bytes of an unfinished line in buf */
 	char		 buf[LOGPIPE_BUF];
@@ -104,7 +115,8 @@ struct inst {
 	int		 kill_sent;	/* SIGKILL already went to the group */
 	enum {
 		AFTER_NOTHING,		/* stop: stay down */
-		AFTER_START,		/* restart: start again at once */
+		AFTER_START,		/* restart: start again (with a prep) */
+		AFTER_RESTART,		/* tend restarts it: spawn at once */
 		AFTER_CRASH,		/* cleanup after an exit: apply policy */
 		AFTER_FAIL_START,	/* ready timeout etc.: apply policy */
 	}		 after;
@@ -156,6 +168,10 @@ struct app {
 	unsigned	 nhandles;	/* open libuv handles; freed at 0 */
 	int		 unlinked;	/* off t->apps, waiting for close_cbs */
 	int		 in_op;		/* acting on every instance: judge after */
+	unsigned	 jobs;		/* jobs running: not down until 0 */
+	struct prep	*prep;		/* preflight/migration before a start */
+	char		*migrated;	/* release whose migration ran here */
+	json_t		*prep_last;	/* last preflight, migration, backup */
 	struct inst	*inst;
 	unsigned	 n_inst;
 	struct applog	 log;
@@ -216,17 +232,65 @@ int	apps_apply_conf(struct tend *, struct conf *);
 int	tend_pid_is_ours(struct tend *, pid_t);
 
 /* spawn.c */
+struct passwd;
 int	spawn_inst(struct inst *, char *why, size_t whylen);
+struct passwd *spawn_user(const char *user, const char *group, int *as_other,
+	    char *why, size_t whylen);
 int	exec_as_main(int argc, char **argv);
 int	spawn_env(struct inst *, struct env *, char *, size_t);
 
 /* check-pg.c, check-redis.c: cb(arg, ok, detail, info) once, from the
- * loop; detail is one plain sentence, never with a password. */
+ * loop; detail is one plain sentence, never with a password.  ok is one
+ * of these (the same values as pgconn.h's PG_*): */
+#define CHECK_OK	1
+#define CHECK_FAIL	0	/* will not fix itself: a wrong password */
+#define CHECK_RETRY	(-1)	/* may pass by itself: refused, no answer */
 typedef void (*check_cb)(void *, int ok, const char *detail, json_t *info);
 int	check_pg_start(struct tend *, const char *url, uint64_t timeout_ms,
 	    check_cb, void *);
 int	check_redis_start(struct tend *, const char *url, uint64_t timeout_ms,
 	    check_cb, void *);
+
+/* job.c: a command run to completion (migration, backup, build). */
+struct job_spec {
+	const char	*stream;	/* log stream name: "migrate" */
+	const char	*cmd;		/* run as /bin/sh -c 'exec CMD', */
+	char *const	*argv;		/* or this argv (argv[0] a path) */
+	const char	*cwd;
+	char		**env;
+	const char	*user, *group;	/* NULL: as tendd */
+	uint64_t	 timeout_ms;	/* 0: none */
+	int		 stop_signal;	/* 0: SIGTERM */
+	uint64_t	 kill_timeout;
+};
+typedef void (*job_done_cb)(void *, struct job *);
+typedef void (*job_line_cb)(void *, const char *, size_t);
+struct job *job_start(struct app *, const struct job_spec *, job_done_cb,
+	    job_line_cb, void *, char *why, size_t whylen);
+void	job_cancel(struct job *);
+void	job_line(struct job *, const char *, size_t);
+void	job_pipe_closed(struct job *, struct logpipe *);
+void	job_tail(const struct job *, char *, size_t);
+void	job_outcome(const struct job *, char *, size_t);
+int	job_ok(const struct job *);
+pid_t	job_pid(const struct job *);
+uint64_t job_elapsed(const struct job *);
+
+/* preflight.c: cb(arg, outcome CHECK_*, checks, reason, missing_db). */
+struct preflight;
+typedef void (*preflight_cb)(void *, int, json_t *, const char *,
+    const char *);
+struct preflight *preflight_start(struct app *, uint64_t timeout_ms,
+	    preflight_cb, void *);
+void	preflight_cancel(struct preflight *);
+
+/* prep.c: what runs between "start" and the first spawn. */
+struct prep;
+int	prep_wanted(struct app *);
+int	prep_join(struct app *);
+void	prep_leave(struct app *);
+const char *prep_detail(const struct app *);
+void	prep_status(struct app *, json_t *);
 
 /* ptree.c */
 void	ptree_sample(struct tend *, int force);
@@ -240,7 +304,8 @@ void	applog_close(struct applog *);
 void	applog_reopen(struct app *);
 void	applog_event(struct app *, int idx, const char *fmt, ...)
 	    __attribute__((format(printf, 3, 4)));
-struct logpipe *logpipe_new(struct inst *, const char *stream);
+struct logpipe *logpipe_new(struct app *, struct inst *, struct job *,
+	    int idx, const char *stream, int prio);
 int	logpipe_start(struct logpipe *);
 void	logpipe_close(struct logpipe *);
 /* The last n lines kept in memory, as one malloc'd buffer. */

@@ -42,6 +42,10 @@ void tend_check_shutdown(struct tend *t) { (void)t; }
 void tend_drain_watch(struct tend *t) { (void)t; }
 void app_maybe_free(struct app *a) { (void)a; }
 uint32_t tend_random(struct tend *t) { (void)t; return 0; }
+static int	prep_want, prep_joins, prep_leaves;
+int prep_wanted(struct app *a) { (void)a; return prep_want; }
+int prep_join(struct app *a) { (void)a; prep_joins++; return 0; }
+void prep_leave(struct app *a) { (void)a; prep_leaves++; }
 
 /* --- fixtures ------------------------------------------------------- */
 
@@ -118,6 +122,17 @@ put_in(enum inst_state st)
 	case ST_FAILED:
 		I->state = ST_FAILED;
 		break;
+	case ST_PREFLIGHT:
+		prep_want = 1;
+		inst_event(I, EV_START);
+		prep_want = 0;
+		break;
+	case ST_MIGRATING:
+		prep_want = 1;
+		inst_event(I, EV_START);
+		inst_event(I, EV_MIGRATE);
+		prep_want = 0;
+		break;
 	default:
 		break;
 	}
@@ -130,38 +145,63 @@ static const unsigned allowed[ST__COUNT][EV__COUNT] = {
 		[EV_START] = B(ST_STARTING) | B(ST_BACKOFF) | B(ST_FAILED),
 		[EV_STOP] = B(ST_STOPPED), [EV_EXIT] = B(ST_STOPPED),
 		[EV_TIMER] = B(ST_STOPPED), [EV_READY] = B(ST_STOPPED),
-		[EV_KILL] = B(ST_STOPPED),
+		[EV_KILL] = B(ST_STOPPED), [EV_MIGRATE] = B(ST_STOPPED),
+		[EV_PREP_OK] = B(ST_STOPPED), [EV_PREP_FAIL] = B(ST_STOPPED),
 	},
 	[ST_STARTING] = {
 		[EV_START] = B(ST_STARTING), [EV_STOP] = B(ST_STOPPING),
 		[EV_EXIT] = B(ST_BACKOFF) | B(ST_FAILED) | B(ST_STOPPED),
 		[EV_TIMER] = B(ST_LIVE) | B(ST_STOPPING),
 		[EV_READY] = B(ST_LIVE), [EV_KILL] = B(ST_STOPPING),
+		[EV_MIGRATE] = B(ST_STARTING), [EV_PREP_OK] = B(ST_STARTING),
+		[EV_PREP_FAIL] = B(ST_STARTING),
 	},
 	[ST_LIVE] = {
 		[EV_START] = B(ST_LIVE), [EV_STOP] = B(ST_STOPPING),
 		[EV_EXIT] = B(ST_BACKOFF) | B(ST_FAILED) | B(ST_STOPPED),
 		[EV_TIMER] = B(ST_LIVE), [EV_READY] = B(ST_LIVE),
-		[EV_KILL] = B(ST_STOPPING),
+		[EV_KILL] = B(ST_STOPPING), [EV_MIGRATE] = B(ST_LIVE),
+		[EV_PREP_OK] = B(ST_LIVE), [EV_PREP_FAIL] = B(ST_LIVE),
 	},
 	[ST_BACKOFF] = {
 		[EV_START] = B(ST_STARTING) | B(ST_BACKOFF),
 		[EV_STOP] = B(ST_STOPPED), [EV_EXIT] = B(ST_BACKOFF),
 		[EV_TIMER] = B(ST_STARTING) | B(ST_BACKOFF),
 		[EV_READY] = B(ST_BACKOFF), [EV_KILL] = B(ST_BACKOFF),
+		[EV_MIGRATE] = B(ST_BACKOFF), [EV_PREP_OK] = B(ST_BACKOFF),
+		[EV_PREP_FAIL] = B(ST_BACKOFF),
 	},
 	[ST_STOPPING] = {
 		[EV_START] = B(ST_STOPPING), [EV_STOP] = B(ST_STOPPING),
 		[EV_EXIT] = B(ST_STOPPED) | B(ST_STARTING) | B(ST_BACKOFF) |
 		    B(ST_FAILED),
 		[EV_TIMER] = B(ST_STOPPING), [EV_READY] = B(ST_STOPPING),
-		[EV_KILL] = B(ST_STOPPING),
+		[EV_KILL] = B(ST_STOPPING), [EV_MIGRATE] = B(ST_STOPPING),
+		[EV_PREP_OK] = B(ST_STOPPING), [EV_PREP_FAIL] = B(ST_STOPPING),
 	},
 	[ST_FAILED] = {
 		[EV_START] = B(ST_STARTING) | B(ST_BACKOFF) | B(ST_FAILED),
 		[EV_STOP] = B(ST_FAILED), [EV_EXIT] = B(ST_FAILED),
 		[EV_TIMER] = B(ST_FAILED), [EV_READY] = B(ST_FAILED),
-		[EV_KILL] = B(ST_FAILED),
+		[EV_KILL] = B(ST_FAILED), [EV_MIGRATE] = B(ST_FAILED),
+		[EV_PREP_OK] = B(ST_FAILED), [EV_PREP_FAIL] = B(ST_FAILED),
+	},
+	/* Waiting for the app's preflight/migration: nothing runs yet. */
+	[ST_PREFLIGHT] = {
+		[EV_START] = B(ST_PREFLIGHT), [EV_STOP] = B(ST_STOPPED),
+		[EV_EXIT] = B(ST_PREFLIGHT), [EV_TIMER] = B(ST_PREFLIGHT),
+		[EV_READY] = B(ST_PREFLIGHT), [EV_KILL] = B(ST_PREFLIGHT),
+		[EV_MIGRATE] = B(ST_MIGRATING),
+		[EV_PREP_OK] = B(ST_STARTING) | B(ST_BACKOFF) | B(ST_FAILED),
+		[EV_PREP_FAIL] = B(ST_FAILED),
+	},
+	[ST_MIGRATING] = {
+		[EV_START] = B(ST_MIGRATING), [EV_STOP] = B(ST_STOPPED),
+		[EV_EXIT] = B(ST_MIGRATING), [EV_TIMER] = B(ST_MIGRATING),
+		[EV_READY] = B(ST_MIGRATING), [EV_KILL] = B(ST_MIGRATING),
+		[EV_MIGRATE] = B(ST_MIGRATING),
+		[EV_PREP_OK] = B(ST_STARTING) | B(ST_BACKOFF) | B(ST_FAILED),
+		[EV_PREP_FAIL] = B(ST_FAILED),
 	},
 };
 
@@ -186,6 +226,40 @@ test_every_cell(void)
 				CHECK(0);
 			}
 		}
+}
+
+/* A start with something to check waits for the prep; a crash restart
+ * does not go through it again. */
+static void
+test_prep(void)
+{
+	fixture("");
+	prep_joins = prep_leaves = 0;
+	prep_want = 1;
+	inst_event(I, EV_START);
+	CHECK(I->state == ST_PREFLIGHT && prep_joins == 1 && spawns == 0);
+	inst_event(I, EV_STOP);
+	CHECK(I->state == ST_STOPPED && prep_leaves == 1 && spawns == 0);
+	inst_event(I, EV_START);
+	inst_event(I, EV_MIGRATE);
+	CHECK(I->state == ST_MIGRATING && spawns == 0);
+	snprintf(I->reason, sizeof(I->reason), "migration failed");
+	inst_event(I, EV_PREP_FAIL);
+	CHECK(I->state == ST_FAILED && spawns == 0 &&
+	    strcmp(I->reason, "migration failed") == 0);
+	inst_event(I, EV_START);
+	CHECK(I->state == ST_PREFLIGHT && I->reason[0] == '\0');
+	inst_event(I, EV_PREP_OK);
+	CHECK(I->state == ST_STARTING && spawns == 1);
+	inst_event(I, EV_READY);
+	/* Health or memory restart: straight back, no prep. */
+	prep_joins = 0;
+	group_alive = 0;
+	inst_event(I, EV_KILL);
+	I->running = 0;
+	inst_event(I, EV_EXIT);
+	CHECK(I->state == ST_STARTING && prep_joins == 0 && spawns == 2);
+	prep_want = 0;
 }
 
 static void
@@ -304,6 +378,7 @@ main(void)
 		return 1;
 	T.loop = uv_default_loop();
 	RUN(test_every_cell);
+	RUN(test_prep);
 	RUN(test_start_ready_stop);
 	RUN(test_crash_backoff_and_limit);
 	RUN(test_policies);

@@ -1,0 +1,391 @@
+/*
+ * job.c: a command an app runs to completion rather than keeps running:
+ * a migration, a backup, a build.  Like an instance it runs in its own
+ * process group (so a timeout or a stop reaches npm's children too), as
+ * the app's user, with its output in the app's log under its own stream
+ * name ("migrate", "backup"); unlike an instance it has a time limit, and
+ * the last lines of its output are kept for the failure message.
+ *
+ * A job is finished when its main process has exited, its group is empty
+ * (whatever is left is killed: a finished job leaves nothing behind) and
+ * its pipes are at EOF (bounded by LOG_DRAIN_MS); only then does done()
+ * run, once.  The app cannot be freed while a job runs: it holds a handle.
+ */
+#define _GNU_SOURCE
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "tendd.h"
+
+/* Lines of output kept for the failure message. */
+#define JOB_TAIL_LINES	5
+#define JOB_TAIL_LINE	200
+
+struct job {
+	struct app	*app;
+	uv_process_t	*proc;
+	uv_timer_t	 timer;
+	struct logpipe	*out, *err;
+	pid_t		 pid;
+	int		 running;
+	int		 finished;
+	int		 canceled;
+	int		 timed_out;
+	int		 kill_sent;
+	int		 stop_signal;
+	uint64_t	 kill_timeout;
+	uint64_t	 started;
+	uint64_t	 timeout_ms;
+	uint64_t	 drain_at;	/* group gone, waiting for pipe EOF */
+	int64_t		 status;
+	int		 term_signal;
+	char		 name[32];
+	char		 tail[JOB_TAIL_LINES][JOB_TAIL_LINE];
+	unsigned	 ntail;
+	job_done_cb	 done;
+	job_line_cb	 line;
+	void		*arg;
+};
+
+static void	job_check(struct job *);
+
+static void
+job_timer_closed_cb(uv_handle_t *h)
+{
+	struct job	*j = h->data;
+	struct app	*app = j->app;
+
+	free(j);
+	app_handle_done(app);
+}
+
+static void
+job_proc_closed_cb(uv_handle_t *h)
+{
+	struct app	*app = h->data;
+
+	free(h);
+	app_handle_done(app);
+}
+
+void
+job_line(struct job *j, const char *p, size_t n)
+{
+	char	*slot = j->tail[j->ntail % JOB_TAIL_LINES];
+
+	if (n >= JOB_TAIL_LINE)
+		n = JOB_TAIL_LINE - 1;
+	memcpy(slot, p, n);
+	slot[n] = '\0';
+	j->ntail++;
+	if (j->line != NULL)
+		j->line(j->arg, p, n);
+}
+
+/* The last lines of output, oldest first, joined with " | ". */
+void
+job_tail(const struct job *j, char *buf, size_t len)
+{
+	unsigned	i, first = j->ntail > JOB_TAIL_LINES ?
+			    j->ntail - JOB_TAIL_LINES : 0;
+	size_t		off = 0;
+
+	buf[0] = '\0';
+	for (i = first; i < j->ntail && off + 4 < len; i++) {
+		const char *l = j->tail[i % JOB_TAIL_LINES];
+
+		if (*l == '\0')
+			continue;
+		off += (size_t)snprintf(buf + off, len - off, "%s%s",
+		    off ? " | " : "", l);
+	}
+}
+
+/* "exited with code 1", "killed by SIGKILL", "timed out after 10m". */
+void
+job_outcome(const struct job *j, char *buf, size_t len)
+{
+	char	d[32];
+
+	if (j->timed_out) {
+		format_duration(d, sizeof(d), j->timeout_ms);
+		snprintf(buf, len, "ran longer than %s and was stopped", d);
+	} else if (j->canceled)
+		snprintf(buf, len, "was stopped");
+	else if (j->term_signal != 0)
+		snprintf(buf, len, "killed by %s", signal_name(j->term_signal));
+	else
+		snprintf(buf, len, "exited with code %d", (int)j->status);
+}
+
+int
+job_ok(const struct job *j)
+{
+	return !j->timed_out && !j->canceled && j->term_signal == 0 &&
+	    j->status == 0;
+}
+
+pid_t
+job_pid(const struct job *j)
+{
+	return j->pid;
+}
+
+uint64_t
+job_elapsed(const struct job *j)
+{
+	return uv_now(j->app->t->loop) - j->started;
+}
+
+static void
+job_kill_cb(uv_timer_t *h)
+{
+	struct job	*j = h->data;
+
+	if (j->finished)
+		return;
+	if (!j->kill_sent) {
+		j->kill_sent = 1;
+		applog_event(j->app, -1, "%s: still running %llu ms after %s: "
+		    "SIGKILL", j->name, (unsigned long long)j->kill_timeout,
+		    signal_name(j->stop_signal));
+		ptree_signal_group(j->pid, SIGKILL);
+	}
+	/* Poll until the group is gone (D state takes a moment). */
+	uv_timer_start(&j->timer, job_kill_cb, 100, 0);
+	job_check(j);
+}
+
+/* Ask the job's group to stop; SIGKILL after kill_timeout. */
+static void
+job_stop(struct job *j)
+{
+	if (j->finished || j->kill_sent)
+		return;
+	ptree_signal_group(j->pid, j->stop_signal);
+	uv_timer_start(&j->timer, job_kill_cb, j->kill_timeout, 0);
+}
+
+static void
+job_timeout_cb(uv_timer_t *h)
+{
+	struct job	*j = h->data;
+
+	j->timed_out = 1;
+	applog_event(j->app, -1, "%s: time limit reached: stopping it",
+	    j->name);
+	job_stop(j);
+}
+
+void
+job_cancel(struct job *j)
+{
+	if (j == NULL || j->finished || j->canceled)
+		return;
+	j->canceled = 1;
+	applog_event(j->app, -1, "%s: canceled: stopping it", j->name);
+	job_stop(j);
+}
+
+static void
+job_poll_cb(uv_timer_t *h)
+{
+	job_check(h->data);
+}
+
+static void
+job_drain_cb(uv_timer_t *h)
+{
+	struct job	*j = h->data;
+
+	/* A process that escaped the group holds a pipe: stop waiting. */
+	if (j->out != NULL)
+		logpipe_close(j->out);
+	if (j->err != NULL)
+		logpipe_close(j->err);
+	job_check(j);
+}
+
+/* Done when the leader exited, the group is empty and the pipes closed. */
+static void
+job_check(struct job *j)
+{
+	uint64_t	now;
+
+	if (j->finished || j->running)
+		return;
+	if (ptree_group_alive(j->pid)) {
+		/* Its leader is done: the rest goes with it. */
+		ptree_signal_group(j->pid, SIGKILL);
+		uv_timer_start(&j->timer, job_poll_cb, 50, 0);
+		return;
+	}
+	if (j->out != NULL || j->err != NULL) {
+		now = uv_now(j->app->t->loop);
+		if (j->drain_at == 0)
+			j->drain_at = now;
+		uv_timer_start(&j->timer, job_drain_cb, now - j->drain_at <
+		    LOG_DRAIN_MS ? LOG_DRAIN_MS - (now - j->drain_at) : 0, 0);
+		return;
+	}
+	j->finished = 1;
+	uv_timer_stop(&j->timer);
+	j->app->jobs--;
+	if (j->done != NULL)
+		j->done(j->arg, j);
+	uv_close((uv_handle_t *)&j->timer, job_timer_closed_cb);
+	app_notify(j->app);
+	app_maybe_free(j->app);
+}
+
+void
+job_pipe_closed(struct job *j, struct logpipe *lp)
+{
+	if (j->out == lp)
+		j->out = NULL;
+	if (j->err == lp)
+		j->err = NULL;
+	/* From the read callback (EOF): see whether that was the last. */
+	if (!j->running && j->out == NULL && j->err == NULL)
+		job_check(j);
+}
+
+static void
+job_exit_cb(uv_process_t *p, int64_t status, int term_signal)
+{
+	struct job	*j = p->data;
+
+	j->proc = NULL;
+	p->data = j->app;
+	uv_close((uv_handle_t *)p, job_proc_closed_cb);
+	j->running = 0;
+	j->status = status;
+	j->term_signal = term_signal;
+	uv_timer_stop(&j->timer);
+	job_check(j);
+}
+
+/*
+ * Run spec for app; done(arg, job) once it is over, line(arg, p, n) for
+ * each line of output.  The job is freed after done returns.  NULL with
+ * why set if it could not start.
+ */
+struct job *
+job_start(struct app *app, const struct job_spec *spec, job_done_cb done,
+    job_line_cb line, void *arg, char *why, size_t whylen)
+{
+	struct tend		*t = app->t;
+	struct job		*j;
+	uv_process_options_t	 o;
+	uv_stdio_container_t	 stdio[3];
+	char			*shcmd = NULL, *args[16];
+	const char		*file;
+	int			 r, n = 0, as_other = 0;
+
+	(void)spawn_user(spec->user, spec->group, &as_other, why, whylen);
+	if (as_other < 0)
+		return NULL;
+	if ((j = calloc(1, sizeof(*j))) == NULL) {
+		snprintf(why, whylen, "out of memory");
+		return NULL;
+	}
+	j->app = app;
+	j->done = done;
+	j->line = line;
+	j->arg = arg;
+	j->stop_signal = spec->stop_signal ? spec->stop_signal : SIGTERM;
+	j->kill_timeout = spec->kill_timeout;
+	j->timeout_ms = spec->timeout_ms;
+	snprintf(j->name, sizeof(j->name), "%s", spec->stream);
+
+	if (as_other) {
+		args[n++] = "tendd";
+		args[n++] = "--exec-as";
+		args[n++] = spec->user != NULL ? (char *)spec->user : "";
+		args[n++] = spec->group != NULL ? (char *)spec->group : "";
+		args[n++] = "--";
+	}
+	if (spec->argv != NULL) {
+		size_t k;
+
+		for (k = 0; spec->argv[k] != NULL && n < 15; k++)
+			args[n++] = spec->argv[k];
+	} else {
+		if (asprintf(&shcmd, "exec %s", spec->cmd) < 0) {
+			free(j);
+			snprintf(why, whylen, "out of memory");
+			return NULL;
+		}
+		args[n++] = "/bin/sh";
+		args[n++] = "-c";
+		args[n++] = shcmd;
+	}
+	args[n] = NULL;
+	file = as_other ? t->self_exe : args[0];
+
+	j->out = logpipe_new(app, NULL, j, -1, spec->stream, 6);
+	j->err = logpipe_new(app, NULL, j, -1, spec->stream, 3);
+	if (j->out == NULL || j->err == NULL) {
+		snprintf(why, whylen, "out of memory");
+		goto fail;
+	}
+	memset(&o, 0, sizeof(o));
+	memset(stdio, 0, sizeof(stdio));
+	stdio[0].flags = UV_IGNORE;
+	stdio[1].flags = UV_CREATE_PIPE | UV_WRITABLE_PIPE;
+	stdio[1].data.stream = (uv_stream_t *)&j->out->pipe;
+	stdio[2].flags = UV_CREATE_PIPE | UV_WRITABLE_PIPE;
+	stdio[2].data.stream = (uv_stream_t *)&j->err->pipe;
+	o.exit_cb = job_exit_cb;
+	o.file = file;
+	o.args = args;
+	o.env = spec->env;
+	o.cwd = spec->cwd;
+	o.flags = UV_PROCESS_DETACHED;	/* setsid(): its own process group */
+	o.stdio_count = 3;
+	o.stdio = stdio;
+	if ((j->proc = calloc(1, sizeof(*j->proc))) == NULL) {
+		snprintf(why, whylen, "out of memory");
+		goto fail;
+	}
+	j->proc->data = j;
+	r = uv_spawn(t->loop, j->proc, &o);
+	app->nhandles++;
+	if (r != 0) {
+		j->proc->data = app;
+		uv_close((uv_handle_t *)j->proc, job_proc_closed_cb);
+		j->proc = NULL;
+		snprintf(why, whylen, "%s: %s (dir %s)", r == UV_ENOENT ?
+		    "cannot run" : "spawn failed", uv_strerror(r), spec->cwd);
+		goto fail;
+	}
+	free(shcmd);
+	j->pid = j->proc->pid;
+	j->running = 1;
+	j->started = uv_now(t->loop);
+	uv_timer_init(t->loop, &j->timer);
+	j->timer.data = j;
+	app->nhandles++;
+	app->jobs++;
+	if (spec->timeout_ms > 0)
+		uv_timer_start(&j->timer, job_timeout_cb, spec->timeout_ms, 0);
+	logpipe_start(j->out);
+	logpipe_start(j->err);
+	applog_event(app, -1, "%s: started pid %d", j->name, (int)j->pid);
+	return j;
+fail:
+	/* Pipes hold no job pointer worth keeping: forget them. */
+	if (j->out != NULL) {
+		j->out->job = NULL;
+		logpipe_close(j->out);
+	}
+	if (j->err != NULL) {
+		j->err->job = NULL;
+		logpipe_close(j->err);
+	}
+	free(shcmd);
+	free(j);
+	return NULL;
+}

@@ -1,0 +1,247 @@
+/*
+ * preflight.c: can this app start?  The checks `tendctl check` runs and a
+ * start runs first (state "preflight"): the environment builds, the
+ * profile's rules hold, DATABASE_URL's PostgreSQL and REDIS_URL's Redis
+ * answer (both at once, each bounded), and the database has room for the
+ * connections the app's instances may open.
+ *
+ * The result is a list of checks, each {name, ok, detail[, warning]}, and
+ * one outcome: CHECK_OK, CHECK_RETRY when every failure may pass by itself
+ * (a server still booting), or CHECK_FAIL.  Details are built from host,
+ * port, user and database names and variable names: never a value.
+ */
+#define _GNU_SOURCE
+#include <sys/stat.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "tendd.h"
+
+struct preflight {
+	json_t		*checks;
+	unsigned	 pending;
+	int		 outcome;
+	int		 canceled;
+	unsigned	 need;		/* instances x db_pool_max */
+	char		*missing_db;	/* DATABASE_URL's, if it does not exist */
+	char		 reason[600];	/* the first failure */
+	uv_timer_t	 hold;		/* answers from the loop, not the call */
+	preflight_cb	 cb;
+	void		*arg;
+};
+
+struct pf_one {
+	struct preflight *pf;
+	const char	*name;
+};
+
+static void
+pf_add(struct preflight *pf, const char *name, int ok, int warning,
+    const char *detail, json_t *info)
+{
+	json_t	*c;
+
+	c = json_pack("{s:s,s:b,s:s}", "name", name, "ok", ok == CHECK_OK,
+	    "detail", detail);
+	if (c != NULL && warning)
+		json_object_set_new(c, "warning", json_true());
+	if (c != NULL && info != NULL)
+		json_object_set(c, "info", info);
+	if (c != NULL)
+		json_array_append_new(pf->checks, c);
+	if (ok == CHECK_OK)
+		return;
+	if (pf->reason[0] == '\0')
+		snprintf(pf->reason, sizeof(pf->reason), "%s", detail);
+	/* One failure that will not pass makes the whole answer final. */
+	if (ok == CHECK_FAIL || pf->outcome == CHECK_OK)
+		pf->outcome = pf->outcome == CHECK_FAIL ? CHECK_FAIL : ok;
+}
+
+static void
+pf_closed_cb(uv_handle_t *h)
+{
+	struct preflight *pf = h->data;
+
+	json_decref(pf->checks);
+	free(pf->missing_db);
+	free(pf);
+}
+
+static void
+pf_finish(struct preflight *pf)
+{
+	if (--pf->pending > 0)
+		return;
+	if (!pf->canceled)
+		pf->cb(pf->arg, pf->outcome, pf->checks, pf->reason,
+		    pf->missing_db);
+	uv_close((uv_handle_t *)&pf->hold, pf_closed_cb);
+}
+
+static void
+pf_hold_cb(uv_timer_t *h)
+{
+	pf_finish(h->data);
+}
+
+/* Would the app's pools fit in what the server has left? */
+static void
+pf_budget(struct preflight *pf, json_t *info)
+{
+	json_int_t	max, used;
+	char		d[300];
+
+	max = json_integer_value(json_object_get(info, "available"));
+	used = json_integer_value(json_object_get(info, "connections"));
+	if (max <= 0)
+		return;
+	if (used + (json_int_t)pf->need > max) {
+		snprintf(d, sizeof(d), "connection budget: the app may open %u "
+		    "connections (instances x db_pool_max) and %lld of %lld are "
+		    "in use: raise max_connections, lower the pool size or put "
+		    "PgBouncer in front", pf->need, (long long)used,
+		    (long long)max);
+		pf_add(pf, "budget", CHECK_OK, 1, d, NULL);
+	} else {
+		snprintf(d, sizeof(d), "connection budget: up to %u for the app, "
+		    "%lld of %lld in use", pf->need, (long long)used,
+		    (long long)max);
+		pf_add(pf, "budget", CHECK_OK, 0, d, NULL);
+	}
+}
+
+static void
+pf_check_cb(void *arg, int ok, const char *detail, json_t *info)
+{
+	struct pf_one		*one = arg;
+	struct preflight	*pf = one->pf;
+	json_t			*m;
+
+	if (!pf->canceled) {
+		m = info != NULL ? json_object_get(info, "missing_database") :
+		    NULL;
+		if (m != NULL && json_is_string(m) && pf->missing_db == NULL)
+			pf->missing_db = strdup(json_string_value(m));
+		pf_add(pf, one->name, ok, 0, detail, m != NULL ? NULL : info);
+		if (ok == CHECK_OK && strcmp(one->name, "postgres") == 0)
+			pf_budget(pf, info);
+	}
+	json_decref(info);
+	free(one);
+	pf_finish(pf);
+}
+
+static void
+pf_start_one(struct tend *t, struct preflight *pf, const char *name,
+    const char *url, uint64_t timeout_ms,
+    int (*fn)(struct tend *, const char *, uint64_t, check_cb, void *))
+{
+	struct pf_one	*one;
+
+	if ((one = calloc(1, sizeof(*one))) == NULL) {
+		pf_add(pf, name, CHECK_RETRY, 0, "out of memory", NULL);
+		return;
+	}
+	one->pf = pf;
+	one->name = name;
+	pf->pending++;
+	if (fn(t, url, timeout_ms, pf_check_cb, one) != 0) {
+		pf->pending--;
+		free(one);
+		pf_add(pf, name, CHECK_RETRY, 0, "out of memory", NULL);
+	}
+}
+
+static void
+pf_rules(struct preflight *pf, const struct conf_app *ca, const struct env *e)
+{
+	struct errs	 errs, warns;
+	struct stat	 st;
+	char		 d[700];
+	size_t		 i;
+
+	for (i = 0; i < ca->env_files.n; i++)
+		if (stat(ca->env_files.v[i], &st) == 0 && (st.st_mode & S_IROTH)) {
+			snprintf(d, sizeof(d), "%s is readable by every user of "
+			    "this machine and holds secrets: chmod 600 %s",
+			    ca->env_files.v[i], ca->env_files.v[i]);
+			pf_add(pf, "env", CHECK_OK, 1, d, NULL);
+		}
+	if (ca->profile == PROFILE_NONE)
+		return;
+	errs_init(&errs);
+	errs_init(&warns);
+	profile_check(ca->profile, e, &errs, &warns);
+	for (i = 0; i < errs.n; i++) {
+		snprintf(d, sizeof(d), "profile %s: %s",
+		    profile_names[ca->profile], errs.msg[i]);
+		pf_add(pf, "profile", CHECK_FAIL, 0, d, NULL);
+	}
+	for (i = 0; i < warns.n; i++) {
+		snprintf(d, sizeof(d), "profile %s: %s",
+		    profile_names[ca->profile], warns.msg[i]);
+		pf_add(pf, "profile", CHECK_OK, 1, d, NULL);
+	}
+	if (errs.oom || warns.oom)
+		pf_add(pf, "profile", CHECK_RETRY, 0, "out of memory", NULL);
+	errs_free(&errs);
+	errs_free(&warns);
+}
+
+/*
+ * Check app as it would start; cb(arg, outcome, checks, reason,
+ * missing_db) once, from the loop (checks and strings are valid during
+ * the call only).  Services are asked only when env and rules pass.
+ */
+struct preflight *
+preflight_start(struct app *app, uint64_t timeout_ms, preflight_cb cb,
+    void *arg)
+{
+	struct preflight	*pf;
+	struct env		 e;
+	const char		*db, *redis;
+	char			 why[512];
+
+	if ((pf = calloc(1, sizeof(*pf))) == NULL)
+		return NULL;
+	if ((pf->checks = json_array()) == NULL) {
+		free(pf);
+		return NULL;
+	}
+	pf->cb = cb;
+	pf->arg = arg;
+	pf->outcome = CHECK_OK;
+	pf->need = app->ca->instances * app->ca->db_pool_max;
+	pf->pending = 1;	/* held until every check is under way */
+	if (spawn_env(&app->inst[0], &e, why, sizeof(why)) != 0) {
+		pf_add(pf, "env", CHECK_FAIL, 0, why, NULL);
+	} else {
+		pf_rules(pf, app->ca, &e);
+		db = env_get(&e, "DATABASE_URL");
+		redis = env_get(&e, "REDIS_URL");
+		if (pf->outcome == CHECK_OK) {
+			if (db != NULL && *db != '\0')
+				pf_start_one(app->t, pf, "postgres", db, timeout_ms,
+				    check_pg_start);
+			if (redis != NULL && *redis != '\0')
+				pf_start_one(app->t, pf, "redis", redis,
+				    timeout_ms, check_redis_start);
+		}
+		env_free(&e);
+	}
+	/* The answer always comes from the loop, never from this call. */
+	uv_timer_init(app->t->loop, &pf->hold);
+	pf->hold.data = pf;
+	uv_timer_start(&pf->hold, pf_hold_cb, 0, 0);
+	return pf;
+}
+
+/* Let go; cb is not called. */
+void
+preflight_cancel(struct preflight *pf)
+{
+	if (pf != NULL)
+		pf->canceled = 1;
+}

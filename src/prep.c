@@ -1,0 +1,893 @@
+/*
+ * prep.c: what happens between "start" and the first spawn of an app.
+ *
+ *   preflight   the checks of preflight.c; failures that may pass by
+ *               themselves (a database still booting) are retried for
+ *               preflight_timeout, the others fail the start at once;
+ *               a missing database is created when create_database = yes
+ *   migrating   only for a release not yet migrated by this tendd:
+ *               take the migration lock, dump the database
+ *               (backup_before_migrate), run `migrate`
+ *
+ * The migration lock is a PostgreSQL session advisory lock, held on a
+ * connection of its own for as long as the migration runs, with the key
+ *
+ *     hashtextextended('tend migrate ' || current_database(), 0)
+ *
+ * so every tendd on every host, and every app that migrates the same
+ * database, waits its turn; a tendd that dies drops its connection and so
+ * its lock.  While waiting, status names the holder (its tendd's pid and
+ * host, from the application_name of its lock connection).
+ *
+ * An app has at most one prep.  Its instances sit in ST_PREFLIGHT or
+ * ST_MIGRATING meanwhile and get EV_PREP_OK or EV_PREP_FAIL at the end.
+ * If every instance is stopped meanwhile the prep is canceled: a running
+ * job (pg_dump, the migration) is stopped, and the prep, its lock still
+ * held, lives until that job is gone.
+ */
+#define _GNU_SOURCE
+#include <sys/stat.h>
+#include <dirent.h>
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "tendd.h"
+#include "pgconn.h"
+
+/* Each preflight attempt is bounded by this, and by what is left. */
+#define PREP_CHECK_MS		3000
+/* Delay between attempts while a service is not there yet. */
+#define PREP_RETRY_FIRST_MS	500
+#define PREP_RETRY_MAX_MS	5000
+/* Connecting for the lock or for CREATE DATABASE. */
+#define PREP_CONNECT_MS		10000
+
+enum prep_step { PS_CHECK, PS_CREATEDB, PS_LOCK, PS_BACKUP, PS_MIGRATE };
+
+struct prep {
+	struct app	*app;
+	enum prep_step	 step;
+	int		 canceled;
+	int		 migrate;	/* a migration is due */
+	int		 created;	/* create_database already tried */
+	struct preflight *pf;
+	struct pgconn	*pg;		/* CREATE DATABASE, or the lock */
+	struct job	*job;
+	uv_timer_t	 timer;		/* step dispatch, retries, lock wait */
+	uint64_t	 started;
+	uint64_t	 retry_ms;
+	uint64_t	 step_at;
+	char		*release;	/* realpath of the app's dir */
+	char		*url;		/* DATABASE_URL: in memory only */
+	struct env	 env;		/* the app's, for the jobs */
+	char		 key[32];	/* the lock key, as text */
+	char		 newdb[128];	/* create_database: its name */
+	char		 dump[PATH_MAX];	/* the backup this prep made */
+	char		 part[PATH_MAX];
+	char		 restore[PATH_MAX + 200];
+	char		 detail[700];	/* what it is doing, for status */
+};
+
+static void	prep_next(struct prep *);
+static void	prep_run_cb(uv_timer_t *);
+
+static void
+prep_closed_cb(uv_handle_t *h)
+{
+	struct prep	*p = h->data;
+	struct app	*app = p->app;
+
+	env_free(&p->env);
+	free(p->release);
+	if (p->url != NULL)
+		explicit_bzero(p->url, strlen(p->url));
+	free(p->url);
+	free(p);
+	app_handle_done(app);
+}
+
+/* Gone for good: the lock (if held) goes with the connection. */
+static void
+prep_free(struct prep *p)
+{
+	if (p->pf != NULL)
+		preflight_cancel(p->pf);
+	p->pf = NULL;
+	pgconn_close(p->pg);
+	p->pg = NULL;
+	uv_close((uv_handle_t *)&p->timer, prep_closed_cb);
+}
+
+static void
+prep_set_detail(struct prep *p, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+static void
+prep_set_detail(struct prep *p, const char *fmt, ...)
+{
+	va_list	ap;
+
+	va_start(ap, fmt);
+	vsnprintf(p->detail, sizeof(p->detail), fmt, ap);
+	va_end(ap);
+	app_notify(p->app);
+}
+
+/* The end: tell the instances waiting for it. */
+static void
+prep_finish(struct prep *p, int ok, const char *reason)
+{
+	struct app	*app = p->app;
+	unsigned	 i;
+
+	if (app->prep == p)
+		app->prep = NULL;
+	if (!p->canceled) {
+		if (!ok) {
+			applog_event(app, -1, "%s", reason);
+			log_warnx("%s: %s", app->name, reason);
+		}
+		for (i = 0; i < app->n_inst; i++) {
+			struct inst *in = &app->inst[i];
+
+			if (in->state != ST_PREFLIGHT && in->state != ST_MIGRATING)
+				continue;
+			if (!ok) {
+				snprintf(in->reason, sizeof(in->reason), "%s",
+				    reason);
+				in->keep_reason = 1;
+			}
+			inst_event(in, ok ? EV_PREP_OK : EV_PREP_FAIL);
+		}
+	}
+	prep_free(p);
+	app_notify(app);
+}
+
+static void
+prep_fail(struct prep *p, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+static void
+prep_fail(struct prep *p, const char *fmt, ...)
+{
+	char	reason[1024];
+	va_list	ap;
+
+	va_start(ap, fmt);
+	vsnprintf(reason, sizeof(reason), fmt, ap);
+	va_end(ap);
+	prep_finish(p, 0, reason);
+}
+
+static void
+prep_goto(struct prep *p, enum prep_step s, uint64_t delay)
+{
+	p->step = s;
+	uv_timer_start(&p->timer, prep_run_cb, delay, 0);
+}
+
+static void
+set_last(struct app *app, const char *what, json_t *v)
+{
+	if (app->prep_last == NULL && (app->prep_last = json_object()) == NULL) {
+		json_decref(v);
+		return;
+	}
+	json_object_set_new(app->prep_last, what, v);
+}
+
+/* --- preflight -------------------------------------------------------- */
+
+static void
+prep_checked_cb(void *arg, int outcome, json_t *checks, const char *reason,
+    const char *missing_db)
+{
+	struct prep	*p = arg;
+	struct app	*app = p->app;
+	uint64_t	 now = uv_now(app->t->loop), left;
+	size_t		 i;
+	char		 d[32];
+
+	p->pf = NULL;
+	for (i = 0; i < json_array_size(checks); i++) {
+		json_t *c = json_array_get(checks, i);
+
+		if (json_is_true(json_object_get(c, "warning")))
+			applog_event(app, -1, "preflight: warning: %s",
+			    json_string_value(json_object_get(c, "detail")));
+	}
+	set_last(app, "preflight", json_deep_copy(checks));
+	if (outcome == CHECK_OK) {
+		p->retry_ms = 0;
+		prep_next(p);
+		return;
+	}
+	if (outcome == CHECK_FAIL && missing_db != NULL &&
+	    app->ca->create_database && !p->created && p->url != NULL) {
+		p->created = 1;
+		snprintf(p->newdb, sizeof(p->newdb), "%s", missing_db);
+		prep_set_detail(p, "creating database \"%s\"", p->newdb);
+		prep_goto(p, PS_CREATEDB, 0);
+		return;
+	}
+	left = now - p->started < app->ca->preflight_timeout ?
+	    app->ca->preflight_timeout - (now - p->started) : 0;
+	if (outcome == CHECK_RETRY && left > 0) {
+		p->retry_ms = p->retry_ms == 0 ? PREP_RETRY_FIRST_MS :
+		    p->retry_ms * 2 > PREP_RETRY_MAX_MS ? PREP_RETRY_MAX_MS :
+		    p->retry_ms * 2;
+		format_duration(d, sizeof(d), left);
+		prep_set_detail(p, "waiting: %s (trying again for %s)", reason, d);
+		if (p->retry_ms == PREP_RETRY_FIRST_MS)
+			applog_event(app, -1, "preflight: %s; trying again for "
+			    "up to %s", reason, d);
+		prep_goto(p, PS_CHECK, p->retry_ms < left ? p->retry_ms : left);
+		return;
+	}
+	if (outcome == CHECK_RETRY) {
+		format_duration(d, sizeof(d), app->ca->preflight_timeout);
+		prep_fail(p, "preflight failed: %s (still so after %s, "
+		    "preflight_timeout)", reason, d);
+	} else
+		prep_fail(p, "preflight failed: %s", reason);
+}
+
+static void
+prep_check(struct prep *p)
+{
+	struct app	*app = p->app;
+	uint64_t	 now = uv_now(app->t->loop), left, ms;
+
+	left = now - p->started < app->ca->preflight_timeout ?
+	    app->ca->preflight_timeout - (now - p->started) : 1;
+	ms = left < PREP_CHECK_MS ? left : PREP_CHECK_MS;
+	if (ms < 500)
+		ms = 500;
+	if (p->detail[0] == '\0')
+		prep_set_detail(p, "checking the database and Redis");
+	if ((p->pf = preflight_start(app, ms, prep_checked_cb, p)) == NULL)
+		prep_fail(p, "preflight: out of memory");
+}
+
+/* --- create_database -------------------------------------------------- */
+
+static void
+prep_created_cb(struct pgconn *c, void *arg, int ok, const char *detail,
+    PGresult *res)
+{
+	struct prep	*p = arg;
+
+	(void)res;
+	pgconn_close(c);
+	p->pg = NULL;
+	if (ok != PG_OK) {
+		prep_fail(p, "create_database: cannot create database \"%s\": %s "
+		    "(the user in DATABASE_URL needs CREATEDB, or create it "
+		    "yourself)", p->newdb, detail);
+		return;
+	}
+	applog_event(p->app, -1, "created database \"%s\" (create_database "
+	    "= yes)", p->newdb);
+	log_info("%s: created database \"%s\"", p->app->name, p->newdb);
+	prep_goto(p, PS_CHECK, 0);
+}
+
+static void
+prep_createdb_connected_cb(struct pgconn *c, void *arg, int ok,
+    const char *detail, PGresult *res)
+{
+	struct prep	*p = arg;
+	char		*id, sql[600];
+
+	(void)res;
+	if (ok != PG_OK) {
+		p->pg = NULL;	/* closes itself */
+		prep_fail(p, "create_database: cannot connect to the postgres "
+		    "database: %s", detail);
+		return;
+	}
+	if ((id = PQescapeIdentifier(pgconn_pq(c), p->newdb,
+	    strlen(p->newdb))) == NULL) {
+		prep_fail(p, "create_database: bad database name");
+		return;
+	}
+	snprintf(sql, sizeof(sql), "CREATE DATABASE %s", id);
+	PQfreemem(id);
+	if (pgconn_query(c, sql, NULL, 60000, prep_created_cb, p) != 0)
+		prep_fail(p, "create_database: cannot send the query");
+}
+
+static void
+prep_createdb(struct prep *p)
+{
+	p->pg = pgconn_open(p->app->t, p->url, "postgres",
+	    "tend create_database", PREP_CONNECT_MS,
+	    prep_createdb_connected_cb, p);
+	if (p->pg == NULL)
+		prep_fail(p, "create_database: out of memory");
+}
+
+/* --- the migration lock ---------------------------------------------- */
+
+static void prep_locked_cb(struct pgconn *, void *, int, const char *,
+	    PGresult *);
+
+static void
+prep_holder_cb(struct pgconn *c, void *arg, int ok, const char *detail,
+    PGresult *res)
+{
+	struct prep	*p = arg;
+	const char	*params[] = { p->key, NULL };
+	char		 who[300] = "another session";
+	int		 tpid;
+	char		 host[128];
+
+	(void)detail;
+	if (ok == PG_OK && res != NULL && PQntuples(res) > 0) {
+		const char *an = PQgetvalue(res, 0, 1);
+
+		/* Ours: "tend migrate APP pid N on HOST". */
+		if (sscanf(an, "tend migrate %*s pid %d on %127s", &tpid,
+		    host) == 2)
+			snprintf(who, sizeof(who), "pid %d on host %s (tendd, "
+			    "for %s s)", tpid, host, PQgetvalue(res, 0, 3));
+		else
+			snprintf(who, sizeof(who), "PostgreSQL backend pid %s "
+			    "from %s (%s, for %s s)", PQgetvalue(res, 0, 0),
+			    PQgetvalue(res, 0, 2), *an ? an : "no "
+			    "application_name", PQgetvalue(res, 0, 3));
+	}
+	prep_set_detail(p, "waiting for migration lock held by %s", who);
+	applog_event(p->app, -1, "migrate: %s", p->detail);
+	if (pgconn_query(c, "SELECT pg_advisory_lock($1::bigint)", params, 0,
+	    prep_locked_cb, p) != 0)
+		prep_fail(p, "migration lock: cannot send the query");
+}
+
+static void
+prep_locked_cb(struct pgconn *c, void *arg, int ok, const char *detail,
+    PGresult *res)
+{
+	struct prep	*p = arg;
+	const char	*params[] = { p->key, NULL };
+
+	if (ok != PG_OK) {
+		prep_fail(p, "migration lock: %s", detail);
+		return;
+	}
+	if (res != NULL && PQntuples(res) == 1 &&
+	    strcmp(PQgetvalue(res, 0, 0), "f") == 0) {
+		/* Someone has it: say who, then wait for it. */
+		if (pgconn_query(c, "SELECT a.pid, coalesce(a.application_name, "
+		    "''), coalesce(host(a.client_addr), 'local socket'), "
+		    "coalesce(extract(epoch FROM now() - a.state_change)::int, 0) "
+		    "FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid "
+		    "WHERE l.locktype = 'advisory' AND l.granted AND "
+		    "l.database = (SELECT oid FROM pg_database WHERE datname = "
+		    "current_database()) AND "
+		    "((l.classid::bigint << 32) | l.objid::bigint) = $1::bigint",
+		    params, 10000, prep_holder_cb, p) != 0)
+			prep_fail(p, "migration lock: cannot send the query");
+		return;
+	}
+	uv_timer_stop(&p->timer);
+	applog_event(p->app, -1, "migrate: holding the migration lock (key %s)",
+	    p->key);
+	prep_next(p);
+}
+
+static void
+prep_key_cb(struct pgconn *c, void *arg, int ok, const char *detail,
+    PGresult *res)
+{
+	struct prep	*p = arg;
+	const char	*params[] = { p->key, NULL };
+
+	if (ok != PG_OK || res == NULL || PQntuples(res) != 1) {
+		prep_fail(p, "migration lock: %s", ok == PG_OK ? "no key" :
+		    detail);
+		return;
+	}
+	snprintf(p->key, sizeof(p->key), "%s", PQgetvalue(res, 0, 0));
+	if (pgconn_query(c, "SELECT pg_try_advisory_lock($1::bigint)", params,
+	    10000, prep_locked_cb, p) != 0)
+		prep_fail(p, "migration lock: cannot send the query");
+}
+
+static void
+prep_lock_connected_cb(struct pgconn *c, void *arg, int ok,
+    const char *detail, PGresult *res)
+{
+	struct prep	*p = arg;
+
+	(void)res;
+	if (ok != PG_OK) {
+		p->pg = NULL;	/* closes itself */
+		prep_fail(p, "migration lock: cannot connect: %s", detail);
+		return;
+	}
+	if (pgconn_query(c, "SELECT hashtextextended('tend migrate ' || "
+	    "current_database(), 0)::text", NULL, 10000, prep_key_cb, p) != 0)
+		prep_fail(p, "migration lock: cannot send the query");
+}
+
+static void
+prep_lock_timeout_cb(uv_timer_t *h)
+{
+	struct prep	*p = h->data;
+	char		 d[32];
+
+	format_duration(d, sizeof(d), p->app->ca->migrate_timeout);
+	prep_fail(p, "migration failed: still %s after %s (migrate_timeout)",
+	    p->detail, d);
+}
+
+static void
+prep_lock(struct prep *p)
+{
+	char	host[128], name[64];
+
+	if (p->url == NULL) {
+		applog_event(p->app, -1, "migrate: no DATABASE_URL: running the "
+		    "migration without the lock");
+		prep_next(p);
+		return;
+	}
+	if (gethostname(host, sizeof(host)) != 0)
+		snprintf(host, sizeof(host), "unknown");
+	host[sizeof(host) - 1] = '\0';
+	/* PostgreSQL keeps 63 bytes of it. */
+	snprintf(name, sizeof(name), "tend migrate %.20s pid %d on %.20s",
+	    p->app->name, (int)getpid(), host);
+	prep_set_detail(p, "taking the migration lock");
+	/* The wait for the lock counts against migrate_timeout. */
+	uv_timer_start(&p->timer, prep_lock_timeout_cb,
+	    p->app->ca->migrate_timeout, 0);
+	p->pg = pgconn_open(p->app->t, p->url, NULL, name, PREP_CONNECT_MS,
+	    prep_lock_connected_cb, p);
+	if (p->pg == NULL)
+		prep_fail(p, "migration lock: out of memory");
+}
+
+/* --- backup ----------------------------------------------------------- */
+
+static int
+dump_name_cmp(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* Keep the newest backup_keep dumps of this app (names sort by time). */
+static void
+prep_prune(struct prep *p)
+{
+	const char	*dir = p->app->ca->backup_dir;
+	char		 prefix[APP_NAME_MAX + 2], path[PATH_MAX], **names = NULL;
+	size_t		 n = 0, cap = 0, i, plen;
+	struct dirent	*de;
+	DIR		*d;
+
+	snprintf(prefix, sizeof(prefix), "%s-", p->app->name);
+	plen = strlen(prefix);
+	if ((d = opendir(dir)) == NULL)
+		return;
+	while ((de = readdir(d)) != NULL) {
+		size_t l = strlen(de->d_name);
+
+		if (strncmp(de->d_name, prefix, plen) != 0 || l < plen + 5 ||
+		    strcmp(de->d_name + l - 5, ".dump") != 0)
+			continue;
+		/* APP-2026...: a digit next, or it is another app's. */
+		if (de->d_name[plen] < '0' || de->d_name[plen] > '9')
+			continue;
+		if (n == cap) {
+			char **nn = reallocarray(names, cap ? cap * 2 : 16,
+			    sizeof(*names));
+			if (nn == NULL)
+				break;
+			names = nn;
+			cap = cap ? cap * 2 : 16;
+		}
+		if ((names[n] = strdup(de->d_name)) == NULL)
+			break;
+		n++;
+	}
+	closedir(d);
+	if (n > 0)
+		qsort(names, n, sizeof(*names), dump_name_cmp);
+	for (i = 0; i + p->app->ca->backup_keep < n; i++) {
+		snprintf(path, sizeof(path), "%s/%s", dir, names[i]);
+		if (unlink(path) == 0)
+			applog_event(p->app, -1, "backup: removed %s "
+			    "(backup_keep = %u)", path, p->app->ca->backup_keep);
+	}
+	for (i = 0; i < n; i++)
+		free(names[i]);
+	free(names);
+}
+
+static void
+prep_dumped_cb(void *arg, struct job *j)
+{
+	struct prep	*p = arg;
+	char		 out[128], tail[600];
+	uint64_t	 ms = job_elapsed(j);
+	struct stat	 st;
+
+	p->job = NULL;
+	if (p->canceled) {
+		unlink(p->part);
+		prep_free(p);
+		return;
+	}
+	if (!job_ok(j)) {
+		job_outcome(j, out, sizeof(out));
+		job_tail(j, tail, sizeof(tail));
+		unlink(p->part);
+		prep_fail(p, "backup failed, so the migration did not run: "
+		    "pg_dump %s%s%s", out, tail[0] ? ": " : "", tail);
+		return;
+	}
+	if (rename(p->part, p->dump) != 0) {
+		prep_fail(p, "backup failed, so the migration did not run: "
+		    "rename %s: %s", p->part, strerror(errno));
+		unlink(p->part);
+		return;
+	}
+	(void)chmod(p->dump, 0600);
+	applog_event(p->app, -1, "backup: %s (%lld bytes in %llu ms)", p->dump,
+	    stat(p->dump, &st) == 0 ? (long long)st.st_size : -1LL,
+	    (unsigned long long)ms);
+	set_last(p->app, "backup", json_pack("{s:s,s:s}", "file", p->dump,
+	    "restore", p->restore));
+	prep_prune(p);
+	prep_next(p);
+}
+
+/*
+ * pg_dump gets the connection in PG* variables (libpq's own fallbacks for
+ * each URL part), so no password appears on a command line.
+ */
+static int
+prep_dump_env(struct prep *p, struct env *e)
+{
+	PQconninfoOption	*opts, *o;
+	const char		*host = "localhost", *port = "5432", *user = "",
+				*db = "";
+	char			*err = NULL;
+	int			 r = 0;
+
+	if ((opts = PQconninfoParse(p->url, &err)) == NULL) {
+		PQfreemem(err);
+		return -1;
+	}
+	for (o = opts; o->keyword != NULL; o++) {
+		if (o->val == NULL || *o->val == '\0' || o->envvar == NULL)
+			continue;
+		r |= env_set(e, o->envvar, o->val);
+		if (strcmp(o->keyword, "host") == 0)
+			host = o->val;
+		else if (strcmp(o->keyword, "port") == 0)
+			port = o->val;
+		else if (strcmp(o->keyword, "user") == 0)
+			user = o->val;
+		else if (strcmp(o->keyword, "dbname") == 0)
+			db = o->val;
+	}
+	snprintf(p->restore, sizeof(p->restore), "pg_restore --clean "
+	    "--if-exists --no-owner -h %s -p %s%s%s -d %s %s", host, port,
+	    *user ? " -U " : "", user, db, p->dump);
+	PQconninfoFree(opts);
+	return r;
+}
+
+static void
+prep_backup(struct prep *p)
+{
+	const struct conf_app	*ca = p->app->ca;
+	struct job_spec		 js;
+	struct env		 e;
+	struct tm		 tm;
+	time_t			 now = time(NULL);
+	char			 stamp[32], why[512];
+	char			*argv[] = { "pg_dump", "--format=custom",
+				    "--no-password", "--file", p->part, NULL };
+	const char		*v;
+
+	if (ca->backup_dir == NULL || p->url == NULL) {
+		prep_next(p);
+		return;
+	}
+	if (tend_mkdir_p(ca->backup_dir, 0700) != 0) {
+		prep_fail(p, "backup failed, so the migration did not run: "
+		    "mkdir %s: %s", ca->backup_dir, strerror(errno));
+		return;
+	}
+	gmtime_r(&now, &tm);
+	strftime(stamp, sizeof(stamp), "%Y%m%dT%H%M%SZ", &tm);
+	snprintf(p->dump, sizeof(p->dump), "%s/%s-%s.dump", ca->backup_dir,
+	    p->app->name, stamp);
+	snprintf(p->part, sizeof(p->part), "%s/.%s-%s.dump.part",
+	    ca->backup_dir, p->app->name, stamp);
+	env_init(&e);
+	v = getenv("PATH");
+	if (env_set(&e, "PATH", v != NULL && *v ? v :
+	    "/usr/local/bin:/usr/bin:/bin") != 0 || env_set(&e, "LANG",
+	    "C.UTF-8") != 0 || prep_dump_env(p, &e) != 0) {
+		env_free(&e);
+		prep_fail(p, "backup failed: DATABASE_URL cannot be used");
+		return;
+	}
+	memset(&js, 0, sizeof(js));
+	js.stream = "backup";
+	js.argv = argv;
+	js.cwd = ca->backup_dir;
+	js.env = e.kv;
+	js.timeout_ms = ca->migrate_timeout;
+	js.kill_timeout = 5000;
+	prep_set_detail(p, "backup: pg_dump into %s", p->dump);
+	/* As tendd (root): the dump holds every customer's data, so it goes
+	 * to a directory only root can read, never as the app's user. */
+	p->job = job_start(p->app, &js, prep_dumped_cb, NULL, p, why,
+	    sizeof(why));
+	env_free(&e);
+	if (p->job == NULL)
+		prep_fail(p, "backup failed, so the migration did not run: "
+		    "pg_dump: %s", why);
+}
+
+/* --- migrate ---------------------------------------------------------- */
+
+static void
+prep_migrated_cb(void *arg, struct job *j)
+{
+	struct prep	*p = arg;
+	struct app	*app = p->app;
+	char		 out[128], tail[600], d[32], *rel;
+	uint64_t	 ms = job_elapsed(j);
+
+	p->job = NULL;
+	if (p->canceled) {
+		prep_free(p);
+		return;
+	}
+	format_duration(d, sizeof(d), ms);
+	if (!job_ok(j)) {
+		job_outcome(j, out, sizeof(out));
+		job_tail(j, tail, sizeof(tail));
+		set_last(app, "migration", json_pack("{s:b,s:s,s:I,s:s}",
+		    "ok", 0, "release", p->release, "ms", (json_int_t)ms,
+		    "outcome", out));
+		prep_fail(p, "migration failed: `%s` %s after %s%s%s%s%s",
+		    app->ca->migrate, out, d, tail[0] ? "; last output: " : "",
+		    tail, p->restore[0] ? "; the backup taken before it "
+		    "restores with: " : "", p->restore);
+		return;
+	}
+	applog_event(app, -1, "migrate: done in %s", d);
+	set_last(app, "migration", json_pack("{s:b,s:s,s:I}", "ok", 1,
+	    "release", p->release, "ms", (json_int_t)ms));
+	if ((rel = strdup(p->release)) != NULL) {
+		free(app->migrated);
+		app->migrated = rel;
+	}
+	prep_finish(p, 1, NULL);
+}
+
+static void
+prep_migrate(struct prep *p)
+{
+	struct app		*app = p->app;
+	const struct conf_app	*ca = app->ca;
+	struct job_spec		 js;
+	char			 why[512];
+	unsigned		 i;
+
+	for (i = 0; i < app->n_inst; i++)
+		if (app->inst[i].state == ST_PREFLIGHT)
+			inst_event(&app->inst[i], EV_MIGRATE);
+	memset(&js, 0, sizeof(js));
+	js.stream = "migrate";
+	js.cmd = ca->migrate;
+	js.cwd = ca->dir;
+	js.env = p->env.kv;
+	js.user = ca->user;
+	js.group = ca->group;
+	js.timeout_ms = ca->migrate_timeout;
+	js.stop_signal = ca->stop_signal;
+	js.kill_timeout = ca->kill_timeout;
+	prep_set_detail(p, "running `%s`", ca->migrate);
+	if ((p->job = job_start(app, &js, prep_migrated_cb, NULL, p, why,
+	    sizeof(why))) == NULL)
+		prep_fail(p, "migration failed: %s", why);
+}
+
+/* --- sequencing ------------------------------------------------------- */
+
+/* After a step succeeded: the next one that applies, or the end. */
+static void
+prep_next(struct prep *p)
+{
+	unsigned	i;
+
+	switch (p->step) {
+	case PS_CHECK:
+	case PS_CREATEDB:
+		if (!p->migrate) {
+			prep_finish(p, 1, NULL);
+			return;
+		}
+		for (i = 0; i < p->app->n_inst; i++)
+			if (p->app->inst[i].state == ST_PREFLIGHT)
+				inst_event(&p->app->inst[i], EV_MIGRATE);
+		prep_goto(p, PS_LOCK, 0);
+		return;
+	case PS_LOCK:
+		prep_goto(p, PS_BACKUP, 0);
+		return;
+	case PS_BACKUP:
+		prep_goto(p, PS_MIGRATE, 0);
+		return;
+	case PS_MIGRATE:
+		prep_finish(p, 1, NULL);
+		return;
+	}
+}
+
+static void
+prep_run_cb(uv_timer_t *h)
+{
+	struct prep	*p = h->data;
+
+	p->step_at = uv_now(p->app->t->loop);
+	switch (p->step) {
+	case PS_CHECK:
+		if (!p->app->ca->preflight) {
+			prep_next(p);
+			return;
+		}
+		prep_check(p);
+		break;
+	case PS_CREATEDB:
+		prep_createdb(p);
+		break;
+	case PS_LOCK:
+		prep_lock(p);
+		break;
+	case PS_BACKUP:
+		prep_backup(p);
+		break;
+	case PS_MIGRATE:
+		prep_migrate(p);
+		break;
+	}
+}
+
+static char *
+release_of(const struct conf_app *ca)
+{
+	char	buf[PATH_MAX];
+
+	return strdup(realpath(ca->dir, buf) != NULL ? buf : ca->dir);
+}
+
+/*
+ * Does a start of app go through a prep?  When there is something to
+ * check (a database or Redis to ask, a profile's rules) or a migration
+ * due for its release.  An environment that does not build is left to the
+ * spawn, which reports it.
+ */
+int
+prep_wanted(struct app *app)
+{
+	const struct conf_app	*ca = app->ca;
+	struct env		 e;
+	const char		*db, *redis;
+	char			 why[512], *rel;
+	int			 want = 0;
+
+	if (app->prep != NULL)
+		return 1;
+	if (ca->migrate != NULL) {
+		if ((rel = release_of(ca)) == NULL)
+			return 0;
+		want = app->migrated == NULL || strcmp(app->migrated, rel) != 0;
+		free(rel);
+	}
+	if (want || !ca->preflight)
+		return want;
+	if (spawn_env(&app->inst[0], &e, why, sizeof(why)) != 0)
+		return 0;
+	db = env_get(&e, "DATABASE_URL");
+	redis = env_get(&e, "REDIS_URL");
+	want = (db != NULL && *db != '\0') || (redis != NULL && *redis != '\0') ||
+	    ca->profile != PROFILE_NONE;
+	env_free(&e);
+	return want;
+}
+
+/* An instance waits for the app's prep, started if need be.  -1: none. */
+int
+prep_join(struct app *app)
+{
+	struct prep	*p;
+	char		 why[512];
+	const char	*db;
+
+	if (app->prep != NULL)
+		return 0;
+	if ((p = calloc(1, sizeof(*p))) == NULL)
+		return -1;
+	p->app = app;
+	if ((p->release = release_of(app->ca)) == NULL) {
+		free(p);
+		return -1;
+	}
+	if (spawn_env(&app->inst[0], &p->env, why, sizeof(why)) != 0) {
+		free(p->release);
+		free(p);
+		return -1;
+	}
+	db = env_get(&p->env, "DATABASE_URL");
+	if (db != NULL && *db != '\0' && (p->url = strdup(db)) == NULL) {
+		env_free(&p->env);
+		free(p->release);
+		free(p);
+		return -1;
+	}
+	p->migrate = app->ca->migrate != NULL && (app->migrated == NULL ||
+	    strcmp(app->migrated, p->release) != 0);
+	p->started = uv_now(app->t->loop);
+	uv_timer_init(app->t->loop, &p->timer);
+	p->timer.data = p;
+	app->nhandles++;
+	app->prep = p;
+	/* From the loop: the instance is still settling into its state. */
+	prep_goto(p, PS_CHECK, 0);
+	return 0;
+}
+
+/* An instance stopped waiting; with none left, the prep is canceled. */
+void
+prep_leave(struct app *app)
+{
+	struct prep	*p = app->prep;
+	unsigned	 i;
+
+	if (p == NULL)
+		return;
+	for (i = 0; i < app->n_inst; i++)
+		if (app->inst[i].state == ST_PREFLIGHT ||
+		    app->inst[i].state == ST_MIGRATING)
+			return;
+	app->prep = NULL;
+	p->canceled = 1;
+	uv_timer_stop(&p->timer);
+	if (p->job != NULL) {
+		/* Its done callback frees the prep; the lock is held until
+		 * the migration is really gone. */
+		job_cancel(p->job);
+		return;
+	}
+	prep_free(p);
+}
+
+const char *
+prep_detail(const struct app *app)
+{
+	return app->prep != NULL ? app->prep->detail : NULL;
+}
+
+/* Status: what the prep does now, and what the last ones did. */
+void
+prep_status(struct app *app, json_t *o)
+{
+	if (app->prep != NULL)
+		json_object_set_new(o, "step", json_string(app->prep->detail));
+	if (app->prep_last != NULL)
+		json_object_update(o, app->prep_last);
+}
