@@ -216,7 +216,9 @@ app_maybe_free(struct app *app)
 		app->pending = NULL;
 		app->pending_conf = NULL;
 		app_free(app);
-		if (fresh != NULL && fresh->ca->autostart && !t->shutting_down)
+		/* It comes back up if it was up, or if it starts by itself. */
+		if (fresh != NULL && (app->was_up || fresh->ca->autostart) &&
+		    !t->shutting_down)
 			app_start(fresh);
 		return;
 	}
@@ -257,6 +259,7 @@ apps_apply_conf(struct tend *t, struct conf *nc)
 			app_maybe_free(app);
 		} else if (strcmp(ca->canon, app->ca->canon) != 0) {
 			log_info("%s: settings changed; restarting", app->name);
+			app->was_up = !app_is_down(app);
 			app->removing = 1;
 			app->pending = ca;
 			app->pending_conf = nc;

@@ -178,6 +178,7 @@ struct app {
 	int		 heap_user;	/* NODE_OPTIONS already set a heap */
 	uint64_t	 heap_mib;
 	int		 removing;	/* dropped by reread: free once down */
+	int		 was_up;	/* changed by reread while running */
 	struct conf_app	*pending;	/* changed by reread: restart with it */
 	struct conf	*pending_conf;
 	LIST_HEAD(, waiter) waiters;
