@@ -32,10 +32,13 @@ app_handle_done(struct app *app)
 		struct tend *t = app->t;
 		unsigned i;
 
-		for (i = 0; i < app->n_inst; i++)
+		for (i = 0; i < app->n_inst; i++) {
 			startlimit_free(&app->inst[i].sl);
+			free(app->inst[i].dir);
+		}
 		applog_close(&app->log);
 		json_decref(app->prep_last);
+		json_decref(app->history);
 		free(app->migrated);
 		conf_unref(t, app->conf);
 		free(app->inst);
@@ -83,7 +86,10 @@ app_new(struct tend *t, struct conf_app *ca)
 	LIST_INIT(&app->pipes);
 	if ((app->name = strdup(ca->name)) == NULL)
 		goto fail;
-	app->n_inst = ca->instances;
+	/* Behind nginx an app has two sets of instances, on two port sets,
+	 * so a new release starts beside the live one (deploy.c). */
+	app->n_run = ca->instances;
+	app->n_inst = ca->nginx_upstream != NULL ? 2 * app->n_run : app->n_run;
 	if ((app->inst = calloc(app->n_inst, sizeof(*app->inst))) == NULL)
 		goto fail;
 	for (i = 0; i < app->n_inst; i++) {
@@ -91,7 +97,8 @@ app_new(struct tend *t, struct conf_app *ca)
 
 		in->app = app;
 		in->idx = i;
-		in->port = ca->port ? ca->port + i : 0;
+		in->port = ca->port ? ca->port + i % app->n_run +
+		    i / app->n_run * ca->port_offset : 0;
 		in->state = ST_STOPPED;
 		in->ready_ms = -1;
 		in->next_delay = -1;
@@ -162,13 +169,36 @@ app_find(struct tend *t, const char *name)
 	return NULL;
 }
 
+/* Is in one of the instances that serve (the live port set)? */
+int
+inst_active(const struct inst *in)
+{
+	return in->idx / in->app->n_run == in->app->color;
+}
+
+/* Where an instance runs: its release (a deploy sets it), else the
+ * live release of a deployed app, else dir. */
+const char *
+inst_dir(const struct inst *in, char *buf, size_t len)
+{
+	const struct conf_app	*ca = in->app->ca;
+
+	if (in->dir != NULL)
+		return in->dir;
+	if (ca->repo == NULL)
+		return ca->dir;
+	snprintf(buf, len, "%s/current/%s", ca->dir, ca->start_dir);
+	return buf;
+}
+
 void
 app_start(struct app *app)
 {
 	unsigned	i;
 
 	for (i = 0; i < app->n_inst; i++)
-		inst_event(&app->inst[i], EV_START);
+		if (inst_active(&app->inst[i]))
+			inst_event(&app->inst[i], EV_START);
 }
 
 void
@@ -187,7 +217,8 @@ app_restart(struct app *app)
 
 	for (i = 0; i < app->n_inst; i++) {
 		inst_event(&app->inst[i], EV_STOP);
-		inst_event(&app->inst[i], EV_START);
+		if (inst_active(&app->inst[i]))
+			inst_event(&app->inst[i], EV_START);
 	}
 }
 

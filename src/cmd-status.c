@@ -56,7 +56,8 @@ json_t *
 status_app_json(struct tend *t, struct app *app)
 {
 	json_t		*o, *pids, *insts;
-	const struct inst *first = &app->inst[0], *latest = NULL;
+	const struct inst *first = &app->inst[app->color * app->n_run],
+			*latest = NULL;
 	const char	*reason = "";
 	uint64_t	 rss = 0, now = uv_now(t->loop);
 	double		 cpu = 0;
@@ -68,6 +69,9 @@ status_app_json(struct tend *t, struct app *app)
 	for (i = 0; i < app->n_inst; i++) {
 		const struct inst *in = &app->inst[i];
 
+		/* The idle port set is not shown. */
+		if (!inst_active(in) && in->state == ST_STOPPED && !in->running)
+			continue;
 		if (in->running)
 			json_array_append_new(pids, json_integer(in->pid));
 		json_array_append_new(insts, inst_json(t, in));
@@ -76,18 +80,18 @@ status_app_json(struct tend *t, struct app *app)
 		restarts += in->restarts;
 		if (in->has_exit)
 			latest = in;
-		if (*reason == '\0' && in->reason[0] != '\0')
+		if (*reason == '\0' && in->reason[0] != '\0' && inst_active(in))
 			reason = in->reason;
 	}
 	/* The app's health is its worst instance's. */
 	health_word(first, hw, sizeof(hw));
 	for (i = 0; i < app->n_inst; i++)
-		if (app->inst[i].hc_fail > 0 ||
-		    app->inst[i].state == ST_STARTING) {
+		if (inst_active(&app->inst[i]) && (app->inst[i].hc_fail > 0 ||
+		    app->inst[i].state == ST_STARTING)) {
 			health_word(&app->inst[i], hw, sizeof(hw));
 			break;
 		}
-	o = json_pack("{s:s,s:s,s:o,s:o,s:i,s:o,s:o,s:I,s:f,s:s,s:o,s:n,s:s}",
+	o = json_pack("{s:s,s:s,s:o,s:o,s:i,s:o,s:o,s:I,s:f,s:s,s:o,s:o,s:s}",
 	    "name", app->name,
 	    "state", app_state(app),
 	    "pid", first->running ? json_integer(first->pid) : json_null(),
@@ -100,7 +104,7 @@ status_app_json(struct tend *t, struct app *app)
 	    "cpu_percent", cpu,
 	    "health", hw,
 	    "ready_ms", nullable_int(first->ready_ms),
-	    "release",
+	    "release", app->release[0] ? json_string(app->release) : json_null(),
 	    "reason", reason);
 	if (o == NULL) {
 		json_decref(insts);

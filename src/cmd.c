@@ -143,6 +143,8 @@ waiter_check(struct waiter *w, char *err, size_t errlen)
 	for (i = 0; i < app->n_inst; i++) {
 		struct inst *in = &app->inst[i];
 
+		if (!inst_active(in))
+			continue;
 		switch (in->state) {
 		case ST_LIVE:
 			live++;
@@ -158,7 +160,7 @@ waiter_check(struct waiter *w, char *err, size_t errlen)
 			break;
 		}
 	}
-	return live == app->n_inst ? 1 : 0;
+	return live == app->n_run ? 1 : 0;
 }
 
 void

@@ -170,7 +170,7 @@ suggest(const struct conf_key *tab, const char *name)
 static int
 is_repeatable(enum conf_type t)
 {
-	return t == CT_STRV || t == CT_PATHV || t == CT_ENVV;
+	return t == CT_STRV || t == CT_PATHV || t == CT_ENVV || t == CT_WORDS;
 }
 
 /*
@@ -335,6 +335,40 @@ set_value(struct pctx *x, const struct conf_key *k, void *base,
 		}
 		break;
 	}
+	case CT_WORDS: {
+		/* Space-separated relative names: "shared = .env static". */
+		char *copy, *w, *save = NULL;
+
+		if ((copy = strdup(value)) == NULL)
+			goto oom;
+		for (w = strtok_r(copy, " \t", &save); w != NULL;
+		    w = strtok_r(NULL, " \t", &save)) {
+			if (w[0] == '/' || strcmp(w, "..") == 0 ||
+			    strncmp(w, "../", 3) == 0 || strstr(w, "/../") != NULL ||
+			    (strlen(w) >= 3 && strcmp(w + strlen(w) - 3, "/..") == 0)) {
+				why = "expected names inside the app's dir (no /, no ..)";
+				break;
+			}
+			if (strv_push((struct strv *)p, w) != 0) {
+				free(copy);
+				goto oom;
+			}
+		}
+		free(copy);
+		break;
+	}
+	case CT_RELPATH:
+		if (*value == '\0' || value[0] == '/' || strcmp(value, "..") == 0 ||
+		    strncmp(value, "../", 3) == 0 || strstr(value, "/..") != NULL) {
+			why = "expected a path inside the release (no leading /, "
+			    "no ..)";
+			break;
+		}
+		if ((s = strdup(value)) == NULL)
+			goto oom;
+		free(*(char **)p);
+		*(char **)p = s;
+		break;
 	case CT_PROFILE:
 		if (profile_parse(value, (enum profile *)p) != 0)
 			why = "expected none or medusa";
@@ -718,6 +752,17 @@ check_app(struct pctx *x, struct appstate *as)
 		errs_add(x->errs, x->file, a->line, "[app:%s]: ports %u to %u "
 		    "go past 65535", a->name, a->port,
 		    a->port + a->instances - 1);
+	if (a->nginx_upstream != NULL && a->port == 0)
+		errs_add(x->errs, x->file, a->line, "[app:%s]: nginx_upstream "
+		    "needs port", a->name);
+	if (a->nginx_upstream != NULL && a->port + a->port_offset +
+	    a->instances - 1 > 65535)
+		errs_add(x->errs, x->file, a->line, "[app:%s]: the second port "
+		    "set (port + port_offset) goes past 65535", a->name);
+	if (a->nginx_upstream != NULL && a->port_offset < a->instances)
+		errs_add(x->errs, x->file, a->line, "[app:%s]: port_offset %u is "
+		    "smaller than instances: the two port sets would overlap",
+		    a->name, a->port_offset);
 	if (a->restart_delay_max < a->restart_delay)
 		errs_add(x->errs, x->file, a->line, "[app:%s]: restart_delay_max "
 		    "is below restart_delay", a->name);
@@ -732,13 +777,24 @@ check_ports(struct pctx *x)
 		for (j = i + 1; j < x->n_apps; j++) {
 			struct conf_app *a = x->apps[i].a, *b = x->apps[j].a;
 
+			unsigned sa, sb, ia, ib;
+
 			if (a->port == 0 || b->port == 0)
 				continue;
-			if (a->port <= b->port + b->instances - 1 &&
-			    b->port <= a->port + a->instances - 1)
-				errs_add(x->errs, x->file, b->line, "[app:%s]: "
-				    "ports overlap those of app %s (line %d)",
-				    b->name, a->name, a->line);
+			/* With nginx_upstream each app has two port sets. */
+			for (sa = 0; sa < (a->nginx_upstream ? 2u : 1u); sa++)
+				for (sb = 0; sb < (b->nginx_upstream ? 2u : 1u); sb++) {
+					ia = a->port + sa * a->port_offset;
+					ib = b->port + sb * b->port_offset;
+					if (ia <= ib + b->instances - 1 &&
+					    ib <= ia + a->instances - 1) {
+						errs_add(x->errs, x->file, b->line,
+						    "[app:%s]: ports overlap those of "
+						    "app %s (line %d)", b->name,
+						    a->name, a->line);
+						sa = sb = 2;
+					}
+				}
 		}
 }
 
@@ -760,6 +816,14 @@ conf_app_free(struct conf_app *a)
 	free(a->canon);
 	free(a->migrate);
 	free(a->backup_dir);
+	free(a->repo);
+	free(a->branch);
+	strv_free(&a->shared);
+	free(a->build);
+	free(a->start_dir);
+	free(a->nginx_upstream);
+	free(a->nginx_test);
+	free(a->nginx_reload);
 	free(a);
 }
 

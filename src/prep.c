@@ -62,7 +62,8 @@ struct prep {
 	uint64_t	 started;
 	uint64_t	 retry_ms;
 	uint64_t	 step_at;
-	char		*release;	/* realpath of the app's dir */
+	char		*release;	/* realpath of the dir it runs in */
+	char		*dir;		/* that dir, for the migration */
 	char		*url;		/* DATABASE_URL: in memory only */
 	struct env	 env;		/* the app's, for the jobs */
 	char		 key[32];	/* the lock key, as text */
@@ -84,6 +85,7 @@ prep_closed_cb(uv_handle_t *h)
 
 	env_free(&p->env);
 	free(p->release);
+	free(p->dir);
 	if (p->url != NULL)
 		explicit_bzero(p->url, strlen(p->url));
 	free(p->url);
@@ -693,7 +695,7 @@ prep_migrate(struct prep *p)
 	memset(&js, 0, sizeof(js));
 	js.stream = "migrate";
 	js.cmd = ca->migrate;
-	js.cwd = ca->dir;
+	js.cwd = p->dir;
 	js.env = p->env.kv;
 	js.user = ca->user;
 	js.group = ca->group;
@@ -767,12 +769,14 @@ prep_run_cb(uv_timer_t *h)
 	}
 }
 
+/* A release is known by the real path of the dir it runs in. */
 static char *
-release_of(const struct conf_app *ca)
+release_of(const struct inst *in)
 {
-	char	buf[PATH_MAX];
+	char		 buf[PATH_MAX], d[PATH_MAX];
+	const char	*dir = inst_dir(in, d, sizeof(d));
 
-	return strdup(realpath(ca->dir, buf) != NULL ? buf : ca->dir);
+	return strdup(realpath(dir, buf) != NULL ? buf : dir);
 }
 
 /*
@@ -782,8 +786,9 @@ release_of(const struct conf_app *ca)
  * spawn, which reports it.
  */
 int
-prep_wanted(struct app *app)
+prep_wanted(struct inst *in)
 {
+	struct app		*app = in->app;
 	const struct conf_app	*ca = app->ca;
 	struct env		 e;
 	const char		*db, *redis;
@@ -793,14 +798,14 @@ prep_wanted(struct app *app)
 	if (app->prep != NULL)
 		return 1;
 	if (ca->migrate != NULL) {
-		if ((rel = release_of(ca)) == NULL)
+		if ((rel = release_of(in)) == NULL)
 			return 0;
 		want = app->migrated == NULL || strcmp(app->migrated, rel) != 0;
 		free(rel);
 	}
 	if (want || !ca->preflight)
 		return want;
-	if (spawn_env(&app->inst[0], &e, why, sizeof(why)) != 0)
+	if (spawn_env(in, &e, why, sizeof(why)) != 0)
 		return 0;
 	db = env_get(&e, "DATABASE_URL");
 	redis = env_get(&e, "REDIS_URL");
@@ -812,8 +817,9 @@ prep_wanted(struct app *app)
 
 /* An instance waits for the app's prep, started if need be.  -1: none. */
 int
-prep_join(struct app *app)
+prep_join(struct inst *in)
 {
+	struct app	*app = in->app;
 	struct prep	*p;
 	char		 why[512];
 	const char	*db;
@@ -823,12 +829,16 @@ prep_join(struct app *app)
 	if ((p = calloc(1, sizeof(*p))) == NULL)
 		return -1;
 	p->app = app;
-	if ((p->release = release_of(app->ca)) == NULL) {
+	if ((p->release = release_of(in)) == NULL ||
+	    (p->dir = strdup(inst_dir(in, p->dump, sizeof(p->dump)))) == NULL) {
+		free(p->release);
 		free(p);
 		return -1;
 	}
-	if (spawn_env(&app->inst[0], &p->env, why, sizeof(why)) != 0) {
+	p->dump[0] = '\0';
+	if (spawn_env(in, &p->env, why, sizeof(why)) != 0) {
 		free(p->release);
+		free(p->dir);
 		free(p);
 		return -1;
 	}
@@ -836,6 +846,7 @@ prep_join(struct app *app)
 	if (db != NULL && *db != '\0' && (p->url = strdup(db)) == NULL) {
 		env_free(&p->env);
 		free(p->release);
+		free(p->dir);
 		free(p);
 		return -1;
 	}

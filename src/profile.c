@@ -39,6 +39,13 @@ static const struct pdefault defaults[] = {
 	{ PROFILE_MEDUSA, "ready_timeout", "120s" },
 	{ PROFILE_MEDUSA, "heap", "75%" },
 	{ PROFILE_MEDUSA, "kill_timeout", "15s" },
+	/* Medusa's build output is a server of its own, with its own
+	 * dependencies: docs.medusajs.com, "Deploy": build, then
+	 * cd .medusa/server && npm install, and run it from there. */
+	{ PROFILE_MEDUSA, "build",
+	  "npm ci && npx medusa build && cd .medusa/server && npm install" },
+	{ PROFILE_MEDUSA, "start_dir", ".medusa/server" },
+	{ PROFILE_MEDUSA, "shared", ".env" },
 	{ PROFILE_NONE, NULL, NULL }
 };
 

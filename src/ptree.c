@@ -194,3 +194,74 @@ ptree_reap_orphans(struct tend *t)
 	}
 	closedir(d);
 }
+
+/*
+ * Processes a previous tendd on this socket left behind: it was killed
+ * (kill -9, a crash) and its apps, each in a session of its own, kept
+ * running and hold their ports.  They carry TEND_SUPERVISOR=<socket> in
+ * their environment; their groups get SIGTERM, then SIGKILL after
+ * wait_ms.  Runs once at start, before any app: it may block.
+ */
+unsigned
+ptree_kill_orphans(const char *socket, uint64_t wait_ms)
+{
+	char		 path[300], *buf, marker[4200];
+	pid_t		 groups[256], pgrp;
+	unsigned	 n = 0, i;
+	uint64_t	 ticks, rss, waited;
+	struct dirent	*de;
+	ssize_t		 len, mlen;
+	DIR		*d;
+
+	mlen = snprintf(marker, sizeof(marker), "TEND_SUPERVISOR=%s", socket);
+	if (mlen <= 0 || (size_t)mlen >= sizeof(marker) ||
+	    (buf = malloc(256 * 1024)) == NULL)
+		return 0;
+	if ((d = opendir("/proc")) == NULL) {
+		free(buf);
+		return 0;
+	}
+	while ((de = readdir(d)) != NULL && n < 256) {
+		char *p, *end;
+
+		if (de->d_name[0] < '1' || de->d_name[0] > '9' ||
+		    atoi(de->d_name) == getpid())
+			continue;
+		snprintf(path, sizeof(path), "/proc/%s/environ", de->d_name);
+		if ((len = read_small(path, buf, 256 * 1024)) <= 0)
+			continue;
+		for (p = buf, end = buf + len; p < end; p += strlen(p) + 1)
+			if (strcmp(p, marker) == 0)
+				break;
+		if (p >= end)
+			continue;
+		snprintf(path, sizeof(path), "/proc/%s/stat", de->d_name);
+		if (read_small(path, buf, 4096) <= 0 ||
+		    parse_stat(buf, &pgrp, &ticks, &rss) != 0 || pgrp <= 1)
+			continue;
+		for (i = 0; i < n && groups[i] != pgrp; i++)
+			;
+		if (i == n)
+			groups[n++] = pgrp;
+	}
+	closedir(d);
+	free(buf);
+	for (i = 0; i < n; i++) {
+		log_warnx("process group %d was left by an earlier tendd on %s: "
+		    "stopping it", (int)groups[i], socket);
+		kill(-groups[i], SIGTERM);
+	}
+	for (waited = 0; n > 0 && waited < wait_ms; waited += 50) {
+		unsigned alive = 0;
+
+		for (i = 0; i < n; i++)
+			alive += ptree_group_alive(groups[i]);
+		if (alive == 0)
+			break;
+		usleep(50 * 1000);
+	}
+	for (i = 0; i < n; i++)
+		if (ptree_group_alive(groups[i]))
+			kill(-groups[i], SIGKILL);
+	return n;
+}

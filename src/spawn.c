@@ -97,7 +97,9 @@ build_env(struct inst *in, const struct passwd *pw, struct env *e,
 			goto oom;
 	}
 	snprintf(num, sizeof(num), "%u", in->idx);
-	if (env_set(e, "TEND_APP", app->name) != 0 ||
+	/* How a later tendd on this socket finds what this one left. */
+	if (env_set(e, "TEND_SUPERVISOR", app->t->conf->socket) != 0 ||
+	    env_set(e, "TEND_APP", app->name) != 0 ||
 	    env_set(e, "TEND_INSTANCE", num) != 0)
 		goto oom;
 
@@ -193,7 +195,7 @@ spawn_inst(struct inst *in, char *why, size_t whylen)
 	uv_stdio_container_t	 stdio[3];
 	struct passwd		*pw;
 	struct env		 e;
-	char			*shcmd = NULL, *args[10];
+	char			*shcmd = NULL, *args[10], dirbuf[PATH_MAX];
 	int			 r, n = 0, as_other = 0;
 
 	pw = spawn_user(ca->user, ca->group, &as_other, why, whylen);
@@ -241,7 +243,7 @@ spawn_inst(struct inst *in, char *why, size_t whylen)
 	o.file = as_other ? t->self_exe : "/bin/sh";
 	o.args = args;
 	o.env = e.kv;
-	o.cwd = ca->dir;
+	o.cwd = inst_dir(in, dirbuf, sizeof(dirbuf));
 	o.flags = UV_PROCESS_DETACHED;	/* setsid(): its own process group */
 	o.stdio_count = 3;
 	o.stdio = stdio;
@@ -258,7 +260,7 @@ spawn_inst(struct inst *in, char *why, size_t whylen)
 		in->proc = NULL;
 		snprintf(why, whylen, "%s: %s (dir %s)",
 		    r == UV_ENOENT ? "cannot run" : "spawn failed",
-		    uv_strerror(r), ca->dir);
+		    uv_strerror(r), o.cwd);
 		goto fail;
 	}
 	free(shcmd);

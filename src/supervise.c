@@ -198,9 +198,9 @@ apply_policy(struct inst *in, int was_live)
 static void
 begin_start(struct inst *in)
 {
-	if (prep_wanted(in->app)) {
+	if (prep_wanted(in)) {
 		inst_set_state(in, ST_PREFLIGHT);
-		if (prep_join(in->app) == 0)
+		if (prep_join(in) == 0)
 			return;
 		log_warnx("%s[%u]: cannot run the preflight: out of memory",
 		    in->app->name, in->idx);
@@ -508,7 +508,8 @@ inst_group_check(struct inst *in)
 
 /* --- aggregate views ---------------------------------------------- */
 
-/* The app's state is its most telling instance's: trouble first. */
+/* The app's state is its most telling serving instance's: trouble
+ * first.  (A release being deployed beside it has a deploy status.) */
 const char *
 app_state(const struct app *app)
 {
@@ -521,7 +522,8 @@ app_state(const struct app *app)
 
 	for (i = 0; i < sizeof(order) / sizeof(order[0]); i++)
 		for (j = 0; j < app->n_inst; j++)
-			if (app->inst[j].state == order[i])
+			if (app->inst[j].state == order[i] &&
+			    inst_active(&app->inst[j]))
 				return state_names[order[i]];
 	return state_names[ST_STOPPED];
 }

@@ -183,6 +183,19 @@ struct conf_app {
 	int		 preflight;	/* check services before a start */
 	uint64_t	 preflight_timeout;
 	unsigned	 db_pool_max;
+	/* deploys (deploy.c): set when repo is */
+	char		*repo;
+	char		*branch;
+	struct strv	 shared;	/* linked from dir/shared into releases */
+	char		*build;
+	uint64_t	 build_timeout;
+	char		*start_dir;	/* inside a release: where it runs */
+	char		*nginx_upstream;
+	char		*nginx_test;
+	char		*nginx_reload;
+	unsigned	 port_offset;
+	uint64_t	 drain_timeout;
+	unsigned	 keep_releases;
 	char		*canon;		/* every setting, to see what changed */
 };
 
@@ -220,7 +233,8 @@ int	conf_app_env(const struct conf_app *, struct env *, struct errs *);
 enum conf_type {
 	CT_STR, CT_PATH, CT_CMD, CT_STRV, CT_PATHV, CT_ENVV, CT_DURATION,
 	CT_SIZE, CT_UINT, CT_PORT, CT_BOOL, CT_AUTOBOOL, CT_RESTART,
-	CT_SIGNAL, CT_HEAP, CT_HEALTH, CT_USER, CT_PROFILE, CT_OPTCMD
+	CT_SIGNAL, CT_HEAP, CT_HEALTH, CT_USER, CT_PROFILE, CT_OPTCMD,
+	CT_WORDS, CT_RELPATH
 };
 struct conf_key {
 	const char	*name;

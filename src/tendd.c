@@ -348,6 +348,9 @@ daemonize(void)
 	}
 }
 
+/* How long apps an earlier tendd left behind get to stop. */
+#define ORPHAN_WAIT_MS	5000
+
 int
 main(int argc, char **argv)
 {
@@ -444,6 +447,9 @@ main(int argc, char **argv)
 	/* An idle tendd should not wake up for nothing. */
 	uv_unref((uv_handle_t *)&t.tick);
 
+	/* A tendd killed with -9 left its apps running: they hold the
+	 * ports and would outlive their own replacements. */
+	ptree_kill_orphans(t.conf->socket, ORPHAN_WAIT_MS);
 	for (i = 0; i < t.conf->n_apps; i++) {
 		if ((app = app_new(&t, t.conf->apps[i])) == NULL)
 			fatalx("%s: out of memory", t.conf->apps[i]->name);

@@ -97,8 +97,9 @@ struct applog {
 
 struct inst {
 	struct app	*app;
-	unsigned	 idx;
+	unsigned	 idx;		/* slot: color * n_run + instance */
 	unsigned	 port;
+	char		*dir;		/* cwd; NULL: inst_dir() decides */
 	enum inst_state	 state;
 
 	/* Allocated per run: a restart must not reuse a handle whose close
@@ -173,7 +174,12 @@ struct app {
 	char		*migrated;	/* release whose migration ran here */
 	json_t		*prep_last;	/* last preflight, migration, backup */
 	struct inst	*inst;
-	unsigned	 n_inst;
+	unsigned	 n_inst;	/* slots: n_run, or 2 x n_run (nginx) */
+	unsigned	 n_run;		/* instances = */
+	unsigned	 color;		/* which n_run slots serve: 0 or 1 */
+	struct deploy	*deploy;	/* running deploy, rollback or reload */
+	json_t		*history;	/* deploy records, newest first */
+	char		 release[64];	/* id of the live release, or "" */
 	struct applog	 log;
 	int		 heap_user;	/* NODE_OPTIONS already set a heap */
 	uint64_t	 heap_mib;
@@ -231,6 +237,8 @@ void	app_maybe_free(struct app *);
 void	app_handle_done(struct app *);
 int	apps_apply_conf(struct tend *, struct conf *);
 int	tend_pid_is_ours(struct tend *, pid_t);
+int	inst_active(const struct inst *);
+const char *inst_dir(const struct inst *, char *, size_t);
 
 /* spawn.c */
 struct passwd;
@@ -287,8 +295,8 @@ void	preflight_cancel(struct preflight *);
 
 /* prep.c: what runs between "start" and the first spawn. */
 struct prep;
-int	prep_wanted(struct app *);
-int	prep_join(struct app *);
+int	prep_wanted(struct inst *);
+int	prep_join(struct inst *);
 void	prep_leave(struct app *);
 const char *prep_detail(const struct app *);
 void	prep_status(struct app *, json_t *);
@@ -298,6 +306,7 @@ void	ptree_sample(struct tend *, int force);
 int	ptree_group_alive(pid_t pgid);
 void	ptree_reap_orphans(struct tend *);
 void	ptree_signal_group(pid_t pgid, int sig);
+unsigned ptree_kill_orphans(const char *socket, uint64_t wait_ms);
 
 /* logpipe.c */
 int	applog_open(struct app *, const char *log_dir, uint64_t ring_bytes);

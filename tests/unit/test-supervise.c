@@ -43,8 +43,9 @@ void tend_drain_watch(struct tend *t) { (void)t; }
 void app_maybe_free(struct app *a) { (void)a; }
 uint32_t tend_random(struct tend *t) { (void)t; return 0; }
 static int	prep_want, prep_joins, prep_leaves;
-int prep_wanted(struct app *a) { (void)a; return prep_want; }
-int prep_join(struct app *a) { (void)a; prep_joins++; return 0; }
+int prep_wanted(struct inst *in) { (void)in; return prep_want; }
+int prep_join(struct inst *in) { (void)in; prep_joins++; return 0; }
+int inst_active(const struct inst *in) { (void)in; return 1; }
 void prep_leave(struct app *a) { (void)a; prep_leaves++; }
 
 /* --- fixtures ------------------------------------------------------- */
