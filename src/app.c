@@ -12,7 +12,10 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <limits.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <unistd.h>
 #include <string.h>
 
 #include "tendd.h"
@@ -117,6 +120,8 @@ app_new(struct tend *t, struct conf_app *ca)
 		app->nhandles += 2;
 	}
 	app_bind_conf(app, t->conf, ca);
+	deploy_init_app(app);
+	deploy_ensure_upstream(app);
 	return app;
 fail:
 	if (app->inst != NULL)
@@ -139,6 +144,7 @@ app_free(struct app *app)
 		return;
 	app->unlinked = 1;
 	TAILQ_REMOVE(&app->t->apps, app, entry);
+	deploy_shutdown(app);
 	waiters_cancel_app(app);
 	while (!LIST_EMPTY(&app->log.followers)) {
 		struct client *c = LIST_FIRST(&app->log.followers)->client;
@@ -194,8 +200,20 @@ inst_dir(const struct inst *in, char *buf, size_t len)
 void
 app_start(struct app *app)
 {
+	char		cur[PATH_MAX];
 	unsigned	i;
 
+	/* A deployed app runs its current release: there is none yet. */
+	snprintf(cur, sizeof(cur), "%s/current", app->ca->dir);
+	if (app->ca->repo != NULL && access(cur, F_OK) != 0) {
+		for (i = 0; i < app->n_inst; i++)
+			snprintf(app->inst[i].reason, sizeof(app->inst[i].reason),
+			    "no release yet: tendctl deploy %s", app->name);
+		applog_event(app, -1, "not started: no release yet (tendctl "
+		    "deploy %s)", app->name);
+		app_notify(app);
+		return;
+	}
 	for (i = 0; i < app->n_inst; i++)
 		if (inst_active(&app->inst[i]))
 			inst_event(&app->inst[i], EV_START);
@@ -325,6 +343,8 @@ apps_apply_conf(struct tend *t, struct conf *nc)
 int
 tend_pid_is_ours(struct tend *t, pid_t pid)
 {
+	if (job_pid_is_ours(pid))
+		return 1;
 	struct app	*app;
 	unsigned	 i;
 

@@ -20,6 +20,10 @@ static const struct cmd_entry *const cmd_table[] = {
 	&cmd_logs_entry,
 	&cmd_reread_entry,
 	&cmd_check_entry,
+	&cmd_deploy_entry,
+	&cmd_rollback_entry,
+	&cmd_reload_entry,
+	&cmd_releases_entry,
 	NULL
 };
 

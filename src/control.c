@@ -99,6 +99,7 @@ client_close(struct client *c)
 	c->closing = 1;
 	waiters_cancel_client(c);
 	checks_cancel_client(c);
+	deploys_cancel_client(c);
 	if (c->follow != NULL)
 		follower_remove(c->follow);
 	LIST_REMOVE(c, entry);

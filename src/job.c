@@ -24,6 +24,7 @@
 #define JOB_TAIL_LINE	200
 
 struct job {
+	LIST_ENTRY(job)	 entry;		/* running jobs */
 	struct app	*app;
 	uv_process_t	*proc;
 	uv_timer_t	 timer;
@@ -50,6 +51,20 @@ struct job {
 };
 
 static void	job_check(struct job *);
+
+/* Running jobs, so the orphan reaper leaves their processes to libuv. */
+static LIST_HEAD(, job) jobs = LIST_HEAD_INITIALIZER(jobs);
+
+int
+job_pid_is_ours(pid_t pid)
+{
+	struct job	*j;
+
+	LIST_FOREACH(j, &jobs, entry)
+		if (j->running && j->pid == pid)
+			return 1;
+	return 0;
+}
 
 static void
 job_timer_closed_cb(uv_handle_t *h)
@@ -261,6 +276,7 @@ job_exit_cb(uv_process_t *p, int64_t status, int term_signal)
 	p->data = j->app;
 	uv_close((uv_handle_t *)p, job_proc_closed_cb);
 	j->running = 0;
+	LIST_REMOVE(j, entry);
 	j->status = status;
 	j->term_signal = term_signal;
 	uv_timer_stop(&j->timer);
@@ -364,6 +380,7 @@ job_start(struct app *app, const struct job_spec *spec, job_done_cb done,
 	free(shcmd);
 	j->pid = j->proc->pid;
 	j->running = 1;
+	LIST_INSERT_HEAD(&jobs, j, entry);
 	j->started = uv_now(t->loop);
 	uv_timer_init(t->loop, &j->timer);
 	j->timer.data = j;

@@ -547,6 +547,7 @@ app_is_down(const struct app *app)
 void
 app_notify(struct app *app)
 {
+	deploy_app_changed(app);
 	waiters_notify(app);
 	sd_status_update(app->t);
 	tend_check_shutdown(app->t);

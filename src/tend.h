@@ -131,6 +131,15 @@ const char *profile_default(enum profile, const char *key);
 void	profile_check(enum profile, const struct env *, struct errs *errs,
 	    struct errs *warns);
 
+/* history.c: deploy records in state_dir, written atomically. */
+struct json_t;
+struct json_t *history_load(const char *state_dir, const char *app,
+	    char *why, size_t len);
+int	history_save(const char *state_dir, const char *app, struct json_t *,
+	    char *why, size_t len);
+int	valid_release_id(const char *);
+int	valid_git_ref(const char *);
+
 /* conf.c, conf-table.c: tend.conf into a struct conf (a value: reread
  * builds a new one and swaps only on success). */
 enum restart_policy { RESTART_ALWAYS, RESTART_ON_FAILURE, RESTART_NEVER };

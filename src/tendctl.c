@@ -40,6 +40,10 @@ usage(void)
 	    "  start|stop|restart APP|all [--no-wait]\n"
 	    "  logs APP [-n N] [-f]\n"
 	    "  check APP\n"
+	    "  deploy APP [REF]\n"
+	    "  reload APP\n"
+	    "  releases APP [--json]\n"
+	    "  rollback APP [RELEASE]\n"
 	    "  reread\n");
 	exit(EXIT_USAGE);
 }
@@ -252,6 +256,36 @@ print_status(json_t *reply)
 	}
 }
 
+/* tendctl releases: newest first, the live one marked with '*'. */
+static void
+print_releases(json_t *reply)
+{
+	json_t		*r, *steps;
+	size_t		 i;
+	char		 b[32], t[32];
+
+	printf("  %-26s %-14s %-8s %-20s %7s %7s  %s\n", "RELEASE", "STATUS",
+	    "SHA", "CREATED", "BUILD", "TOTAL", "REF / REASON");
+	json_array_foreach(json_object_get(reply, "releases"), i, r) {
+		steps = json_object_get(r, "steps");
+		if (json_is_integer(json_object_get(steps, "build")))
+			format_duration(b, sizeof(b), (uint64_t)json_integer_value(
+			    json_object_get(steps, "build")));
+		else
+			snprintf(b, sizeof(b), "-");
+		if (json_is_integer(json_object_get(r, "total_ms")))
+			format_duration(t, sizeof(t), (uint64_t)json_integer_value(
+			    json_object_get(r, "total_ms")));
+		else
+			snprintf(t, sizeof(t), "-");
+		printf("%s %-26s %-14s %-8.7s %-20s %7s %7s  %s%s%s\n",
+		    json_is_true(json_object_get(r, "live")) ? "*" : " ",
+		    jstr(r, "id"), jstr(r, "status"), jstr(r, "sha"),
+		    jstr(r, "created_at"), b, t, jstr(r, "ref"),
+		    *jstr(r, "reason") ? "  " : "", jstr(r, "reason"));
+	}
+}
+
 static void
 print_errors(json_t *reply)
 {
@@ -281,7 +315,7 @@ main(int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 }
 	};
-	const char	*conf = NULL, *cmd, *app = NULL, *why;
+	const char	*conf = NULL, *cmd, *app = NULL, *arg2 = NULL, *why;
 	char		*from_conf = NULL, *line;
 	int		 ch, json = 0, nowait = 0, follow = 0, fd, ok;
 	long		 lines = -1;
@@ -337,6 +371,11 @@ main(int argc, char **argv)
 	if (optind < argc)
 		app = argv[optind++];
 	if (optind < argc)
+		arg2 = argv[optind++];
+	if (optind < argc)
+		usage();
+	if (arg2 != NULL && strcmp(cmd, "deploy") != 0 &&
+	    strcmp(cmd, "rollback") != 0)
 		usage();
 
 	if ((req = json_pack("{s:s}", "cmd", cmd)) == NULL)
@@ -360,6 +399,14 @@ main(int argc, char **argv)
 	} else if (strcmp(cmd, "check") == 0) {
 		if (app == NULL || follow || nowait || lines >= 0)
 			usage();
+	} else if (strcmp(cmd, "deploy") == 0 || strcmp(cmd, "rollback") == 0 ||
+	    strcmp(cmd, "reload") == 0 || strcmp(cmd, "releases") == 0) {
+		if (app == NULL || strcmp(app, "all") == 0 || follow || nowait ||
+		    lines >= 0)
+			usage();
+		if (arg2 != NULL)
+			json_object_set_new(req, strcmp(cmd, "deploy") == 0 ?
+			    "ref" : "release", json_string(arg2));
 	} else if (strcmp(cmd, "reread") == 0) {
 		if (app != NULL || follow || nowait || lines >= 0)
 			usage();
@@ -410,6 +457,9 @@ main(int argc, char **argv)
 		if (strcmp(jstr(ev, "event"), "log") == 0) {
 			fputs(jstr(ev, "data"), stdout);
 			fflush(stdout);
+		} else if (strcmp(jstr(ev, "event"), "progress") == 0 && !json) {
+			printf("%s\n", jstr(ev, "line"));
+			fflush(stdout);
 		}
 		json_decref(ev);
 	}
@@ -452,6 +502,12 @@ main(int argc, char **argv)
 		print_status(reply);
 	} else if (strcmp(cmd, "logs") == 0) {
 		fputs(jstr(reply, "data"), stdout);
+	} else if (strcmp(cmd, "releases") == 0 && !json) {
+		print_releases(reply);
+	} else if (!json && (strcmp(cmd, "deploy") == 0 ||
+	    strcmp(cmd, "rollback") == 0 || strcmp(cmd, "reload") == 0)) {
+		printf("%s: %s %s\n", app, jstr(reply, "release"),
+		    jstr(reply, "status"));
 	} else if (json) {
 		char *s = json_dumps(reply, JSON_INDENT(2));
 

@@ -196,8 +196,10 @@ tend_shutdown(struct tend *t, const char *why)
 	t->shutting_down = 1;
 	sd_stopping(t);
 	control_stop(t);
-	TAILQ_FOREACH(app, &t->apps, entry)
+	TAILQ_FOREACH(app, &t->apps, entry) {
+		deploy_shutdown(app);
 		app_stop(app);
+	}
 	tend_check_shutdown(t);
 }
 

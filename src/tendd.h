@@ -178,6 +178,7 @@ struct app {
 	unsigned	 n_run;		/* instances = */
 	unsigned	 color;		/* which n_run slots serve: 0 or 1 */
 	struct deploy	*deploy;	/* running deploy, rollback or reload */
+	struct deploy	*drainer;	/* a live one stopping the old set */
 	json_t		*history;	/* deploy records, newest first */
 	char		 release[64];	/* id of the live release, or "" */
 	struct applog	 log;
@@ -277,6 +278,7 @@ typedef void (*job_line_cb)(void *, const char *, size_t);
 struct job *job_start(struct app *, const struct job_spec *, job_done_cb,
 	    job_line_cb, void *, char *why, size_t whylen);
 void	job_cancel(struct job *);
+int	job_pid_is_ours(pid_t);
 void	job_line(struct job *, const char *, size_t);
 void	job_pipe_closed(struct job *, struct logpipe *);
 void	job_tail(const struct job *, char *, size_t);
@@ -300,6 +302,24 @@ int	prep_join(struct inst *);
 void	prep_leave(struct app *);
 const char *prep_detail(const struct app *);
 void	prep_status(struct app *, json_t *);
+
+/* deploy.c */
+struct client;
+enum deploy_status {
+	DS_BUILDING, DS_AWAITING, DS_DEPLOYING, DS_LIVE, DS_READY,
+	DS_BUILD_FAILED, DS_DEPLOY_FAILED, DS_BUILD_CANCELED, DS__COUNT
+};
+extern const char *const deploy_status_names[DS__COUNT];
+void	deploy_request(struct app *, struct client *, const char *ref);
+void	deploy_rollback(struct app *, struct client *, const char *release);
+void	deploy_reload(struct app *, struct client *);
+void	deploy_app_changed(struct app *);
+void	deploy_init_app(struct app *);
+void	deploy_ensure_upstream(struct app *);
+void	deploy_shutdown(struct app *);
+void	deploys_cancel_client(struct client *);
+unsigned deploy_upstream_color(struct app *);
+json_t	*deploy_releases_json(struct app *);
 
 /* ptree.c */
 void	ptree_sample(struct tend *, int force);
@@ -366,7 +386,8 @@ void	cmd_dispatch(struct tend *, struct client *, json_t *req);
 json_t *cmd_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 extern const struct cmd_entry cmd_status_entry, cmd_start_entry,
     cmd_stop_entry, cmd_restart_entry, cmd_logs_entry, cmd_reread_entry,
-    cmd_check_entry;
+    cmd_check_entry, cmd_deploy_entry, cmd_rollback_entry, cmd_reload_entry,
+    cmd_releases_entry;
 void	waiters_notify(struct app *);
 void	waiters_cancel_client(struct client *);
 void	waiters_cancel_app(struct app *);

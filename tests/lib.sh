@@ -98,11 +98,13 @@ tendd_start() {
 json() { tctl status --json | jq -r --arg a "$1" ".apps[] | select(.name == \$a) | .$2"; }
 state_is() { [ "$(json "$1" state)" = "$2" ]; }
 
-# A free loopback TCP port.
+# A free loopback TCP port, not one of $RESERVED_PORTS (ports a test
+# has handed out but nothing listens on yet).
 free_port() {
 	local p
 	while :; do
 		p=$(( 20000 + RANDOM % 20000 ))
+		case " ${RESERVED_PORTS:-} " in *" $p "*) continue ;; esac
 		if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
 			echo "$p"
 			return
@@ -113,7 +115,7 @@ free_port() {
 # The pids of every process in process group $1.
 group_pids() { ps -eo pid=,pgid= | awk -v g="$1" '$2 == g { print $1 }'; }
 
-done_testing() { exit "$FAILED"; }
+done_testing() { [ -n "${KEEP:-}" ] && cp -r "$T" "$KEEP"; exit "$FAILED"; }
 
 # pg_start: a private PostgreSQL on a loopback port, run as the postgres
 # user (initdb refuses root); user app / password apppass, database shop.
@@ -146,4 +148,79 @@ redis_start() {
 	local p=$!
 	on_exit "kill $p"
 	wait_for "redis" 10 bash -c "exec 3<>/dev/tcp/127.0.0.1/$RPORT"
+}
+
+# nginx_start UPSTREAM_FILE APP: a private nginx on a loopback port
+# ($NGPORT) proxying to upstream tend_APP, which tend writes to
+# UPSTREAM_FILE; NGINX_TEST and NGINX_RELOAD are the commands for tend.
+# Stopped at exit.
+nginx_start() {
+	command -v nginx >/dev/null || { echo "# nginx is not installed"; return 1; }
+	NGPORT=$(free_port)
+	local d=$T/nginx
+	mkdir -p "$d/tmp"
+	cat > "$d/nginx.conf" <<NGINX
+worker_processes 1;
+pid $d/nginx.pid;
+error_log $d/error.log warn;
+events { worker_connections 1024; }
+http {
+	access_log off;
+	client_body_temp_path $d/tmp/body;
+	proxy_temp_path $d/tmp/proxy;
+	fastcgi_temp_path $d/tmp/fastcgi;
+	uwsgi_temp_path $d/tmp/uwsgi;
+	scgi_temp_path $d/tmp/scgi;
+	include $1;
+	server {
+		listen 127.0.0.1:$NGPORT;
+		location / {
+			proxy_pass http://tend_$2;
+			proxy_http_version 1.1;
+			proxy_set_header Connection "";
+		}
+	}
+}
+NGINX
+	NGINX_TEST="nginx -t -q -c $d/nginx.conf -p $d/"
+	NGINX_RELOAD="nginx -s reload -c $d/nginx.conf -p $d/"
+	nginx -c "$d/nginx.conf" -p "$d/" 2>>"$d/error.log" || { tail "$d/error.log"; return 1; }
+	on_exit "nginx -s stop -c $d/nginx.conf -p $d/ 2>/dev/null; sleep 0.2; pkill -KILL -f 'nginx.*$d' 2>/dev/null"
+	wait_for "nginx" 10 bash -c "exec 3<>/dev/tcp/127.0.0.1/$NGPORT"
+}
+
+# load SECONDS OUTFILE: wrk on nginx (1 thread, 4 connections, loopback,
+# bounded in time), in the background; $LOAD_PID.  Each request on a
+# connection of its own: nginx's reload closes idle keep-alive client
+# connections, and a client that sends on one at that instant sees a
+# reset whatever the backend does (browsers retry such a request); that
+# race is nginx's, not the switch's, so it is kept out of the count.
+# load_result OUTFILE: "NON2XX ERRORS".
+load() {
+	wrk -t1 -c4 -d"$1"s --timeout 2s -H 'Connection: close' \
+	    "http://127.0.0.1:$NGPORT/" >"$2" 2>&1 &
+	LOAD_PID=$!
+}
+load_result() {
+	local non2xx errs
+	non2xx=$(sed -n 's/.*Non-2xx or 3xx responses: *\([0-9]*\).*/\1/p' "$1")
+	errs=$(sed -n 's/.*Socket errors: connect \([0-9]*\), read \([0-9]*\), write \([0-9]*\), timeout \([0-9]*\).*/\1 \2 \3 \4/p' "$1" |
+	    awk '{ print $1 + $2 + $3 + $4 }')
+	echo "${non2xx:-0} ${errs:-0}"
+}
+load_requests() { sed -n 's/^ *\([0-9]*\) requests in.*/\1/p' "$1"; }
+
+# git_repo DIR: a repository holding the test server, version v1.
+git_repo() {
+	mkdir -p "$1"
+	cp "$SERVER" "$1/server.js"
+	echo v1 > "$1/version.txt"
+	git -C "$1" init -q -b main
+	git_commit "$1" v1
+}
+# git_commit DIR MESSAGE: commit everything in DIR.
+git_commit() {
+	git -C "$1" add -A
+	git -C "$1" -c user.name=tend-test -c user.email=test@localhost \
+	    commit -q -m "$2"
 }

@@ -10,7 +10,7 @@
 //   FLOOD_LINES=N    write N numbered ~100-byte lines to stdout, honouring
 //                    backpressure; FLOOD_EXIT=1: then exit 0
 //   HEALTH_DELAY_MS  delay /health answers; HEALTH_HANG=1: never answer
-//   VERSION          shown by GET /
+//   VERSION          shown by GET / (default: ./version.txt, else dev)
 //   LOG_REQUESTS=1   print "METHOD URL" for every request
 // Endpoints: /health (200 OK, or 503 when toggled), /toggle-health,
 // /crash (exit 3), /env?name=X, /heap, /pid, / ("hello VERSION pid PID").
@@ -22,7 +22,10 @@ const { spawn } = require('node:child_process');
 
 const env = process.env;
 const port = env.PORT ? Number(env.PORT) : 0;
-const version = env.VERSION || 'dev';
+// A release of the deploy tests says which it is in version.txt.
+let fileVersion = null;
+try { fileVersion = fs.readFileSync('version.txt', 'utf8').trim(); } catch (e) { }
+const version = env.VERSION || fileVersion || 'dev';
 let healthy = true;
 
 if (env.EXIT_AT_START !== undefined) {

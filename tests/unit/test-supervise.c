@@ -46,6 +46,7 @@ static int	prep_want, prep_joins, prep_leaves;
 int prep_wanted(struct inst *in) { (void)in; return prep_want; }
 int prep_join(struct inst *in) { (void)in; prep_joins++; return 0; }
 int inst_active(const struct inst *in) { (void)in; return 1; }
+void deploy_app_changed(struct app *a) { (void)a; }
 void prep_leave(struct app *a) { (void)a; prep_leaves++; }
 
 /* --- fixtures ------------------------------------------------------- */
