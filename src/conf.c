@@ -1020,10 +1020,11 @@ conf_check_env(const struct conf *c, struct errs *errs, struct errs *warns,
 	for (i = 0; i < c->n_apps; i++) {
 		const struct conf_app *a = c->apps[i];
 
-		if (stat(a->dir, &st) != 0)
+		/* A deployed app's dir is made by its first deploy. */
+		if (stat(a->dir, &st) != 0 && (a->repo == NULL || errno != ENOENT))
 			errs_add(errs, a->file, a->line, "[app:%s]: dir %s: %s",
 			    a->name, a->dir, strerror(errno));
-		else if (!S_ISDIR(st.st_mode))
+		else if (stat(a->dir, &st) == 0 && !S_ISDIR(st.st_mode))
 			errs_add(errs, a->file, a->line, "[app:%s]: dir %s: not "
 			    "a directory", a->name, a->dir);
 		if (a->user != NULL && !name_exists(a->user, 1))
