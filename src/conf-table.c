@@ -125,6 +125,6 @@ const struct conf_key conf_app_keys[] = {
 	{ "drain_timeout", CT_DURATION, A(drain_timeout), 0, DAY, "5s",
 	  "old instances stop this long after the switch" },
 	{ "keep_releases", CT_UINT, A(keep_releases), 1, 100, "5",
-	  "release folders kept (never the live one or the previous)" },
+	  "release folders kept (never the live one or the rollback target)" },
 	{ NULL, 0, 0, 0, 0, NULL, NULL }
 };

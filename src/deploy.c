@@ -98,6 +98,8 @@ struct deploy {
 	int		 launching;	/* do_start is moving instances */
 	int		 said_await;
 	int		 stopping;	/* tendd is shutting down */
+	int		 made_dir;	/* reldir is this deploy's own */
+	int		 quiet;		/* a job's output is not progress */
 	FILE		*log;		/* the deploy log of this release */
 };
 
@@ -354,9 +356,11 @@ deploy_fail(struct deploy *d, enum deploy_status st, const char *fmt, ...)
 		}
 	}
 	/* A release that never went live is not kept. */
-	if (d->kind == DK_DEPLOY && d->reldir[0] != '\0' &&
+	if (d->kind == DK_DEPLOY && d->made_dir &&
 	    (st == DS_BUILD_FAILED || st == DS_BUILD_CANCELED))
 		(void)rm_rf(d->reldir);
+	if (d->rec != NULL)
+		json_object_del(d->rec, "rolling_back");
 	if (d->kind == DK_ROLLBACK) {
 		/* Still a release one can roll back to. */
 		set_status(d, DS_READY);
@@ -482,6 +486,8 @@ deploy_job_line(void *arg, const char *p, size_t n)
 		snprintf(d->first_line, sizeof(d->first_line), "%.*s",
 		    (int)(n < sizeof(d->first_line) ? n :
 		    sizeof(d->first_line) - 1), p);
+	if (d->quiet)
+		return;
 	if (d->client != NULL && !client_is_closing(d->client))
 		client_send(d->client, json_pack("{s:s,s:s%}", "event",
 		    "progress", "line", p, n));
@@ -498,6 +504,7 @@ deploy_job_done(void *arg, struct job *j)
 	char		 out[128], tail[700];
 
 	d->job = NULL;
+	d->quiet = 0;
 	if (d->stopping) {
 		deploy_fail(d, DS_DEPLOY_FAILED, "interrupted: tendd stopped");
 		return;
@@ -657,6 +664,7 @@ do_resolve(struct deploy *d)
 		deploy_fail(d, DS_BUILD_FAILED, "out of memory");
 		return;
 	}
+	d->quiet = 1;
 	run_job(d, "git", argv, NULL, ca->dir, &e, 1, GIT_TIMEOUT_MS);
 }
 
@@ -687,6 +695,8 @@ do_clone(struct deploy *d)
 	struct env		 e;
 	char			*argv[] = { "git", "clone", "--quiet",
 				    "--no-checkout", "--", mirror, d->reldir, NULL };
+	char			 orig[80];
+	unsigned		 n;
 
 	if (make_release_id(d) != 0) {
 		deploy_fail(d, DS_BUILD_FAILED, "git rev-parse gave no commit");
@@ -694,11 +704,22 @@ do_clone(struct deploy *d)
 	}
 	snprintf(mirror, sizeof(mirror), "%s/repo", ca->dir);
 	snprintf(releases, sizeof(releases), "%s/releases", ca->dir);
-	if (snprintf(d->reldir, sizeof(d->reldir), "%s/%s", releases, d->id) >=
-	    (int)sizeof(d->reldir)) {
-		deploy_fail(d, DS_BUILD_FAILED, "dir is too long a path");
-		return;
+	/* The same commit twice in one second: the second gets "-2". */
+	snprintf(orig, sizeof(orig), "%s", d->id);
+	for (n = 1; n < 100; n++) {
+		struct stat st;
+
+		if (n > 1)
+			snprintf(d->id, sizeof(d->id), "%.60s-%u", orig, n);
+		if (snprintf(d->reldir, sizeof(d->reldir), "%s/%s", releases,
+		    d->id) >= (int)sizeof(d->reldir)) {
+			deploy_fail(d, DS_BUILD_FAILED, "dir is too long a path");
+			return;
+		}
+		if (lstat(d->reldir, &st) != 0 && errno == ENOENT)
+			break;
 	}
+	d->made_dir = 1;
 	set_rundir(d);
 	if (mkdir_owned(ca, releases) != 0) {
 		deploy_fail(d, DS_BUILD_FAILED, "cannot create %s: %s", releases,
@@ -1102,6 +1123,8 @@ do_live(struct deploy *d)
 	step_done(d, "switch");
 	format_duration(d2, sizeof(d2), uv_now(app->t->loop) - d->t0);
 	if (d->rec != NULL)
+		json_object_del(d->rec, "rolling_back");
+	if (d->rec != NULL)
 		json_object_set_new(d->rec, "total_ms",
 		    json_integer((json_int_t)(uv_now(app->t->loop) - d->t0)));
 	set_status(d, DS_LIVE);
@@ -1299,8 +1322,18 @@ deploy_rollback(struct app *app, struct client *c, const char *release)
 		client_finish(c, cmd_error("invalid release id"));
 		return;
 	}
+	/* Only a release that served: ready (or live, refused below). */
 	r = release != NULL ? find_record(app, NULL, release) :
 	    find_record(app, "ready", NULL);
+	if (r != NULL && release != NULL && json_string_value(json_object_get(r,
+	    "status")) != NULL && strcmp(json_string_value(json_object_get(r,
+	    "status")), "ready") != 0 && strcmp(json_string_value(
+	    json_object_get(r, "status")), "live") != 0) {
+		client_finish(c, cmd_error("%s: release %s is %s: only a ready "
+		    "release can be rolled back to", app->name, release,
+		    json_string_value(json_object_get(r, "status"))));
+		return;
+	}
 	if (r == NULL) {
 		client_finish(c, cmd_error(release != NULL ? "%s has no release "
 		    "%s" : "%s has no ready release to roll back to", app->name,
@@ -1339,6 +1372,8 @@ deploy_rollback(struct app *app, struct client *c, const char *release)
 	}
 	d->rec = json_incref(r);
 	json_object_del(r, "reason");
+	/* If tendd dies meanwhile, the next one knows it was a good one. */
+	json_object_set_new(r, "rolling_back", json_true());
 	deploy_say(d, "rolling back to %s (no build, no migration)", release);
 	d->step = D_AWAIT;
 	set_status(d, DS_AWAITING);
@@ -1425,6 +1460,13 @@ deploy_init_app(struct app *app)
 		changed = 1;
 		if (id != NULL && strcmp(id, app->release) == 0) {
 			json_object_set_new(r, "status", json_string("live"));
+			json_object_del(r, "rolling_back");
+			continue;
+		}
+		if (json_is_true(json_object_get(r, "rolling_back"))) {
+			/* A rollback target stays one. */
+			json_object_set_new(r, "status", json_string("ready"));
+			json_object_del(r, "rolling_back");
 			continue;
 		}
 		json_object_set_new(r, "status", json_string("deploy-failed"));

@@ -1,8 +1,11 @@
 /*
- * health.c: HTTP health checks with libcurl's multi interface driven by
- * the libuv loop (curl tells us which sockets to watch and when to time
- * out; uv_poll and a uv_timer tell curl when that happens).  Nothing here
- * blocks: a /health that hangs costs a socket and a timer, never the loop.
+ * health.c: HTTP health checks on the libuv loop: a uv_tcp connection to
+ * 127.0.0.1:PORT, one "GET /health HTTP/1.1" with Connection: close, the
+ * answer's head parsed by http.c, its body kept (512 bytes) for
+ * health_body.  Nothing here blocks: a /health that hangs costs a socket
+ * and a timer, never the loop.  It is our own code rather than libcurl's
+ * because libcurl brings a TLS stack and a dozen libraries into tendd's
+ * memory for a request that never leaves the machine.
  *
  * Two modes per instance:
  *   READY: while starting, poll fast (HC_READY_FIRST_MS, growing by a
@@ -19,8 +22,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <curl/curl.h>
-
 #include "tendd.h"
 
 #define HC_READY_FIRST_MS	20
@@ -28,137 +29,206 @@
 /* A health endpoint has no business sending more than this. */
 #define HC_BODY_MAX		(64 * 1024)
 
-struct hsock {
-	uv_poll_t	 poll;
-	curl_socket_t	 fd;
+/* One check in flight; freed when its socket is closed. */
+struct hconn {
+	uv_tcp_t	 tcp;
+	uv_connect_t	 creq;
+	uv_write_t	 wreq;
+	struct inst	*in;		/* NULL once abandoned */
+	struct http_head head;
+	int		 have_head;
+	size_t		 len;		/* bytes in buf */
+	uint64_t	 body;		/* body bytes seen */
+	char		 req[512];
+	char		 buf[HTTP_HEAD_MAX];
 };
 
-static CURLM		*multi;
-static uv_timer_t	 curl_timer;
 static struct tend	*tend;
 
 static void	health_schedule(struct inst *, uint64_t);
+static void	finish(struct inst *, int ok, int code, const char *err);
 
 static void
-hsock_closed_cb(uv_handle_t *h)
+hconn_closed_cb(uv_handle_t *h)
 {
 	free(h->data);
 }
 
-static void	check_done(void);
-
+/* Let go of the connection: its callbacks no longer reach the instance. */
 static void
-poll_cb(uv_poll_t *h, int status, int events)
+hconn_drop(struct hconn *hc)
 {
-	struct hsock	*hs = h->data;
-	int		 flags = 0, running;
-
-	if (status < 0)
-		flags = CURL_CSELECT_ERR;
-	else {
-		if (events & UV_READABLE)
-			flags |= CURL_CSELECT_IN;
-		if (events & UV_WRITABLE)
-			flags |= CURL_CSELECT_OUT;
+	if (hc->in != NULL) {
+		hc->in->hc_conn = NULL;
+		uv_timer_stop(&hc->in->hc_timer);
 	}
-	curl_multi_socket_action(multi, hs->fd, flags, &running);
-	check_done();
-}
-
-static int
-socket_cb(CURL *easy, curl_socket_t s, int action, void *userp, void *sockp)
-{
-	struct hsock	*hs = sockp;
-	int		 events = 0;
-
-	if (action == CURL_POLL_REMOVE) {
-		if (hs != NULL) {
-			uv_poll_stop(&hs->poll);
-			uv_close((uv_handle_t *)&hs->poll, hsock_closed_cb);
-			curl_multi_assign(multi, s, NULL);
-		}
-		return 0;
-	}
-	if (hs == NULL) {
-		if ((hs = calloc(1, sizeof(*hs))) == NULL)
-			return -1;
-		hs->fd = s;
-		if (uv_poll_init_socket(tend->loop, &hs->poll, s) != 0) {
-			free(hs);
-			return -1;
-		}
-		hs->poll.data = hs;
-		curl_multi_assign(multi, s, hs);
-	}
-	if (action & CURL_POLL_IN)
-		events |= UV_READABLE;
-	if (action & CURL_POLL_OUT)
-		events |= UV_WRITABLE;
-	uv_poll_start(&hs->poll, events, poll_cb);
-	return 0;
+	hc->in = NULL;
+	if (!uv_is_closing((uv_handle_t *)&hc->tcp))
+		uv_close((uv_handle_t *)&hc->tcp, hconn_closed_cb);
 }
 
 static void
-curl_timeout_cb(uv_timer_t *h)
+hconn_end(struct hconn *hc, int ok, int code, const char *err)
 {
-	int	running;
+	struct inst	*in = hc->in;
 
-	curl_multi_socket_action(multi, CURL_SOCKET_TIMEOUT, 0, &running);
-	check_done();
+	hconn_drop(hc);
+	if (in != NULL)
+		finish(in, ok, code, err);
 }
 
+/* Body bytes: counted, the first ones kept for health_body. */
 static int
-timer_cb(CURLM *m, long timeout_ms, void *userp)
+take_body(struct hconn *hc, const char *p, size_t n)
 {
-	/* Never act from inside curl's callback: go through the loop. */
-	if (timeout_ms < 0)
-		uv_timer_stop(&curl_timer);
-	else
-		uv_timer_start(&curl_timer, curl_timeout_cb,
-		    (uint64_t)timeout_ms, 0);
-	return 0;
-}
+	struct inst	*in = hc->in;
+	size_t		 room;
 
-static size_t
-write_cb(char *p, size_t size, size_t n, void *userp)
-{
-	struct inst	*in = userp;
-	size_t		 len = size * n, room;
-
-	if (in->hc_blen + len > HC_BODY_MAX)
-		return 0;	/* aborts the transfer: CURLE_WRITE_ERROR */
+	hc->body += n;
+	if (hc->body > HC_BODY_MAX)
+		return -1;
 	room = sizeof(in->hc_body) - 1 - in->hc_blen_kept;
-	if (room > len)
-		room = len;
+	if (room > n)
+		room = n;
 	memcpy(in->hc_body + in->hc_blen_kept, p, room);
 	in->hc_blen_kept += room;
 	in->hc_body[in->hc_blen_kept] = '\0';
-	in->hc_blen += len;
-	return len;
+	return 0;
 }
 
 static void
-finish(struct inst *in, CURLcode rc, long code)
+alloc_cb(uv_handle_t *h, size_t hint, uv_buf_t *b)
+{
+	struct hconn	*hc = h->data;
+	static char	 drain[16 * 1024];
+
+	(void)hint;
+	/* Until the head is complete bytes go to buf; then anywhere. */
+	if (!hc->have_head) {
+		b->base = hc->buf + hc->len;
+		b->len = sizeof(hc->buf) - hc->len;
+	} else {
+		b->base = drain;
+		b->len = sizeof(drain);
+	}
+}
+
+static void
+done_reading(struct hconn *hc)
+{
+	int	code = hc->head.status;
+
+	hconn_end(hc, code >= 200 && code < 300, code, NULL);
+}
+
+static void
+read_cb(uv_stream_t *s, ssize_t n, const uv_buf_t *b)
+{
+	struct hconn	*hc = s->data;
+	const char	*why = NULL;
+	int		 r;
+
+	if (hc->in == NULL)
+		return;
+	if (n < 0) {
+		if (n == UV_EOF && hc->have_head) {
+			done_reading(hc);
+			return;
+		}
+		hconn_end(hc, 0, 0, n == UV_EOF ? "connection closed before "
+		    "an answer" : uv_strerror((int)n));
+		return;
+	}
+	if (!hc->have_head) {
+		hc->len += (size_t)n;
+		r = http_parse_head(hc->buf, hc->len, &hc->head, &why);
+		if (r < 0) {
+			hconn_end(hc, 0, 0, why);
+			return;
+		}
+		if (r == 0)
+			return;
+		hc->have_head = 1;
+		if (take_body(hc, hc->buf + hc->head.body_off,
+		    hc->len - hc->head.body_off) != 0) {
+			hconn_end(hc, 0, 0, "answer larger than 64 KiB");
+			return;
+		}
+	} else if (take_body(hc, b->base, (size_t)n) != 0) {
+		hconn_end(hc, 0, 0, "answer larger than 64 KiB");
+		return;
+	}
+	/* With a length the answer may end before the connection does. */
+	if (hc->head.content_length >= 0 &&
+	    hc->body >= (uint64_t)hc->head.content_length)
+		done_reading(hc);
+}
+
+static void
+write_cb(uv_write_t *w, int status)
+{
+	struct hconn	*hc = w->data;
+
+	if (status < 0 && hc->in != NULL && status != UV_ECANCELED)
+		hconn_end(hc, 0, 0, uv_strerror(status));
+}
+
+static void
+connect_cb(uv_connect_t *c, int status)
+{
+	struct hconn	*hc = c->data;
+	uv_buf_t	 b;
+	int		 n;
+
+	if (hc->in == NULL)
+		return;
+	if (status < 0) {
+		hconn_end(hc, 0, 0, status == UV_ECONNREFUSED ?
+		    "connection refused" : uv_strerror(status));
+		return;
+	}
+	n = http_request(hc->req, sizeof(hc->req), hc->in->app->ca->health,
+	    hc->in->port);
+	b = uv_buf_init(hc->req, n < 0 ? 0 : (unsigned)n);
+	hc->wreq.data = hc;
+	if (n < 0 || uv_write(&hc->wreq, (uv_stream_t *)&hc->tcp, &b, 1,
+	    write_cb) != 0 || uv_read_start((uv_stream_t *)&hc->tcp, alloc_cb,
+	    read_cb) != 0)
+		hconn_end(hc, 0, 0, "cannot send the request");
+}
+
+static void
+check_timeout_cb(uv_timer_t *t)
+{
+	struct inst	*in = t->data;
+	char		 d[32];
+
+	format_duration(d, sizeof(d), in->app->ca->health_timeout);
+	if (in->hc_conn != NULL) {
+		snprintf(in->hc_last, sizeof(in->hc_last), "no answer within %s "
+		    "(health_timeout)", d);
+		hconn_end(in->hc_conn, 0, 0, in->hc_last);
+	}
+}
+
+static void
+finish(struct inst *in, int ok, int code, const char *err)
 {
 	struct app		*app = in->app;
 	const struct conf_app	*ca = app->ca;
-	int			 ok;
+	char			 e[sizeof(in->hc_last)];
 
-	ok = rc == CURLE_OK && code >= 200 && code < 300;
 	if (ok && ca->health_body != NULL &&
 	    strstr(in->hc_body, ca->health_body) == NULL) {
 		ok = 0;
 		snprintf(in->hc_last, sizeof(in->hc_last),
-		    "HTTP %ld without \"%.64s\" in the body", code,
+		    "HTTP %d without \"%.64s\" in the body", code,
 		    ca->health_body);
-	} else if (!ok && rc == CURLE_WRITE_ERROR)
-		snprintf(in->hc_last, sizeof(in->hc_last),
-		    "response larger than %d bytes", HC_BODY_MAX);
-	else if (!ok && rc != CURLE_OK)
-		snprintf(in->hc_last, sizeof(in->hc_last), "%s",
-		    curl_easy_strerror(rc));
-	else if (!ok)
-		snprintf(in->hc_last, sizeof(in->hc_last), "HTTP %ld", code);
+	} else if (!ok && err != NULL) {
+		snprintf(e, sizeof(e), "%s", err);	/* may be hc_last */
+		snprintf(in->hc_last, sizeof(in->hc_last), "%s", e);
+	} else if (!ok)
+		snprintf(in->hc_last, sizeof(in->hc_last), "HTTP %d", code);
 	in->hc_checks++;
 
 	if (in->hc_mode == HC_READY) {
@@ -199,67 +269,38 @@ finish(struct inst *in, CURLcode rc, long code)
 }
 
 static void
-check_done(void)
-{
-	CURLMsg		*msg;
-	struct inst	*in;
-	CURL		*easy;
-	CURLcode	 rc;
-	long		 code = 0;
-	int		 pending;
-
-	while ((msg = curl_multi_info_read(multi, &pending)) != NULL) {
-		if (msg->msg != CURLMSG_DONE)
-			continue;
-		easy = msg->easy_handle;
-		rc = msg->data.result;
-		curl_easy_getinfo(easy, CURLINFO_PRIVATE, (char **)&in);
-		curl_easy_getinfo(easy, CURLINFO_RESPONSE_CODE, &code);
-		curl_multi_remove_handle(multi, easy);
-		curl_easy_cleanup(easy);
-		in->hc_easy = NULL;
-		finish(in, rc, code);
-	}
-}
-
-static void
 start_check(struct inst *in)
 {
 	const struct conf_app	*ca = in->app->ca;
-	CURL			*e;
-	char			 url[sizeof("http://127.0.0.1:65535") + 256];
+	struct sockaddr_in	 sa;
+	struct hconn		*hc;
 
-	if (in->hc_easy != NULL)
+	if (in->hc_conn != NULL)
 		return;		/* one at a time, never piled up */
-	snprintf(url, sizeof(url), "http://127.0.0.1:%u%s", in->port,
-	    ca->health);
-	if ((e = curl_easy_init()) == NULL) {
+	in->hc_blen = in->hc_blen_kept = 0;
+	in->hc_body[0] = '\0';
+	if ((hc = calloc(1, sizeof(*hc))) == NULL) {
 		snprintf(in->hc_last, sizeof(in->hc_last), "out of memory");
 		health_schedule(in, ca->health_interval);
 		return;
 	}
-	in->hc_blen = in->hc_blen_kept = 0;
-	in->hc_body[0] = '\0';
-	curl_easy_setopt(e, CURLOPT_URL, url);
-	curl_easy_setopt(e, CURLOPT_PRIVATE, in);
-	curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, write_cb);
-	curl_easy_setopt(e, CURLOPT_WRITEDATA, in);
-	curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)ca->health_timeout);
-	curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(e, CURLOPT_PROXY, "");	/* never http_proxy */
-	curl_easy_setopt(e, CURLOPT_NOPROXY, "*");
-	curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 0L);
-	curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http");
-	curl_easy_setopt(e, CURLOPT_FORBID_REUSE, 1L);
-	curl_easy_setopt(e, CURLOPT_MAXFILESIZE, (long)HC_BODY_MAX);
-	curl_easy_setopt(e, CURLOPT_USERAGENT, "tend/" PACKAGE_VERSION);
-	if (curl_multi_add_handle(multi, e) != CURLM_OK) {
-		curl_easy_cleanup(e);
-		snprintf(in->hc_last, sizeof(in->hc_last), "curl refused");
+	hc->in = in;
+	if (uv_tcp_init(tend->loop, &hc->tcp) != 0) {
+		free(hc);
+		snprintf(in->hc_last, sizeof(in->hc_last), "cannot make a socket");
 		health_schedule(in, ca->health_interval);
 		return;
 	}
-	in->hc_easy = e;
+	hc->tcp.data = hc;
+	hc->creq.data = hc;
+	in->hc_conn = hc;
+	uv_ip4_addr("127.0.0.1", (int)in->port, &sa);
+	if (uv_tcp_connect(&hc->creq, &hc->tcp, (const struct sockaddr *)&sa,
+	    connect_cb) != 0) {
+		hconn_end(hc, 0, 0, "cannot connect");
+		return;
+	}
+	uv_timer_start(&in->hc_timer, check_timeout_cb, ca->health_timeout, 0);
 }
 
 static void
@@ -299,11 +340,8 @@ health_stop(struct inst *in)
 {
 	in->hc_mode = HC_NONE;
 	uv_timer_stop(&in->hc_timer);
-	if (in->hc_easy != NULL) {
-		curl_multi_remove_handle(multi, in->hc_easy);
-		curl_easy_cleanup(in->hc_easy);
-		in->hc_easy = NULL;
-	}
+	if (in->hc_conn != NULL)
+		hconn_drop(in->hc_conn);
 }
 
 /* "ok", "failing 1/3", "starting 4.2s", "off", "-" for status. */
@@ -332,29 +370,11 @@ int
 health_init(struct tend *t)
 {
 	tend = t;
-	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
-		return -1;
-	if ((multi = curl_multi_init()) == NULL)
-		return -1;
-	curl_multi_setopt(multi, CURLMOPT_SOCKETFUNCTION, socket_cb);
-	curl_multi_setopt(multi, CURLMOPT_SOCKETDATA, t);
-	curl_multi_setopt(multi, CURLMOPT_TIMERFUNCTION, timer_cb);
-	curl_multi_setopt(multi, CURLMOPT_TIMERDATA, t);
-	uv_timer_init(t->loop, &curl_timer);
 	return 0;
-}
-
-static void
-curl_timer_closed_cb(uv_handle_t *h)
-{
-	curl_multi_cleanup(multi);
-	multi = NULL;
-	curl_global_cleanup();
 }
 
 void
 health_shutdown(struct tend *t)
 {
-	if (multi != NULL && !uv_is_closing((uv_handle_t *)&curl_timer))
-		uv_close((uv_handle_t *)&curl_timer, curl_timer_closed_cb);
+	(void)t;
 }

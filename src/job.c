@@ -329,7 +329,9 @@ job_start(struct app *app, const struct job_spec *spec, job_done_cb done,
 		for (k = 0; spec->argv[k] != NULL && n < 15; k++)
 			args[n++] = spec->argv[k];
 	} else {
-		if (asprintf(&shcmd, "exec %s", spec->cmd) < 0) {
+		/* No "exec": a job is often a chain (npm ci && npm run
+		 * build), and its group is signalled as a whole anyway. */
+		if ((shcmd = strdup(spec->cmd)) == NULL) {
 			free(j);
 			snprintf(why, whylen, "out of memory");
 			return NULL;

@@ -43,7 +43,8 @@ static const struct pdefault defaults[] = {
 	 * dependencies: docs.medusajs.com, "Deploy": build, then
 	 * cd .medusa/server && npm install, and run it from there. */
 	{ PROFILE_MEDUSA, "build",
-	  "npm ci && npx medusa build && cd .medusa/server && npm install" },
+	  "npm ci --include=dev && npx medusa build && cd .medusa/server && "
+	  "npm install" },
 	{ PROFILE_MEDUSA, "start_dir", ".medusa/server" },
 	{ PROFILE_MEDUSA, "shared", ".env" },
 	{ PROFILE_NONE, NULL, NULL }

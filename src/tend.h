@@ -131,6 +131,18 @@ const char *profile_default(enum profile, const char *key);
 void	profile_check(enum profile, const struct env *, struct errs *errs,
 	    struct errs *warns);
 
+/* http.c: a health check's request and the head of its answer. */
+#define HTTP_HEAD_MAX	(16 * 1024)
+struct http_head {
+	int		 status;
+	size_t		 body_off;
+	long long	 content_length;	/* -1: until the connection ends */
+	int		 chunked;
+};
+int	http_request(char *, size_t, const char *path, unsigned port);
+int	http_parse_head(const char *, size_t, struct http_head *,
+	    const char **why);
+
 /* history.c: deploy records in state_dir, written atomically. */
 struct json_t;
 struct json_t *history_load(const char *state_dir, const char *app,

@@ -262,7 +262,7 @@ print_releases(json_t *reply)
 {
 	json_t		*r, *steps;
 	size_t		 i;
-	char		 b[32], t[32];
+	char		 b[32], t[32], st[40];
 
 	printf("  %-26s %-14s %-8s %-20s %7s %7s  %s\n", "RELEASE", "STATUS",
 	    "SHA", "CREATED", "BUILD", "TOTAL", "REF / REASON");
@@ -278,9 +278,11 @@ print_releases(json_t *reply)
 			    json_object_get(r, "total_ms")));
 		else
 			snprintf(t, sizeof(t), "-");
+		snprintf(st, sizeof(st), "%s%s", jstr(r, "status"),
+		    json_is_true(json_object_get(r, "pruned")) ? " (pruned)" : "");
 		printf("%s %-26s %-14s %-8.7s %-20s %7s %7s  %s%s%s\n",
 		    json_is_true(json_object_get(r, "live")) ? "*" : " ",
-		    jstr(r, "id"), jstr(r, "status"), jstr(r, "sha"),
+		    jstr(r, "id"), st, jstr(r, "sha"),
 		    jstr(r, "created_at"), b, t, jstr(r, "ref"),
 		    *jstr(r, "reason") ? "  " : "", jstr(r, "reason"));
 	}

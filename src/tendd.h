@@ -65,6 +65,8 @@ extern const char *const event_names[EV__COUNT];
 
 struct job;
 
+struct hconn;
+
 struct logpipe {
 	LIST_ENTRY(logpipe) entry;	/* app->pipes */
 	uv_pipe_t	 pipe;
@@ -138,7 +140,7 @@ struct inst {
 
 	/* health checks (health.c) */
 	uv_timer_t	 hc_timer;
-	void		*hc_easy;	/* CURL *, while a check is in flight */
+	struct hconn	*hc_conn;	/* while a check is in flight */
 	enum { HC_NONE, HC_READY, HC_LIVE } hc_mode;
 	unsigned	 hc_fail;	/* consecutive failures while live */
 	unsigned	 hc_checks;

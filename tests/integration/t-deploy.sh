@@ -27,7 +27,7 @@ dir = $APPDIR
 repo = $SRC
 shared = .env
 env_file = $APPDIR/shared/.env
-build = sh build.sh
+build = sh build.sh && echo built-and-chained
 command = $NODE server.js
 port = $P
 health = /health
@@ -54,6 +54,7 @@ out=$(tctl deploy web 2>&1); rc=$?
 printf '%s\n' "$out" | sed 's/^/# /'
 check "the first deploy exits 0" test "$rc" = 0
 check "it streamed its steps (clone, build output, health)" bash -c "grep -q 'cloning' <<<\"\$1\" && grep -q 'building v1' <<<\"\$1\" && grep -q 'healthy on port' <<<\"\$1\"" _ "$out"
+check "the whole build chain ran (a && b)" grep -q '^built-and-chained$' <<<"$out"
 check "nginx serves v1" serves v1
 rel1=$(json web release)
 check "status names the release ($rel1)" grep -qE '^[0-9]{8}T[0-9]{6}Z-[0-9a-f]{7}$' <<<"$rel1"
@@ -127,6 +128,13 @@ done
 check "nginx serves v4" serves v4
 check "two release folders are kept" test "$(ls -d "$APPDIR"/releases/*/ | wc -l)" = 2
 check "one of them is the rollback target (v3)" test "$(cat "$APPDIR/releases/$(tctl releases web --json | jq -r '[.releases[] | select(.status == "ready")][0].id')/version.txt")" = v3
+
+# The same commit again at once: a release of its own, the live one kept.
+tctl deploy web >/dev/null 2>&1; rc1=$?
+tctl deploy web >/dev/null 2>&1; rc2=$?
+check "the same commit deployed twice in a row: both exit 0" test "$rc1$rc2" = 00
+check "current still points at a release that exists" test -f "$APPDIR/current/version.txt"
+check "and v4 serves" serves v4
 
 # Bad input never reaches git or the filesystem.
 out=$(tctl deploy web -- --upload-pack=touch 2>&1); rc=$?
