@@ -343,7 +343,7 @@ apps_apply_conf(struct tend *t, struct conf *nc)
 int
 tend_pid_is_ours(struct tend *t, pid_t pid)
 {
-	if (job_pid_is_ours(pid))
+	if (job_pid_is_ours(pid) || probe_pid_is_ours(pid))
 		return 1;
 	struct app	*app;
 	unsigned	 i;

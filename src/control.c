@@ -27,7 +27,6 @@
 #include <string.h>
 #include <unistd.h>
 
-#include <systemd/sd-daemon.h>
 
 #include "tendd.h"
 
@@ -442,11 +441,11 @@ control_start(struct tend *t)
 	ctl->server.data = t;
 	ctl->open = 1;
 
-	n = sd_listen_fds(1);
+	n = tend_listen_fds();
 	if (n > 1)
 		fatalx("systemd passed %d sockets; tend wants one", n);
 	if (n == 1) {
-		if ((r = uv_pipe_open(&ctl->server, SD_LISTEN_FDS_START)) != 0)
+		if ((r = uv_pipe_open(&ctl->server, 3)) != 0)
 			fatalx("socket from systemd: %s", uv_strerror(r));
 		ctl->activated = 1;
 		log_info("control socket from systemd (socket activation)");

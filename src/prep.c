@@ -37,7 +37,6 @@
 #include <unistd.h>
 
 #include "tendd.h"
-#include "pgconn.h"
 
 /* Each preflight attempt is bounded by this, and by what is left. */
 #define PREP_CHECK_MS		3000
@@ -56,7 +55,8 @@ struct prep {
 	int		 migrate;	/* a migration is due */
 	int		 created;	/* create_database already tried */
 	struct preflight *pf;
-	struct pgconn	*pg;		/* CREATE DATABASE, or the lock */
+	struct probe	*pg;		/* CREATE DATABASE, or the lock */
+	int		 locked;
 	struct job	*job;
 	uv_timer_t	 timer;		/* step dispatch, retries, lock wait */
 	uint64_t	 started;
@@ -70,7 +70,7 @@ struct prep {
 	char		 newdb[128];	/* create_database: its name */
 	char		 dump[PATH_MAX];	/* the backup this prep made */
 	char		 part[PATH_MAX];
-	char		 restore[PATH_MAX + 200];
+	char		 restore[PATH_MAX + 700];
 	char		 detail[700];	/* what it is doing, for status */
 };
 
@@ -100,7 +100,8 @@ prep_free(struct prep *p)
 	if (p->pf != NULL)
 		preflight_cancel(p->pf);
 	p->pf = NULL;
-	pgconn_close(p->pg);
+	/* The lock goes with the probe's connection. */
+	probe_release(p->pg);
 	p->pg = NULL;
 	uv_close((uv_handle_t *)&p->timer, prep_closed_cb);
 }
@@ -258,18 +259,19 @@ prep_check(struct prep *p)
 /* --- create_database -------------------------------------------------- */
 
 static void
-prep_created_cb(struct pgconn *c, void *arg, int ok, const char *detail,
-    PGresult *res)
+prep_created_line_cb(void *arg, json_t *msg)
 {
 	struct prep	*p = arg;
+	json_t		*ok = json_object_get(msg, "ok");
+	const char	*d = json_string_value(json_object_get(msg, "detail"));
 
-	(void)res;
-	pgconn_close(c);
-	p->pg = NULL;
-	if (ok != PG_OK) {
+	if (!json_is_integer(ok) || p->pg == NULL)
+		return;
+	p->pg = NULL;	/* it exits by itself */
+	if (json_integer_value(ok) != CHECK_OK) {
 		prep_fail(p, "create_database: cannot create database \"%s\": %s "
 		    "(the user in DATABASE_URL needs CREATEDB, or create it "
-		    "yourself)", p->newdb, detail);
+		    "yourself)", p->newdb, d ? d : "?");
 		return;
 	}
 	applog_event(p->app, -1, "created database \"%s\" (create_database "
@@ -279,142 +281,74 @@ prep_created_cb(struct pgconn *c, void *arg, int ok, const char *detail,
 }
 
 static void
-prep_createdb_connected_cb(struct pgconn *c, void *arg, int ok,
-    const char *detail, PGresult *res)
+prep_created_done_cb(void *arg, int status)
 {
 	struct prep	*p = arg;
-	char		*id, sql[600];
 
-	(void)res;
-	if (ok != PG_OK) {
-		p->pg = NULL;	/* closes itself */
-		prep_fail(p, "create_database: cannot connect to the postgres "
-		    "database: %s", detail);
-		return;
-	}
-	if ((id = PQescapeIdentifier(pgconn_pq(c), p->newdb,
-	    strlen(p->newdb))) == NULL) {
-		prep_fail(p, "create_database: bad database name");
-		return;
-	}
-	snprintf(sql, sizeof(sql), "CREATE DATABASE %s", id);
-	PQfreemem(id);
-	if (pgconn_query(c, sql, NULL, 60000, prep_created_cb, p) != 0)
-		prep_fail(p, "create_database: cannot send the query");
+	if (p->pg == NULL)
+		return;		/* answered */
+	p->pg = NULL;
+	prep_fail(p, "create_database: %s", status == -1 ? "no answer in time" :
+	    "the probe failed");
 }
 
 static void
 prep_createdb(struct prep *p)
 {
-	p->pg = pgconn_open(p->app->t, p->url, "postgres",
-	    "tend create_database", PREP_CONNECT_MS,
-	    prep_createdb_connected_cb, p);
+	p->pg = probe_start(p->app->t, "createdb", p->url, p->newdb,
+	    PREP_CONNECT_MS, prep_created_line_cb, prep_created_done_cb, p);
 	if (p->pg == NULL)
-		prep_fail(p, "create_database: out of memory");
+		prep_fail(p, "create_database: cannot run tend-probe");
 }
 
 /* --- the migration lock ---------------------------------------------- */
 
-static void prep_locked_cb(struct pgconn *, void *, int, const char *,
-	    PGresult *);
-
 static void
-prep_holder_cb(struct pgconn *c, void *arg, int ok, const char *detail,
-    PGresult *res)
+prep_lock_line_cb(void *arg, json_t *msg)
 {
 	struct prep	*p = arg;
-	const char	*params[] = { p->key, NULL };
-	char		 who[300] = "another session";
-	int		 tpid;
-	char		 host[128];
+	const char	*ev = json_string_value(json_object_get(msg, "event")),
+			*d = json_string_value(json_object_get(msg, "detail"));
 
-	(void)detail;
-	if (ok == PG_OK && res != NULL && PQntuples(res) > 0) {
-		const char *an = PQgetvalue(res, 0, 1);
-
-		/* Ours: "tend migrate APP pid N on HOST". */
-		if (sscanf(an, "tend migrate %*s pid %d on %127s", &tpid,
-		    host) == 2)
-			snprintf(who, sizeof(who), "pid %d on host %s (tendd, "
-			    "for %s s)", tpid, host, PQgetvalue(res, 0, 3));
-		else
-			snprintf(who, sizeof(who), "PostgreSQL backend pid %s "
-			    "from %s (%s, for %s s)", PQgetvalue(res, 0, 0),
-			    PQgetvalue(res, 0, 2), *an ? an : "no "
-			    "application_name", PQgetvalue(res, 0, 3));
+	if (ev != NULL && strcmp(ev, "waiting") == 0 && d != NULL) {
+		prep_set_detail(p, "%s", d);
+		applog_event(p->app, -1, "migrate: %s", p->detail);
+		return;
 	}
-	prep_set_detail(p, "waiting for migration lock held by %s", who);
-	applog_event(p->app, -1, "migrate: %s", p->detail);
-	if (pgconn_query(c, "SELECT pg_advisory_lock($1::bigint)", params, 0,
-	    prep_locked_cb, p) != 0)
-		prep_fail(p, "migration lock: cannot send the query");
+	if (ev != NULL && strcmp(ev, "locked") == 0 && !p->locked) {
+		p->locked = 1;
+		snprintf(p->key, sizeof(p->key), "%s", json_string_value(
+		    json_object_get(msg, "key")) ? json_string_value(
+		    json_object_get(msg, "key")) : "?");
+		uv_timer_stop(&p->timer);
+		applog_event(p->app, -1, "migrate: holding the migration lock "
+		    "(key %s)", p->key);
+		prep_next(p);
+		return;
+	}
+	if (json_is_integer(json_object_get(msg, "ok")) && !p->locked) {
+		struct probe *pr = p->pg;
+
+		p->pg = NULL;
+		probe_release(pr);
+		prep_fail(p, "migration lock: %s", d ? d : "?");
+	}
 }
 
 static void
-prep_locked_cb(struct pgconn *c, void *arg, int ok, const char *detail,
-    PGresult *res)
-{
-	struct prep	*p = arg;
-	const char	*params[] = { p->key, NULL };
-
-	if (ok != PG_OK) {
-		prep_fail(p, "migration lock: %s", detail);
-		return;
-	}
-	if (res != NULL && PQntuples(res) == 1 &&
-	    strcmp(PQgetvalue(res, 0, 0), "f") == 0) {
-		/* Someone has it: say who, then wait for it. */
-		if (pgconn_query(c, "SELECT a.pid, coalesce(a.application_name, "
-		    "''), coalesce(host(a.client_addr), 'local socket'), "
-		    "coalesce(extract(epoch FROM now() - a.state_change)::int, 0) "
-		    "FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid "
-		    "WHERE l.locktype = 'advisory' AND l.granted AND "
-		    "l.database = (SELECT oid FROM pg_database WHERE datname = "
-		    "current_database()) AND "
-		    "((l.classid::bigint << 32) | l.objid::bigint) = $1::bigint",
-		    params, 10000, prep_holder_cb, p) != 0)
-			prep_fail(p, "migration lock: cannot send the query");
-		return;
-	}
-	uv_timer_stop(&p->timer);
-	applog_event(p->app, -1, "migrate: holding the migration lock (key %s)",
-	    p->key);
-	prep_next(p);
-}
-
-static void
-prep_key_cb(struct pgconn *c, void *arg, int ok, const char *detail,
-    PGresult *res)
-{
-	struct prep	*p = arg;
-	const char	*params[] = { p->key, NULL };
-
-	if (ok != PG_OK || res == NULL || PQntuples(res) != 1) {
-		prep_fail(p, "migration lock: %s", ok == PG_OK ? "no key" :
-		    detail);
-		return;
-	}
-	snprintf(p->key, sizeof(p->key), "%s", PQgetvalue(res, 0, 0));
-	if (pgconn_query(c, "SELECT pg_try_advisory_lock($1::bigint)", params,
-	    10000, prep_locked_cb, p) != 0)
-		prep_fail(p, "migration lock: cannot send the query");
-}
-
-static void
-prep_lock_connected_cb(struct pgconn *c, void *arg, int ok,
-    const char *detail, PGresult *res)
+prep_lock_done_cb(void *arg, int status)
 {
 	struct prep	*p = arg;
 
-	(void)res;
-	if (ok != PG_OK) {
-		p->pg = NULL;	/* closes itself */
-		prep_fail(p, "migration lock: cannot connect: %s", detail);
+	if (p->pg == NULL)
 		return;
-	}
-	if (pgconn_query(c, "SELECT hashtextextended('tend migrate ' || "
-	    "current_database(), 0)::text", NULL, 10000, prep_key_cb, p) != 0)
-		prep_fail(p, "migration lock: cannot send the query");
+	p->pg = NULL;
+	if (!p->locked)
+		prep_fail(p, "migration lock: %s", status == -1 ?
+		    "no answer in time" : "the probe failed");
+	else
+		log_warnx("%s: the migration lock's connection ended during the "
+		    "migration", p->app->name);
 }
 
 static void
@@ -431,28 +365,21 @@ prep_lock_timeout_cb(uv_timer_t *h)
 static void
 prep_lock(struct prep *p)
 {
-	char	host[128], name[64];
-
 	if (p->url == NULL) {
 		applog_event(p->app, -1, "migrate: no DATABASE_URL: running the "
 		    "migration without the lock");
 		prep_next(p);
 		return;
 	}
-	if (gethostname(host, sizeof(host)) != 0)
-		snprintf(host, sizeof(host), "unknown");
-	host[sizeof(host) - 1] = '\0';
-	/* PostgreSQL keeps 63 bytes of it. */
-	snprintf(name, sizeof(name), "tend migrate %.20s pid %d on %.20s",
-	    p->app->name, (int)getpid(), host);
 	prep_set_detail(p, "taking the migration lock");
 	/* The wait for the lock counts against migrate_timeout. */
 	uv_timer_start(&p->timer, prep_lock_timeout_cb,
 	    p->app->ca->migrate_timeout, 0);
-	p->pg = pgconn_open(p->app->t, p->url, NULL, name, PREP_CONNECT_MS,
-	    prep_lock_connected_cb, p);
+	/* The probe's own limit is for connecting; the wait is ours. */
+	p->pg = probe_start(p->app->t, "lock", p->url, p->app->name, 0,
+	    prep_lock_line_cb, prep_lock_done_cb, p);
 	if (p->pg == NULL)
-		prep_fail(p, "migration lock: out of memory");
+		prep_fail(p, "migration lock: cannot run tend-probe");
 }
 
 /* --- backup ----------------------------------------------------------- */
@@ -551,39 +478,32 @@ prep_dumped_cb(void *arg, struct job *j)
 }
 
 /*
- * pg_dump gets the connection in PG* variables (libpq's own fallbacks for
- * each URL part), so no password appears on a command line.
+ * pg_dump gets the URL without its password on its command line and the
+ * password in PGPASSWORD, so no other user of the machine can read it.
  */
 static int
-prep_dump_env(struct prep *p, struct env *e)
+prep_dump_env(struct prep *p, struct env *e, char *dbarg, size_t len)
 {
-	PQconninfoOption	*opts, *o;
-	const char		*host = "localhost", *port = "5432", *user = "",
-				*db = "";
-	char			*err = NULL;
-	int			 r = 0;
+	struct pg_url	*u;
+	const char	*why;
+	int		 r = 0;
 
-	if ((opts = PQconninfoParse(p->url, &err)) == NULL) {
-		PQfreemem(err);
+	if ((u = calloc(1, sizeof(*u))) == NULL)
+		return -1;
+	if (pg_url_split(p->url, u, &why) != 0) {
+		free(u);
 		return -1;
 	}
-	for (o = opts; o->keyword != NULL; o++) {
-		if (o->val == NULL || *o->val == '\0' || o->envvar == NULL)
-			continue;
-		r |= env_set(e, o->envvar, o->val);
-		if (strcmp(o->keyword, "host") == 0)
-			host = o->val;
-		else if (strcmp(o->keyword, "port") == 0)
-			port = o->val;
-		else if (strcmp(o->keyword, "user") == 0)
-			user = o->val;
-		else if (strcmp(o->keyword, "dbname") == 0)
-			db = o->val;
-	}
+	if (u->pass[0] != '\0')
+		r |= env_set(e, "PGPASSWORD", u->pass);
+	explicit_bzero(u->pass, sizeof(u->pass));
+	snprintf(dbarg, len, "--dbname=%s", u->nopass);
 	snprintf(p->restore, sizeof(p->restore), "pg_restore --clean "
-	    "--if-exists --no-owner -h %s -p %s%s%s -d %s %s", host, port,
-	    *user ? " -U " : "", user, db, p->dump);
-	PQconninfoFree(opts);
+	    "--if-exists --no-owner%s%.255s%s%.15s%s%.127s -d %.127s %.3800s",
+	    u->host[0] ? " -h " : "", u->host, u->port[0] ? " -p " : "",
+	    u->port, u->user[0] ? " -U " : "", u->user, u->db[0] ? u->db :
+	    "DBNAME", p->dump);
+	free(u);
 	return r;
 }
 
@@ -595,9 +515,10 @@ prep_backup(struct prep *p)
 	struct env		 e;
 	struct tm		 tm;
 	time_t			 now = time(NULL);
-	char			 stamp[32], why[512];
+	char			 stamp[32], why[512], dbarg[4200];
 	char			*argv[] = { "pg_dump", "--format=custom",
-				    "--no-password", "--file", p->part, NULL };
+				    "--no-password", "--file", p->part, dbarg,
+				    NULL };
 	const char		*v;
 
 	if (ca->backup_dir == NULL || p->url == NULL) {
@@ -619,9 +540,10 @@ prep_backup(struct prep *p)
 	v = getenv("PATH");
 	if (env_set(&e, "PATH", v != NULL && *v ? v :
 	    "/usr/local/bin:/usr/bin:/bin") != 0 || env_set(&e, "LANG",
-	    "C.UTF-8") != 0 || prep_dump_env(p, &e) != 0) {
+	    "C.UTF-8") != 0 || prep_dump_env(p, &e, dbarg, sizeof(dbarg)) != 0) {
 		env_free(&e);
-		prep_fail(p, "backup failed: DATABASE_URL cannot be used");
+		prep_fail(p, "backup failed, so the migration did not run: "
+		    "DATABASE_URL is not a postgres:// URL pg_dump can be given");
 		return;
 	}
 	memset(&js, 0, sizeof(js));

@@ -143,6 +143,25 @@ int	http_request(char *, size_t, const char *path, unsigned port);
 int	http_parse_head(const char *, size_t, struct http_head *,
 	    const char **why);
 
+/* url.c: REDIS_URL and DATABASE_URL, split. */
+struct redis_url {
+	char	host[256];
+	int	port;
+	char	user[128];
+	char	pass[256];
+	int	db;
+};
+int	redis_url_parse(const char *, struct redis_url *, const char **why);
+struct pg_url {
+	char	nopass[4096];	/* the URL without its password */
+	char	user[128];
+	char	pass[256];
+	char	host[256];	/* "" for the local socket */
+	char	port[16];
+	char	db[128];
+};
+int	pg_url_split(const char *, struct pg_url *, const char **why);
+
 /* history.c: deploy records in state_dir, written atomically. */
 struct json_t;
 struct json_t *history_load(const char *state_dir, const char *app,

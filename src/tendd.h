@@ -251,9 +251,9 @@ struct passwd *spawn_user(const char *user, const char *group, int *as_other,
 int	exec_as_main(int argc, char **argv);
 int	spawn_env(struct inst *, struct env *, char *, size_t);
 
-/* check-pg.c, check-redis.c: cb(arg, ok, detail, info) once, from the
- * loop; detail is one plain sentence, never with a password.  ok is one
- * of these (the same values as pgconn.h's PG_*): */
+/* check.c: cb(arg, ok, detail, info) once, from the loop; detail is
+ * one plain sentence, never with a password; info is the callee's to
+ * free.  ok is one of: */
 #define CHECK_OK	1
 #define CHECK_FAIL	0	/* will not fix itself: a wrong password */
 #define CHECK_RETRY	(-1)	/* may pass by itself: refused, no answer */
@@ -288,6 +288,17 @@ void	job_outcome(const struct job *, char *, size_t);
 int	job_ok(const struct job *);
 pid_t	job_pid(const struct job *);
 uint64_t job_elapsed(const struct job *);
+
+/* probe-run.c: tend-probe, which speaks PostgreSQL and Redis. */
+struct probe;
+typedef void (*probe_line_cb)(void *, json_t *);
+typedef void (*probe_done_cb)(void *, int status);
+struct probe *probe_start(struct tend *, const char *mode, const char *url,
+	    const char *extra, uint64_t timeout_ms, probe_line_cb,
+	    probe_done_cb, void *);
+void	probe_release(struct probe *);
+void	probe_cancel(struct probe *);
+int	probe_pid_is_ours(pid_t);
 
 /* preflight.c: cb(arg, outcome CHECK_*, checks, reason, missing_db). */
 struct preflight;
@@ -414,6 +425,7 @@ void	sd_reloading(struct tend *);
 void	sd_status_update(struct tend *);
 int	sd_journal_line(const char *app, int idx, int prio, const char *line,
 	    size_t len);
+int	tend_listen_fds(void);
 
 /* tendd.c */
 int	tend_reread(struct tend *, struct errs *);

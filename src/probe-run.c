@@ -1,0 +1,271 @@
+/*
+ * probe-run.c: tendd's side of tend-probe (probe.c): run it with the URL
+ * in its environment, read its JSON lines from a pipe, bound it with a
+ * timer, and for the migration lock keep its stdin open for as long as
+ * the lock must be held.  Nothing here blocks; a probe that hangs costs
+ * a process until its timer kills it.
+ */
+#define _GNU_SOURCE
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "tendd.h"
+
+/* A probe's answer is a line or two of JSON. */
+#define PROBE_LINE_MAX	(16 * 1024)
+
+struct probe {
+	LIST_ENTRY(probe) entry;
+	struct tend	*t;
+	uv_process_t	 proc;
+	uv_pipe_t	 in, out;
+	uv_timer_t	 timer;
+	unsigned	 open;		/* handles not yet closed */
+	int		 running;
+	int		 eof;
+	int		 finished;
+	int		 canceled;
+	int		 timed_out;
+	int		 in_closed;
+	pid_t		 pid;
+	int64_t		 status;
+	int		 sig;
+	size_t		 len;
+	probe_line_cb	 line;
+	probe_done_cb	 done;
+	void		*arg;
+	char		 buf[PROBE_LINE_MAX];
+};
+
+static LIST_HEAD(, probe) probes = LIST_HEAD_INITIALIZER(probes);
+
+int
+probe_pid_is_ours(pid_t pid)
+{
+	struct probe	*p;
+
+	LIST_FOREACH(p, &probes, entry)
+		if (p->running && p->pid == pid)
+			return 1;
+	return 0;
+}
+
+static void
+closed_cb(uv_handle_t *h)
+{
+	struct probe	*p = h->data;
+
+	if (--p->open == 0)
+		free(p);
+}
+
+static void
+probe_close(struct probe *p, uv_handle_t *h)
+{
+	if (!uv_is_closing(h))
+		uv_close(h, closed_cb);
+}
+
+/* Both ends are over: report once, then let go of everything. */
+static void
+probe_check(struct probe *p)
+{
+	if (p->running || !p->eof || p->finished)
+		return;
+	p->finished = 1;
+	uv_timer_stop(&p->timer);
+	LIST_REMOVE(p, entry);
+	if (!p->canceled && p->done != NULL)
+		p->done(p->arg, p->timed_out ? -1 : (int)p->status);
+	probe_close(p, (uv_handle_t *)&p->timer);
+	probe_close(p, (uv_handle_t *)&p->in);
+	probe_close(p, (uv_handle_t *)&p->out);
+	probe_close(p, (uv_handle_t *)&p->proc);
+}
+
+static void
+exit_cb(uv_process_t *proc, int64_t status, int sig)
+{
+	struct probe	*p = proc->data;
+
+	p->running = 0;
+	p->status = status;
+	p->sig = sig;
+	probe_check(p);
+}
+
+static void
+alloc_cb(uv_handle_t *h, size_t hint, uv_buf_t *b)
+{
+	struct probe	*p = h->data;
+
+	(void)hint;
+	b->base = p->buf + p->len;
+	b->len = sizeof(p->buf) - p->len;
+}
+
+static void
+read_cb(uv_stream_t *s, ssize_t n, const uv_buf_t *b)
+{
+	struct probe	*p = s->data;
+	char		*nl, *start;
+	json_t		*msg;
+
+	(void)b;
+	if (n < 0) {
+		p->eof = 1;
+		uv_read_stop(s);
+		probe_check(p);
+		return;
+	}
+	p->len += (size_t)n;
+	start = p->buf;
+	while ((nl = memchr(start, '\n', p->len - (size_t)(start - p->buf))) != NULL) {
+		msg = json_loadb(start, (size_t)(nl - start), 0, NULL);
+		start = nl + 1;
+		if (msg != NULL && !p->canceled && p->line != NULL)
+			p->line(p->arg, msg);
+		json_decref(msg);
+		if (p->canceled)
+			break;
+	}
+	p->len -= (size_t)(start - p->buf);
+	memmove(p->buf, start, p->len);
+	if (p->len == sizeof(p->buf))
+		p->len = 0;	/* not a line of ours: drop it */
+}
+
+static void
+timeout_cb(uv_timer_t *h)
+{
+	struct probe	*p = h->data;
+
+	if (p->running) {
+		p->timed_out = 1;
+		uv_process_kill(&p->proc, SIGKILL);
+	}
+}
+
+static const char *
+probe_path(struct tend *t, char *buf, size_t len)
+{
+	char	*slash;
+
+	/* Beside tendd (the build tree, or both in one directory). */
+	snprintf(buf, len, "%s", t->self_exe);
+	if ((slash = strrchr(buf, '/')) != NULL) {
+		snprintf(slash + 1, len - (size_t)(slash + 1 - buf), "tend-probe");
+		if (access(buf, X_OK) == 0)
+			return buf;
+	}
+	return PKGLIBEXECDIR "/tend-probe";
+}
+
+/*
+ * Run `tend-probe MODE TIMEOUT [ARG]` with url; line(arg, msg) for every
+ * JSON line, done(arg, status) once it is over (-1: it was killed at
+ * timeout_ms, 0 means no limit).  NULL if it could not start.
+ */
+struct probe *
+probe_start(struct tend *t, const char *mode, const char *url,
+    const char *extra, uint64_t timeout_ms, probe_line_cb line,
+    probe_done_cb done, void *arg)
+{
+	uv_process_options_t	 o;
+	uv_stdio_container_t	 stdio[3];
+	struct probe		*p;
+	struct env		 e;
+	char			 path[4200], ms[32], *argv[6];
+	const char		*v;
+	int			 r, n = 0;
+
+	if ((p = calloc(1, sizeof(*p))) == NULL)
+		return NULL;
+	p->t = t;
+	p->line = line;
+	p->done = done;
+	p->arg = arg;
+	env_init(&e);
+	v = getenv("PATH");
+	if (env_set(&e, "PATH", v != NULL && *v ? v : "/usr/bin:/bin") != 0 ||
+	    env_set(&e, "LANG", "C.UTF-8") != 0 ||
+	    env_set(&e, "TEND_PROBE_URL", url) != 0) {
+		env_free(&e);
+		free(p);
+		return NULL;
+	}
+	snprintf(ms, sizeof(ms), "%llu", (unsigned long long)(timeout_ms ?
+	    timeout_ms : 24ULL * 3600 * 1000));
+	argv[n++] = (char *)probe_path(t, path, sizeof(path));
+	argv[n++] = (char *)mode;
+	argv[n++] = ms;
+	if (extra != NULL)
+		argv[n++] = (char *)extra;
+	argv[n] = NULL;
+	uv_pipe_init(t->loop, &p->in, 0);
+	uv_pipe_init(t->loop, &p->out, 0);
+	uv_timer_init(t->loop, &p->timer);
+	p->in.data = p->out.data = p->timer.data = p->proc.data = p;
+	memset(&o, 0, sizeof(o));
+	memset(stdio, 0, sizeof(stdio));
+	stdio[0].flags = UV_CREATE_PIPE | UV_READABLE_PIPE;
+	stdio[0].data.stream = (uv_stream_t *)&p->in;
+	stdio[1].flags = UV_CREATE_PIPE | UV_WRITABLE_PIPE;
+	stdio[1].data.stream = (uv_stream_t *)&p->out;
+	stdio[2].flags = UV_INHERIT_FD;
+	stdio[2].data.fd = 2;
+	o.file = argv[0];
+	o.args = argv;
+	o.env = e.kv;
+	o.exit_cb = exit_cb;
+	o.stdio_count = 3;
+	o.stdio = stdio;
+	r = uv_spawn(t->loop, &p->proc, &o);
+	env_free(&e);
+	p->open = 4;
+	if (r != 0) {
+		log_warnx("cannot run %s: %s", argv[0], uv_strerror(r));
+		p->finished = 1;
+		p->canceled = 1;
+		probe_close(p, (uv_handle_t *)&p->timer);
+		probe_close(p, (uv_handle_t *)&p->in);
+		probe_close(p, (uv_handle_t *)&p->out);
+		probe_close(p, (uv_handle_t *)&p->proc);
+		return NULL;
+	}
+	p->pid = p->proc.pid;
+	p->running = 1;
+	LIST_INSERT_HEAD(&probes, p, entry);
+	uv_read_start((uv_stream_t *)&p->out, alloc_cb, read_cb);
+	/* The probe has its own limit; ours is a backstop a bit later. */
+	if (timeout_ms > 0)
+		uv_timer_start(&p->timer, timeout_cb, timeout_ms + 500, 0);
+	return p;
+}
+
+/* The lock's holder may let go: its stdin closes, it exits.  No more
+ * callbacks either. */
+void
+probe_release(struct probe *p)
+{
+	if (p == NULL || p->in_closed)
+		return;
+	p->canceled = 1;
+	p->in_closed = 1;
+	if (!p->finished)
+		uv_close((uv_handle_t *)&p->in, closed_cb);
+}
+
+/* No more callbacks; the probe is killed. */
+void
+probe_cancel(struct probe *p)
+{
+	if (p == NULL)
+		return;
+	p->canceled = 1;
+	if (p->running)
+		uv_process_kill(&p->proc, SIGKILL);
+}
