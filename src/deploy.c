@@ -319,6 +319,22 @@ stop_new(struct deploy *d)
 		inst_event(&app->inst[i], EV_STOP);
 }
 
+/* The dump taken before this deploy's migration, if one was: in its
+ * record, so tendctl releases shows how to restore it. */
+static void
+note_backup(struct deploy *d)
+{
+	json_t	*b = d->app->prep_last != NULL ?
+		    json_object_get(d->app->prep_last, "backup") : NULL;
+
+	if (b == NULL || d->rec == NULL || (uint64_t)json_integer_value(
+	    json_object_get(b, "at_ms")) < d->t0)
+		return;
+	json_object_set_new(d->rec, "backup", json_pack("{s:O,s:O}", "file",
+	    json_object_get(b, "file"), "restore", json_object_get(b,
+	    "restore")));
+}
+
 static void
 deploy_fail(struct deploy *d, enum deploy_status st, const char *fmt, ...)
 {
@@ -334,6 +350,7 @@ deploy_fail(struct deploy *d, enum deploy_status st, const char *fmt, ...)
 		return;
 	d->finished = 1;	/* stopping instances calls back into us */
 	uv_timer_stop(&d->timer);
+	note_backup(d);
 	if (d->rec != NULL)
 		json_object_set_new(d->rec, "reason", json_string(reason));
 	deploy_say(d, "%s: %s", deploy_status_names[st], reason);
@@ -1120,6 +1137,7 @@ do_live(struct deploy *d)
 	}
 	if (!d->inplace)
 		app->color = d->base / app->n_run;
+	note_backup(d);
 	step_done(d, "switch");
 	format_duration(d2, sizeof(d2), uv_now(app->t->loop) - d->t0);
 	if (d->rec != NULL)

@@ -471,8 +471,8 @@ prep_dumped_cb(void *arg, struct job *j)
 	applog_event(p->app, -1, "backup: %s (%lld bytes in %llu ms)", p->dump,
 	    stat(p->dump, &st) == 0 ? (long long)st.st_size : -1LL,
 	    (unsigned long long)ms);
-	set_last(p->app, "backup", json_pack("{s:s,s:s}", "file", p->dump,
-	    "restore", p->restore));
+	set_last(p->app, "backup", json_pack("{s:s,s:s,s:I}", "file", p->dump,
+	    "restore", p->restore, "at_ms", (json_int_t)uv_now(p->app->t->loop)));
 	prep_prune(p);
 	prep_next(p);
 }

@@ -285,6 +285,10 @@ print_releases(json_t *reply)
 		    jstr(r, "id"), st, jstr(r, "sha"),
 		    jstr(r, "created_at"), b, t, jstr(r, "ref"),
 		    *jstr(r, "reason") ? "  " : "", jstr(r, "reason"));
+		if (json_object_get(r, "backup") != NULL)
+			printf("  %-26s backup before its migration; restore with: "
+			    "%s\n", "", jstr(json_object_get(r, "backup"),
+			    "restore"));
 	}
 }
 

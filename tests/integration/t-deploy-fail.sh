@@ -4,6 +4,7 @@
 # by a newer deploy; tendd killed with -9 in the middle of a deploy.  Each
 # time the live release keeps answering and nginx's file is untouched.
 . "$(dirname "$0")/../lib.sh"
+pg_start || { not_ok "PostgreSQL starts"; done_testing; }
 SRC=$T/src
 APPDIR=$T/srv/web
 git_repo "$SRC"
@@ -34,6 +35,8 @@ dir = $APPDIR
 repo = $SRC
 build = sh build.sh
 migrate = sh migrate.sh
+env = DATABASE_URL=postgres://app:apppass@127.0.0.1:$PGPORT/shop
+backup_before_migrate = $T/backups
 command = sh start.sh
 port = $P
 health = /health
@@ -77,6 +80,9 @@ check "status deploy-failed" test "$(status_of 0)" = deploy-failed
 check "the reason names the migration and its output" grep -q 'migration failed: `sh migrate.sh` exited with code 4.*migration 42 failed' <<<"$(reason_of 0)"
 check "nginx's file is unchanged" test "$(md5sum <"$UP")" = "$sum"
 check "v1 still answers" serves v1
+dump=$(tctl releases web --json | jq -r '.releases[0].backup.file')
+check "the database was dumped before the migration ($dump)" test -s "$dump"
+check "tendctl releases says how to restore it" bash -c "'$TENDCTL' -c '$T/tend.conf' releases web | grep -q 'restore with: pg_restore .* -d shop $dump'"
 wait_for "one instance" 5 bash -c "[ \"\$($TENDCTL -c $T/tend.conf status --json | jq '.apps[0].pids | length')\" = 1 ]"
 check "nothing of the new release runs" test "$(json web 'pids | length')" = 1
 check "the app is still live" state_is web live
