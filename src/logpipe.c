@@ -324,6 +324,7 @@ logpipe_closed_cb(uv_handle_t *h)
 	struct logpipe	*lp = h->data;
 	struct app	*app = lp->app;
 
+	free(lp->part);
 	free(lp);
 	app_handle_done(app);
 }
@@ -348,6 +349,7 @@ logpipe_new(struct app *app, struct inst *in, struct job *job, int idx,
 	lp->prio = prio;
 	lp->stream = stream;
 	lp->len = 0;
+	lp->part = NULL;
 	lp->open = 1;
 	if (uv_pipe_init(app->t->loop, &lp->pipe, 0) != 0) {
 		free(lp);
@@ -375,13 +377,19 @@ logpipe_close(struct logpipe *lp)
 	uv_close((uv_handle_t *)&lp->pipe, logpipe_closed_cb);
 }
 
+static char	rbuf[LOGPIPE_BUF];
+
+/* The unfinished line goes first, then the new bytes after it. */
 static void
 logpipe_alloc_cb(uv_handle_t *h, size_t hint, uv_buf_t *buf)
 {
 	struct logpipe	*lp = h->data;
 
-	buf->base = lp->buf + lp->len;
-	buf->len = sizeof(lp->buf) - lp->len;
+	(void)hint;
+	if (lp->len > 0)
+		memcpy(rbuf, lp->part, lp->len);
+	buf->base = rbuf + lp->len;
+	buf->len = sizeof(rbuf) - lp->len;
 }
 
 /* One line of a pipe: to the log, and to the job that owns it. */
@@ -410,7 +418,7 @@ logpipe_read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 	if (nread < 0) {
 		/* EOF or error: what is left is a last, unterminated line. */
 		if (lp->len > 0)
-			pipe_line(lp, prefix, plen, lp->buf, lp->len);
+			pipe_line(lp, prefix, plen, lp->part, lp->len);
 		lp->len = 0;
 		stage_flush(app);
 		if (nread != UV_EOF)
@@ -421,8 +429,8 @@ logpipe_read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 			inst_group_check(in);	/* it may have waited for EOF */
 		return;
 	}
-	p = lp->buf;
-	end = lp->buf + lp->len + (size_t)nread;
+	p = rbuf;
+	end = rbuf + lp->len + (size_t)nread;
 	while (p < end && (nl = memchr(p, '\n', (size_t)(end - p))) != NULL) {
 		while ((size_t)(nl - p) > LOG_LINE_MAX) {
 			pipe_line(lp, prefix, plen, p, LOG_LINE_MAX);
@@ -435,9 +443,15 @@ logpipe_read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 		pipe_line(lp, prefix, plen, p, LOG_LINE_MAX);
 		p += LOG_LINE_MAX;
 	}
+	/* Keep the unfinished line (shorter than LOG_LINE_MAX). */
 	lp->len = (size_t)(end - p);
-	if (lp->len > 0 && p != lp->buf)
-		memmove(lp->buf, p, lp->len);
+	if (lp->len > 0 && lp->part == NULL &&
+	    (lp->part = malloc(LOG_LINE_MAX)) == NULL) {
+		pipe_line(lp, prefix, plen, p, lp->len);	/* split, not lost */
+		lp->len = 0;
+	}
+	if (lp->len > 0)
+		memcpy(lp->part, p, lp->len);
 	stage_flush(app);
 }
 

@@ -56,7 +56,9 @@ enum inst_event {
 };
 extern const char *const event_names[EV__COUNT];
 
-/* Stdout/stderr pipe of one instance, split into lines. */
+/* Every pipe is read into one shared buffer of this size (reads never
+ * overlap: libuv calls alloc, read, read_cb in turn); a pipe keeps only
+ * its unfinished line, in memory of its own. */
 #define LOGPIPE_BUF	(64 * 1024)
 /* How long a dead instance's pipes may take to reach EOF. */
 #define LOG_DRAIN_MS	1000
@@ -77,8 +79,8 @@ struct logpipe {
 	int		 prio;		/* journal priority */
 	const char	*stream;	/* "out" / "err" / "migrate" ... */
 	int		 open;
-	size_t		 len;		/* bytes of an unfinished line in buf */
-	char		 buf[LOGPIPE_BUF];
+	size_t		 len;		/* bytes of an unfinished line in part */
+	char		*part;		/* malloc'd, < LOG_LINE_MAX + 1 */
 };
 
 struct follower;
