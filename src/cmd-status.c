@@ -129,12 +129,71 @@ status_app_json(struct tend *t, struct app *app)
 	return o;
 }
 
+/*
+ * What the table of `tendctl status` shows, and no more: with 500 apps
+ * the full objects (instances, preflight, ...) are most of the time spent
+ * building and parsing the answer.  Fields keep their full names.
+ */
+static json_t *
+status_app_brief(struct tend *t, struct app *app)
+{
+	const struct inst *first = &app->inst[app->color * app->n_run],
+			*latest = NULL;
+	const char	*reason = "", *step = prep_detail(app);
+	uint64_t	 rss = 0, now = uv_now(t->loop);
+	double		 cpu = 0;
+	unsigned	 i, restarts = 0;
+	char		 hw[64];
+	json_t		*o;
+
+	if ((o = json_object()) == NULL)
+		return NULL;
+	for (i = 0; i < app->n_inst; i++) {
+		const struct inst *in = &app->inst[i];
+
+		rss += in->rss;
+		cpu += in->cpu;
+		restarts += in->restarts;
+		if (in->has_exit)
+			latest = in;
+		if (*reason == '\0' && in->reason[0] != '\0' && inst_active(in))
+			reason = in->reason;
+	}
+	health_word(first, hw, sizeof(hw));
+	for (i = 0; i < app->n_inst; i++)
+		if (inst_active(&app->inst[i]) && (app->inst[i].hc_fail > 0 ||
+		    app->inst[i].state == ST_STARTING)) {
+			health_word(&app->inst[i], hw, sizeof(hw));
+			break;
+		}
+	json_object_set_new_nocheck(o, "name", json_string(app->name));
+	json_object_set_new_nocheck(o, "state", json_string(app_state(app)));
+	json_object_set_new_nocheck(o, "pid", first->running ?
+	    json_integer(first->pid) : json_null());
+	json_object_set_new_nocheck(o, "restarts", json_integer(restarts));
+	json_object_set_new_nocheck(o, "uptime_ms", first->running ?
+	    json_integer((json_int_t)(now - first->spawned_at)) : json_null());
+	json_object_set_new_nocheck(o, "last_exit", latest != NULL ?
+	    exit_json(latest) : json_null());
+	json_object_set_new_nocheck(o, "rss_bytes", json_integer((json_int_t)rss));
+	json_object_set_new_nocheck(o, "cpu_percent", json_real(cpu));
+	json_object_set_new_nocheck(o, "health", json_string(hw));
+	json_object_set_new_nocheck(o, "reason", json_string(reason));
+	if (step != NULL)
+		json_object_set_new_nocheck(o, "step", json_string(step));
+	if (first->state == ST_BACKOFF)
+		json_object_set_new_nocheck(o, "next_restart_ms",
+		    nullable_int(first->next_delay));
+	return o;
+}
+
 static void
 cmd_status_exec(struct tend *t, struct client *c, json_t *req,
     struct app *one)
 {
 	json_t		*apps, *reply;
 	struct app	*app;
+	int		 brief = json_is_true(json_object_get(req, "brief"));
 
 	ptree_sample(t, 0);
 	if ((apps = json_array()) == NULL) {
@@ -146,7 +205,8 @@ cmd_status_exec(struct tend *t, struct client *c, json_t *req,
 			continue;
 		if (one != NULL && app != one)
 			continue;
-		json_array_append_new(apps, status_app_json(t, app));
+		json_array_append_new(apps, brief ? status_app_brief(t, app) :
+		    status_app_json(t, app));
 	}
 	reply = json_pack("{s:b,s:o,s:{s:i,s:s}}", "ok", 1, "apps", apps,
 	    "tend", "pid", (int)getpid(), "version", PACKAGE_VERSION);

@@ -389,6 +389,9 @@ main(int argc, char **argv)
 	if (strcmp(cmd, "status") == 0) {
 		if (follow || nowait || lines >= 0)
 			usage();
+		/* The table needs a few fields of each app; --json gets all. */
+		if (!json)
+			json_object_set_new(req, "brief", json_true());
 	} else if (strcmp(cmd, "start") == 0 || strcmp(cmd, "stop") == 0 ||
 	    strcmp(cmd, "restart") == 0) {
 		if (app == NULL || follow || lines >= 0)
