@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "tendd.h"
 
@@ -298,6 +299,7 @@ job_start(struct app *app, const struct job_spec *spec, job_done_cb done,
 	uv_stdio_container_t	 stdio[3];
 	char			*shcmd = NULL, *args[16];
 	const char		*file;
+	uv_file			 cfd[2] = { -1, -1 };
 	int			 r, n = 0, as_other = 0;
 
 	(void)spawn_user(spec->user, spec->group, &as_other, why, whylen);
@@ -349,13 +351,18 @@ job_start(struct app *app, const struct job_spec *spec, job_done_cb done,
 		snprintf(why, whylen, "out of memory");
 		goto fail;
 	}
+	if ((r = logpipe_make(j->out, &cfd[0])) != 0 ||
+	    (r = logpipe_make(j->err, &cfd[1])) != 0) {
+		snprintf(why, whylen, "pipe: %s", uv_strerror(r));
+		goto fail;
+	}
 	memset(&o, 0, sizeof(o));
 	memset(stdio, 0, sizeof(stdio));
 	stdio[0].flags = UV_IGNORE;
-	stdio[1].flags = UV_CREATE_PIPE | UV_WRITABLE_PIPE;
-	stdio[1].data.stream = (uv_stream_t *)&j->out->pipe;
-	stdio[2].flags = UV_CREATE_PIPE | UV_WRITABLE_PIPE;
-	stdio[2].data.stream = (uv_stream_t *)&j->err->pipe;
+	stdio[1].flags = UV_INHERIT_FD;
+	stdio[1].data.fd = cfd[0];
+	stdio[2].flags = UV_INHERIT_FD;
+	stdio[2].data.fd = cfd[1];
 	o.exit_cb = job_exit_cb;
 	o.file = file;
 	o.args = args;
@@ -371,6 +378,9 @@ job_start(struct app *app, const struct job_spec *spec, job_done_cb done,
 	j->proc->data = j;
 	r = uv_spawn(t->loop, j->proc, &o);
 	app->nhandles++;
+	close(cfd[0]);
+	close(cfd[1]);
+	cfd[0] = cfd[1] = -1;
 	if (r != 0) {
 		j->proc->data = app;
 		uv_close((uv_handle_t *)j->proc, job_proc_closed_cb);
@@ -395,6 +405,10 @@ job_start(struct app *app, const struct job_spec *spec, job_done_cb done,
 	applog_event(app, -1, "%s: started pid %d", j->name, (int)j->pid);
 	return j;
 fail:
+	if (cfd[0] != -1)
+		close(cfd[0]);
+	if (cfd[1] != -1)
+		close(cfd[1]);
 	/* Pipes hold no job pointer worth keeping: forget them. */
 	if (j->out != NULL) {
 		j->out->job = NULL;

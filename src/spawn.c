@@ -196,6 +196,7 @@ spawn_inst(struct inst *in, char *why, size_t whylen)
 	struct passwd		*pw;
 	struct env		 e;
 	char			*shcmd = NULL, *args[10], dirbuf[PATH_MAX];
+	uv_file			 cfd[2] = { -1, -1 };
 	int			 r, n = 0, as_other = 0;
 
 	pw = spawn_user(ca->user, ca->group, &as_other, why, whylen);
@@ -232,13 +233,18 @@ spawn_inst(struct inst *in, char *why, size_t whylen)
 		goto fail;
 	}
 
+	if ((r = logpipe_make(in->out, &cfd[0])) != 0 ||
+	    (r = logpipe_make(in->err, &cfd[1])) != 0) {
+		snprintf(why, whylen, "pipe: %s", uv_strerror(r));
+		goto fail;
+	}
 	memset(&o, 0, sizeof(o));
 	memset(stdio, 0, sizeof(stdio));
 	stdio[0].flags = UV_IGNORE;
-	stdio[1].flags = UV_CREATE_PIPE | UV_WRITABLE_PIPE;
-	stdio[1].data.stream = (uv_stream_t *)&in->out->pipe;
-	stdio[2].flags = UV_CREATE_PIPE | UV_WRITABLE_PIPE;
-	stdio[2].data.stream = (uv_stream_t *)&in->err->pipe;
+	stdio[1].flags = UV_INHERIT_FD;
+	stdio[1].data.fd = cfd[0];
+	stdio[2].flags = UV_INHERIT_FD;
+	stdio[2].data.fd = cfd[1];
 	o.exit_cb = proc_exit_cb;
 	o.file = as_other ? t->self_exe : "/bin/sh";
 	o.args = args;
@@ -255,6 +261,10 @@ spawn_inst(struct inst *in, char *why, size_t whylen)
 	in->proc->data = in;
 	r = uv_spawn(t->loop, in->proc, &o);
 	app->nhandles++;
+	/* The child has its ends; ours would keep the pipes from EOF. */
+	close(cfd[0]);
+	close(cfd[1]);
+	cfd[0] = cfd[1] = -1;
 	if (r != 0) {
 		uv_close((uv_handle_t *)in->proc, proc_closed_cb);
 		in->proc = NULL;
@@ -283,6 +293,10 @@ spawn_inst(struct inst *in, char *why, size_t whylen)
 		applog_event(app, in->idx, "started pid %d", (int)in->pid);
 	return 0;
 fail:
+	if (cfd[0] != -1)
+		close(cfd[0]);
+	if (cfd[1] != -1)
+		close(cfd[1]);
 	if (in->out != NULL)
 		logpipe_close(in->out);
 	if (in->err != NULL)

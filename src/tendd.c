@@ -181,6 +181,7 @@ tend_check_shutdown(struct tend *t)
 	if (t->watchdog_usec)
 		uv_close((uv_handle_t *)&t->watchdog, noop_close_cb);
 	health_shutdown(t);
+	logpipe_shutdown();
 }
 
 static void

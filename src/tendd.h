@@ -81,6 +81,8 @@ struct logpipe {
 	int		 open;
 	size_t		 len;		/* bytes of an unfinished line in part */
 	char		*part;		/* malloc'd, < LOG_LINE_MAX + 1 */
+	int		 paused;	/* reading again after a short rest */
+	LIST_ENTRY(logpipe) pause_entry;
 };
 
 struct follower;
@@ -352,10 +354,12 @@ void	applog_event(struct app *, int idx, const char *fmt, ...)
 struct logpipe *logpipe_new(struct app *, struct inst *, struct job *,
 	    int idx, const char *stream, int prio);
 int	logpipe_start(struct logpipe *);
+int	logpipe_make(struct logpipe *, uv_file *child_fd);
 void	logpipe_close(struct logpipe *);
 /* The last n lines kept in memory, as one malloc'd buffer. */
 char	*applog_tail(const struct applog *, unsigned n, size_t *len);
 void	applog_follow(struct app *, const char *, size_t);
+void	logpipe_shutdown(void);
 
 /* control.c */
 struct client;
