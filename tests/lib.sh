@@ -99,11 +99,15 @@ json() { tctl status --json | jq -r --arg a "$1" ".apps[] | select(.name == \$a)
 state_is() { [ "$(json "$1" state)" = "$2" ]; }
 
 # A free loopback TCP port, not one of $RESERVED_PORTS (ports a test
-# has handed out but nothing listens on yet).
+# has handed out but nothing listens on yet).  Deploy tests use port + 100
+# too, which stays below 32768 as well.
 free_port() {
 	local p
 	while :; do
-		p=$(( 20000 + RANDOM % 20000 ))
+		# Below the kernel's ephemeral range (32768-60999): a port
+		# there may be taken by any outgoing connection's local end
+		# (a health check's) between this choice and the bind.
+		p=$(( 20000 + RANDOM % 11000 ))
 		case " ${RESERVED_PORTS:-} " in *" $p "*) continue ;; esac
 		if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
 			echo "$p"

@@ -1,5 +1,6 @@
 /* fuzz-units.c: durations, sizes, percentages, numbers, signals, app
- * names and URL redaction on arbitrary strings. */
+ * names, URL redaction and the REDIS_URL / DATABASE_URL splitters on
+ * arbitrary strings. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -19,6 +20,17 @@ LLVMFuzzerTestOneInput(const unsigned char *data, size_t len)
 		return 0;
 	memcpy(s, data, len);
 	s[len] = '\0';
+	{
+		static struct redis_url	ru;
+		static struct pg_url	pu;
+
+		if (redis_url_parse(s, &ru, &why) == 0 && (ru.port < 1 ||
+		    ru.port > 65535 || ru.db < 0 || strlen(ru.host) == 0))
+			abort();
+		if (pg_url_split(s, &pu, &why) == 0 &&
+		    strstr(pu.nopass, "://") == NULL)
+			abort();
+	}
 	if (parse_duration(s, &u, &why) == 0)
 		format_duration(buf, sizeof(buf), u);
 	else if (why == NULL)
