@@ -69,6 +69,7 @@ enum dstep {
 };
 
 struct deploy {
+	LIST_ENTRY(deploy) entry;	/* every deploy object, live or ending */
 	struct app	*app;
 	enum dkind	 kind;
 	enum dstep	 step;
@@ -100,11 +101,17 @@ struct deploy {
 	int		 stopping;	/* tendd is shutting down */
 	int		 made_dir;	/* reldir is this deploy's own */
 	int		 quiet;		/* a job's output is not progress */
+	char		 repo_shown[512];	/* repo, its password hidden */
 	FILE		*log;		/* the deploy log of this release */
 };
 
+/* All of them: a client that goes away must be forgotten by every
+ * deploy it asked for, even one being canceled or whose app was removed. */
+static LIST_HEAD(, deploy) deploys = LIST_HEAD_INITIALIZER(deploys);
+
 static void	deploy_next(struct deploy *);
 static void	do_live(struct deploy *);
+static void	restore_upstream(struct deploy *);
 static void	deploy_fail(struct deploy *, enum deploy_status, const char *,
 		    ...) __attribute__((format(printf, 3, 4)));
 
@@ -274,6 +281,7 @@ deploy_closed_cb(uv_handle_t *h)
 	struct deploy	*d = h->data;
 	struct app	*app = d->app;
 
+	LIST_REMOVE(d, entry);
 	json_decref(d->rec);
 	free(d->old_upstream);
 	if (d->log != NULL)
@@ -356,6 +364,8 @@ deploy_fail(struct deploy *d, enum deploy_status st, const char *fmt, ...)
 	deploy_say(d, "%s: %s", deploy_status_names[st], reason);
 	log_warnx("%s: %s %s %s: %s", app->name, kind_names[d->kind], d->id,
 	    deploy_status_names[st], reason);
+	if (d->step == D_TEST || d->step == D_RELOAD)
+		restore_upstream(d);	/* idempotent: the old text again */
 	if (d->step >= D_START && d->step != D_DRAIN) {
 		if (!d->inplace || d->prev_rundir[0] == '\0')
 			stop_new(d);
@@ -549,7 +559,7 @@ deploy_job_done(void *arg, struct job *j)
 			return;
 		case D_RESOLVE:
 			deploy_fail(d, DS_BUILD_FAILED, "%s is not a branch, tag or "
-			    "commit of %s", d->ref, d->app->ca->repo);
+			    "commit of %s", d->ref, d->repo_shown);
 			return;
 		default:
 			deploy_fail(d, DS_BUILD_FAILED, "git %s%s%s", out,
@@ -653,13 +663,13 @@ do_fetch(struct deploy *d)
 		char *argv[] = { "git", "clone", "--quiet", "--mirror", "--",
 		    ca->repo, mirror, NULL };
 
-		deploy_say(d, "cloning %s", ca->repo);
+		deploy_say(d, "cloning %s", d->repo_shown);
 		run_job(d, "git", argv, NULL, ca->dir, &e, 1, GIT_TIMEOUT_MS);
 	} else {
 		char *argv[] = { "git", "--git-dir", mirror, "fetch", "--quiet",
 		    "--prune", "--force", "origin", NULL };
 
-		deploy_say(d, "fetching %s", ca->repo);
+		deploy_say(d, "fetching %s", d->repo_shown);
 		run_job(d, "git", argv, NULL, ca->dir, &e, 1, GIT_TIMEOUT_MS);
 	}
 }
@@ -736,7 +746,11 @@ do_clone(struct deploy *d)
 		if (lstat(d->reldir, &st) != 0 && errno == ENOENT)
 			break;
 	}
-	d->made_dir = 1;
+	if (n == 100) {
+		deploy_fail(d, DS_BUILD_FAILED, "no free name for release %s",
+		    orig);
+		return;
+	}
 	set_rundir(d);
 	if (mkdir_owned(ca, releases) != 0) {
 		deploy_fail(d, DS_BUILD_FAILED, "cannot create %s: %s", releases,
@@ -775,18 +789,39 @@ do_checkout(struct deploy *d)
 	run_job(d, "git", argv, NULL, d->reldir, &e, 1, GIT_TIMEOUT_MS);
 }
 
-/* Link dir/shared/NAME into into/NAME for every shared entry. */
+/* Is path (resolved) root itself or below it? */
+static int
+path_inside(const char *path, const char *root)
+{
+	char	real[PATH_MAX];
+	size_t	n = strlen(root);
+
+	if (realpath(path, real) == NULL)
+		return 0;
+	return strncmp(real, root, n) == 0 && (real[n] == '\0' || real[n] == '/');
+}
+
+/*
+ * Link dir/shared/NAME into into/NAME for every shared entry.  tendd does
+ * this as root in a tree the app's user wrote (git, the build): every
+ * directory it works in must resolve inside the release, or a symbolic
+ * link planted there would aim root's rm and symlink elsewhere.
+ */
 static int
 link_shared(struct deploy *d, const char *into, char *why, size_t len)
 {
 	const struct conf_app	*ca = d->app->ca;
-	char			 src[PATH_MAX], dst[PATH_MAX], *slash;
+	char			 src[PATH_MAX], dst[PATH_MAX], root[PATH_MAX], *slash;
 	struct stat		 st;
 	uid_t			 uid;
 	gid_t			 gid;
 	size_t			 i;
 
 	app_ids(ca, &uid, &gid);
+	if (realpath(d->reldir, root) == NULL || !path_inside(into, root)) {
+		snprintf(why, len, "%.300s is not inside the release", into);
+		return -1;
+	}
 	for (i = 0; i < ca->shared.n; i++) {
 		snprintf(src, sizeof(src), "%s/shared/%s", ca->dir,
 		    ca->shared.v[i]);
@@ -797,15 +832,21 @@ link_shared(struct deploy *d, const char *into, char *why, size_t len)
 			    strerror(errno));
 			return -1;
 		}
+		/* Its directory first: made if need be, and inside. */
+		if ((slash = strrchr(dst, '/')) != NULL && slash > dst) {
+			*slash = '\0';
+			if (!path_inside(dst, root) && (access(dst, F_OK) == 0 ||
+			    tend_mkdir_p(dst, 0755) != 0 || !path_inside(dst, root))) {
+				snprintf(why, len, "%.300s is not inside the release",
+				    dst);
+				return -1;
+			}
+			*slash = '/';
+		}
 		if (rm_rf(dst) != 0) {
 			snprintf(why, len, "cannot replace %.300s: %s", dst,
 			    strerror(errno));
 			return -1;
-		}
-		if ((slash = strrchr(dst, '/')) != NULL && slash > dst) {
-			*slash = '\0';
-			(void)tend_mkdir_p(dst, 0755);
-			*slash = '/';
 		}
 		if (symlink(src, dst) != 0) {
 			snprintf(why, len, "symlink %.300s: %s", dst,
@@ -1183,6 +1224,7 @@ deploy_next(struct deploy *d)
 		do_clone(d);
 		break;
 	case D_CLONE:
+		d->made_dir = 1;	/* git made it: ours to remove */
 		d->step = D_CHECKOUT;
 		do_checkout(d);
 		break;
@@ -1258,6 +1300,7 @@ deploy_new(struct app *app, enum dkind kind, struct client *c)
 	uv_timer_init(app->t->loop, &d->timer);
 	d->timer.data = d;
 	app->nhandles++;
+	LIST_INSERT_HEAD(&deploys, d, entry);
 	iso_now(ts, sizeof(ts));
 	if (kind != DK_RELOAD && (d->rec = json_pack("{s:s,s:s,s:s}", "kind",
 	    kind_names[kind], "status", "building", "created_at", ts)) != NULL)
@@ -1315,6 +1358,13 @@ deploy_request(struct app *app, struct client *c, const char *ref)
 		return;
 	}
 	app->deploy = d;
+	{
+		char *r = redact_url(app->ca->repo);
+
+		snprintf(d->repo_shown, sizeof(d->repo_shown), "%s", r != NULL ?
+		    r : "the repository");
+		free(r);
+	}
 	snprintf(d->ref, sizeof(d->ref), "%s", ref);
 	json_object_set_new(d->rec, "ref", json_string(ref));
 	save_history(app);
@@ -1404,13 +1454,13 @@ deploy_reload(struct app *app, struct client *c)
 	struct deploy	*d;
 	char		 buf[PATH_MAX];
 
-	if (deploy_busy(app, c))
-		return;
 	if (!serving(app)) {
 		client_finish(c, cmd_error("%s is not running: use tendctl start",
 		    app->name));
 		return;
 	}
+	if (deploy_busy(app, c))
+		return;
 	if ((d = deploy_new(app, DK_RELOAD, c)) == NULL) {
 		client_finish(c, cmd_error("out of memory"));
 		return;
@@ -1430,12 +1480,11 @@ deploy_reload(struct app *app, struct client *c)
 void
 deploys_cancel_client(struct client *c)
 {
-	struct tend	*t = client_tend(c);
-	struct app	*app;
+	struct deploy	*d;
 
-	TAILQ_FOREACH(app, &t->apps, entry)
-		if (app->deploy != NULL && app->deploy->client == c)
-			app->deploy->client = NULL;
+	LIST_FOREACH(d, &deploys, entry)
+		if (d->client == c)
+			d->client = NULL;
 }
 
 

@@ -90,11 +90,10 @@ void
 job_line(struct job *j, const char *p, size_t n)
 {
 	char	*slot = j->tail[j->ntail % JOB_TAIL_LINES];
+	size_t	 k = n < JOB_TAIL_LINE ? n : JOB_TAIL_LINE - 1;
 
-	if (n >= JOB_TAIL_LINE)
-		n = JOB_TAIL_LINE - 1;
-	memcpy(slot, p, n);
-	slot[n] = '\0';
+	memcpy(slot, p, k);
+	slot[k] = '\0';
 	j->ntail++;
 	if (j->line != NULL)
 		j->line(j->arg, p, n);
@@ -201,6 +200,8 @@ job_cancel(struct job *j)
 	if (j == NULL || j->finished || j->canceled)
 		return;
 	j->canceled = 1;
+	if (!j->running)
+		return;		/* over; its pipes are draining */
 	applog_event(j->app, -1, "%s: canceled: stopping it", j->name);
 	job_stop(j);
 }

@@ -456,6 +456,7 @@ static char	rbuf[LOGPIPE_BUF];
  * full pipe is read at once.
  */
 #define READ_SMALL	(16 * 1024)
+#define PIPE_ROOM	(1024 * 1024)
 #define READ_REST_MS	1
 
 
@@ -586,6 +587,10 @@ logpipe_make(struct logpipe *lp, uv_file *child_fd)
 
 	if ((r = uv_pipe(fds, UV_NONBLOCK_PIPE, 0)) != 0)
 		return r;
+	/* Room for 1 MiB: a pipe read after a rest (logpipe_rest) holds
+	 * what a fast writer wrote meanwhile instead of blocking it at
+	 * 64 KiB.  Pages are only taken as they fill; a failure is fine. */
+	(void)fcntl(fds[0], F_SETPIPE_SZ, PIPE_ROOM);
 	if ((r = uv_pipe_open(&lp->pipe, fds[0])) != 0) {
 		close(fds[0]);
 		close(fds[1]);

@@ -265,9 +265,12 @@ prep_created_line_cb(void *arg, json_t *msg)
 	json_t		*ok = json_object_get(msg, "ok");
 	const char	*d = json_string_value(json_object_get(msg, "detail"));
 
-	if (!json_is_integer(ok) || p->pg == NULL)
+	struct probe	*pr = p->pg;
+
+	if (!json_is_integer(ok) || pr == NULL)
 		return;
-	p->pg = NULL;	/* it exits by itself */
+	p->pg = NULL;
+	probe_release(pr);	/* no callback of it reaches p any more */
 	if (json_integer_value(ok) != CHECK_OK) {
 		prep_fail(p, "create_database: cannot create database \"%s\": %s "
 		    "(the user in DATABASE_URL needs CREATEDB, or create it "

@@ -257,6 +257,10 @@ probe_release(struct probe *p)
 	p->in_closed = 1;
 	if (!p->finished)
 		uv_close((uv_handle_t *)&p->in, closed_cb);
+	/* One still connecting or waiting for the lock reads no stdin:
+	 * stop it (its connection, and any lock, go with it). */
+	if (p->running)
+		uv_process_kill(&p->proc, SIGKILL);
 }
 
 /* No more callbacks; the probe is killed. */

@@ -367,8 +367,12 @@ do_lock(const char *url, const char *app)
 	PQclear(res);
 	emit(json_pack("{s:s,s:s}", "event", "locked", "key", key));
 	/* Hold it until tendd lets go. */
-	while (read(0, buf, sizeof(buf)) > 0 || errno == EINTR)
-		;
+	for (;;) {
+		ssize_t r = read(0, buf, sizeof(buf));
+
+		if (r == 0 || (r < 0 && errno != EINTR))
+			break;
+	}
 	PQfinish(conn);
 	exit(0);
 }

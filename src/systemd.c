@@ -98,7 +98,7 @@ int
 tend_listen_fds(void)
 {
 	const char	*pid = getenv("LISTEN_PID"), *fds = getenv("LISTEN_FDS");
-	char		*end;
+	char		*end = (char *)"";
 	long		 n, i;
 
 	n = pid != NULL && fds != NULL && strtol(pid, &end, 10) ==

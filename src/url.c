@@ -186,6 +186,12 @@ pg_url_split(const char *url, struct pg_url *u, const char **why)
 		}
 		h = at + 1;
 	}
+	/* A password in the query would reach a command line: refuse. */
+	if (strstr(end, "password=") != NULL) {
+		*why = "a password in the query string (put it in "
+		    "user:password@)";
+		return -1;
+	}
 	/* The URL again, "user:password@" becoming "user@". */
 	n = (size_t)((colon != NULL ? colon : h) - url);
 	if (n + strlen(at != NULL ? at : h) + 1 > sizeof(u->nopass)) {
