@@ -109,7 +109,11 @@ free_port() {
 		# (a health check's) between this choice and the bind.
 		p=$(( 20000 + RANDOM % 11000 ))
 		case " ${RESERVED_PORTS:-} " in *" $p "*) continue ;; esac
+		# Not one handed out before in this test: it runs in a
+		# subshell, so the memory is a file.
+		grep -qx "$p" "$T/.ports" 2>/dev/null && continue
 		if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then
+			echo "$p" >> "$T/.ports"
 			echo "$p"
 			return
 		fi
