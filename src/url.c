@@ -64,12 +64,42 @@ number(const char *p, size_t n, unsigned long max, unsigned long *v)
 	return *v > max ? -1 : 0;
 }
 
+/*
+ * The authority of a URL, from a (after "scheme://"): where it ends (at
+ * /, ? or #), its user and password decoded (up to the last '@'), and
+ * where the host starts.  *colon is the ':' before the password, if any.
+ */
+static int
+authority(const char *a, const char **endp, const char **hostp,
+    const char **colon, char *user, size_t ulen, char *pass, size_t plen,
+    const char **why)
+{
+	const char	*end = a + strcspn(a, "/?#"), *at = NULL, *h;
+
+	for (h = a; h < end; h++)
+		if (*h == '@')
+			at = h;
+	*endp = end;
+	*hostp = a;
+	*colon = NULL;
+	if (at == NULL)
+		return 0;
+	*colon = memchr(a, ':', (size_t)(at - a));
+	if (decode(a, (size_t)((*colon ? *colon : at) - a), user, ulen) != 0 ||
+	    (*colon != NULL && decode(*colon + 1, (size_t)(at - *colon - 1),
+	    pass, plen) != 0)) {
+		*why = "bad user or password (too long, or a broken %-escape)";
+		return -1;
+	}
+	*hostp = at + 1;
+	return 0;
+}
+
 int
 redis_url_parse(const char *url, struct redis_url *u, const char **why)
 {
-	const char	*a, *end, *at, *h, *hend, *colon, *path;
+	const char	*end, *h, *hend, *colon, *path;
 	unsigned long	 v;
-	size_t		 alen;
 
 	memset(u, 0, sizeof(*u));
 	u->port = 6379;
@@ -81,25 +111,9 @@ redis_url_parse(const char *url, struct redis_url *u, const char **why)
 		*why = "not a redis:// URL";
 		return -1;
 	}
-	a = url + 8;
-	alen = strcspn(a, "/?#");
-	end = a + alen;
-	/* userinfo: up to the last '@' of the authority */
-	at = NULL;
-	for (h = a; h < end; h++)
-		if (*h == '@')
-			at = h;
-	h = a;
-	if (at != NULL) {
-		colon = memchr(a, ':', (size_t)(at - a));
-		if (decode(a, (size_t)((colon ? colon : at) - a), u->user,
-		    sizeof(u->user)) != 0 || (colon != NULL && decode(colon + 1,
-		    (size_t)(at - colon - 1), u->pass, sizeof(u->pass)) != 0)) {
-			*why = "bad user or password (too long, or a broken %-escape)";
-			return -1;
-		}
-		h = at + 1;
-	}
+	if (authority(url + 8, &end, &h, &colon, u->user, sizeof(u->user),
+	    u->pass, sizeof(u->pass), why) != 0)
+		return -1;
 	if (h < end && *h == '[') {
 		if ((hend = memchr(h, ']', (size_t)(end - h))) == NULL) {
 			*why = "unclosed [ in the host";
@@ -156,8 +170,8 @@ redis_url_parse(const char *url, struct redis_url *u, const char **why)
 int
 pg_url_split(const char *url, struct pg_url *u, const char **why)
 {
-	const char	*a, *end, *at, *colon, *h, *hend, *p;
-	size_t		 alen, n;
+	const char	*a, *end, *rest, *colon, *h, *hend, *p;
+	size_t		 n;
 
 	memset(u, 0, sizeof(*u));
 	if (strncmp(url, "postgres://", 11) == 0)
@@ -168,24 +182,10 @@ pg_url_split(const char *url, struct pg_url *u, const char **why)
 		*why = "not a postgres:// URL";
 		return -1;
 	}
-	alen = strcspn(a, "/?#");
-	end = a + alen;
-	at = NULL;
-	for (h = a; h < end; h++)
-		if (*h == '@')
-			at = h;
-	h = a;
-	colon = NULL;
-	if (at != NULL) {
-		colon = memchr(a, ':', (size_t)(at - a));
-		if (decode(a, (size_t)((colon ? colon : at) - a), u->user,
-		    sizeof(u->user)) != 0 || (colon != NULL && decode(colon + 1,
-		    (size_t)(at - colon - 1), u->pass, sizeof(u->pass)) != 0)) {
-			*why = "bad user or password (too long, or a broken %-escape)";
-			return -1;
-		}
-		h = at + 1;
-	}
+	if (authority(a, &end, &h, &colon, u->user, sizeof(u->user), u->pass,
+	    sizeof(u->pass), why) != 0)
+		return -1;
+	rest = colon != NULL ? h - 1 : h;	/* "@host..." or "host..." */
 	/* A password in the query would reach a command line: refuse. */
 	if (strstr(end, "password=") != NULL) {
 		*why = "a password in the query string (put it in "
@@ -194,12 +194,12 @@ pg_url_split(const char *url, struct pg_url *u, const char **why)
 	}
 	/* The URL again, "user:password@" becoming "user@". */
 	n = (size_t)((colon != NULL ? colon : h) - url);
-	if (n + strlen(at != NULL ? at : h) + 1 > sizeof(u->nopass)) {
+	if (n + strlen(rest) + 1 > sizeof(u->nopass)) {
 		*why = "URL too long";
 		return -1;
 	}
 	memcpy(u->nopass, url, n);
-	strcpy(u->nopass + n, colon != NULL ? at : h);
+	strcpy(u->nopass + n, rest);
 	/* host[:port], a [v6] host, or nothing (the local socket) */
 	if (h < end && *h == '[') {
 		if ((hend = memchr(h, ']', (size_t)(end - h))) == NULL) {
