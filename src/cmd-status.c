@@ -52,60 +52,91 @@ inst_json(struct tend *t, const struct inst *in)
 	    "health_restarts", (int)in->health_restarts);
 }
 
+/* A slot of the idle port set, never started: not shown, not counted. */
+static int
+inst_shown(const struct inst *in)
+{
+	return inst_active(in) || in->state != ST_STOPPED || in->running;
+}
+
+/* What the full and the brief status both say of an app. */
+struct app_view {
+	const struct inst *first;	/* the serving set's first */
+	const struct inst *latest;	/* the last to have exited */
+	const char	*reason;
+	uint64_t	 rss;
+	double		 cpu;
+	unsigned	 restarts;
+	char		 health[64];	/* its worst instance's */
+};
+
+static void
+app_view(const struct app *app, struct app_view *v)
+{
+	unsigned	i;
+
+	memset(v, 0, sizeof(*v));
+	v->first = &app->inst[app->color * app->n_run];
+	v->reason = "";
+	for (i = 0; i < app->n_inst; i++) {
+		const struct inst *in = &app->inst[i];
+
+		if (!inst_shown(in))
+			continue;
+		v->rss += in->rss;
+		v->cpu += in->cpu;
+		v->restarts += in->restarts;
+		if (in->has_exit)
+			v->latest = in;
+		if (*v->reason == '\0' && in->reason[0] != '\0' && inst_active(in))
+			v->reason = in->reason;
+	}
+	health_word(v->first, v->health, sizeof(v->health));
+	for (i = 0; i < app->n_inst; i++)
+		if (inst_active(&app->inst[i]) && (app->inst[i].hc_fail > 0 ||
+		    app->inst[i].state == ST_STARTING)) {
+			health_word(&app->inst[i], v->health, sizeof(v->health));
+			break;
+		}
+}
+
 json_t *
 status_app_json(struct tend *t, struct app *app)
 {
 	json_t		*o, *pids, *insts;
-	const struct inst *first = &app->inst[app->color * app->n_run],
-			*latest = NULL;
-	const char	*reason = "";
-	uint64_t	 rss = 0, now = uv_now(t->loop);
-	double		 cpu = 0;
-	unsigned	 i, restarts = 0;
-	char		 hw[64];
+	struct app_view	 v;
+	const struct inst *first;
+	uint64_t	 now = uv_now(t->loop);
+	unsigned	 i;
 
 	if ((pids = json_array()) == NULL || (insts = json_array()) == NULL)
 		return NULL;
+	app_view(app, &v);
+	first = v.first;
 	for (i = 0; i < app->n_inst; i++) {
 		const struct inst *in = &app->inst[i];
 
-		/* The idle port set is not shown. */
-		if (!inst_active(in) && in->state == ST_STOPPED && !in->running)
+		if (!inst_shown(in))
 			continue;
 		if (in->running)
 			json_array_append_new(pids, json_integer(in->pid));
 		json_array_append_new(insts, inst_json(t, in));
-		rss += in->rss;
-		cpu += in->cpu;
-		restarts += in->restarts;
-		if (in->has_exit)
-			latest = in;
-		if (*reason == '\0' && in->reason[0] != '\0' && inst_active(in))
-			reason = in->reason;
 	}
-	/* The app's health is its worst instance's. */
-	health_word(first, hw, sizeof(hw));
-	for (i = 0; i < app->n_inst; i++)
-		if (inst_active(&app->inst[i]) && (app->inst[i].hc_fail > 0 ||
-		    app->inst[i].state == ST_STARTING)) {
-			health_word(&app->inst[i], hw, sizeof(hw));
-			break;
-		}
 	o = json_pack("{s:s,s:s,s:o,s:o,s:i,s:o,s:o,s:I,s:f,s:s,s:o,s:o,s:s}",
 	    "name", app->name,
 	    "state", app_state(app),
 	    "pid", first->running ? json_integer(first->pid) : json_null(),
 	    "pids", pids,
-	    "restarts", (int)restarts,
+	    "restarts", (int)v.restarts,
 	    "uptime_ms", first->running ? json_integer((json_int_t)(now -
 	    first->spawned_at)) : json_null(),
-	    "last_exit", latest != NULL ? exit_json(latest) : json_null(),
-	    "rss_bytes", (json_int_t)rss,
-	    "cpu_percent", cpu,
-	    "health", hw,
+	    "last_exit", v.latest != NULL ? exit_json(v.latest) : json_null(),
+	    "rss_bytes", (json_int_t)v.rss,
+	    "cpu_percent", v.cpu,
+	    "health", v.health,
 	    "ready_ms", nullable_int(first->ready_ms),
 	    "release", app->release[0] ? json_string(app->release) : json_null(),
-	    "reason", reason);
+	    "reason", v.reason);
 	if (o == NULL) {
 		json_decref(insts);
 		return NULL;
@@ -137,53 +168,33 @@ status_app_json(struct tend *t, struct app *app)
 static json_t *
 status_app_brief(struct tend *t, struct app *app)
 {
-	const struct inst *first = &app->inst[app->color * app->n_run],
-			*latest = NULL;
-	const char	*reason = "", *step = prep_detail(app);
-	uint64_t	 rss = 0, now = uv_now(t->loop);
-	double		 cpu = 0;
-	unsigned	 i, restarts = 0;
-	char		 hw[64];
+	struct app_view	 v;
+	const char	*step = prep_detail(app);
+	uint64_t	 now = uv_now(t->loop);
 	json_t		*o;
 
 	if ((o = json_object()) == NULL)
 		return NULL;
-	for (i = 0; i < app->n_inst; i++) {
-		const struct inst *in = &app->inst[i];
-
-		rss += in->rss;
-		cpu += in->cpu;
-		restarts += in->restarts;
-		if (in->has_exit)
-			latest = in;
-		if (*reason == '\0' && in->reason[0] != '\0' && inst_active(in))
-			reason = in->reason;
-	}
-	health_word(first, hw, sizeof(hw));
-	for (i = 0; i < app->n_inst; i++)
-		if (inst_active(&app->inst[i]) && (app->inst[i].hc_fail > 0 ||
-		    app->inst[i].state == ST_STARTING)) {
-			health_word(&app->inst[i], hw, sizeof(hw));
-			break;
-		}
+	app_view(app, &v);
 	json_object_set_new_nocheck(o, "name", json_string(app->name));
 	json_object_set_new_nocheck(o, "state", json_string(app_state(app)));
-	json_object_set_new_nocheck(o, "pid", first->running ?
-	    json_integer(first->pid) : json_null());
-	json_object_set_new_nocheck(o, "restarts", json_integer(restarts));
-	json_object_set_new_nocheck(o, "uptime_ms", first->running ?
-	    json_integer((json_int_t)(now - first->spawned_at)) : json_null());
-	json_object_set_new_nocheck(o, "last_exit", latest != NULL ?
-	    exit_json(latest) : json_null());
-	json_object_set_new_nocheck(o, "rss_bytes", json_integer((json_int_t)rss));
-	json_object_set_new_nocheck(o, "cpu_percent", json_real(cpu));
-	json_object_set_new_nocheck(o, "health", json_string(hw));
-	json_object_set_new_nocheck(o, "reason", json_string(reason));
+	json_object_set_new_nocheck(o, "pid", v.first->running ?
+	    json_integer(v.first->pid) : json_null());
+	json_object_set_new_nocheck(o, "restarts", json_integer(v.restarts));
+	json_object_set_new_nocheck(o, "uptime_ms", v.first->running ?
+	    json_integer((json_int_t)(now - v.first->spawned_at)) : json_null());
+	json_object_set_new_nocheck(o, "last_exit", v.latest != NULL ?
+	    exit_json(v.latest) : json_null());
+	json_object_set_new_nocheck(o, "rss_bytes",
+	    json_integer((json_int_t)v.rss));
+	json_object_set_new_nocheck(o, "cpu_percent", json_real(v.cpu));
+	json_object_set_new_nocheck(o, "health", json_string(v.health));
+	json_object_set_new_nocheck(o, "reason", json_string(v.reason));
 	if (step != NULL)
 		json_object_set_new_nocheck(o, "step", json_string(step));
-	if (first->state == ST_BACKOFF)
+	if (v.first->state == ST_BACKOFF)
 		json_object_set_new_nocheck(o, "next_restart_ms",
-		    nullable_int(first->next_delay));
+		    nullable_int(v.first->next_delay));
 	return o;
 }
 
