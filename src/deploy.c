@@ -29,7 +29,6 @@
  */
 #define _GNU_SOURCE
 #include <sys/stat.h>
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
@@ -1073,10 +1072,12 @@ do_reload(struct deploy *d)
 	run_job(d, "nginx", NULL, d->app->ca->nginx_reload, "/", &e, 0, 60000);
 }
 
+/* A release folder: "2026...-sha", not its ".log". */
 static int
-release_cmp(const void *a, const void *b)
+is_release(const char *name, void *arg)
 {
-	return strcmp(*(char *const *)a, *(char *const *)b);
+	(void)arg;
+	return name[0] >= '0' && name[0] <= '9' && strchr(name, '.') == NULL;
 }
 
 /* Keep the newest keep_releases folders, and always the live one and the
@@ -1084,37 +1085,15 @@ release_cmp(const void *a, const void *b)
 static void
 prune_releases(struct app *app)
 {
-	char		 dir[PATH_MAX], path[PATH_MAX + 80], **names = NULL;
+	char		 dir[PATH_MAX], path[PATH_MAX + 80], **names;
 	const char	*keep_ready = NULL;
 	json_t		*r;
-	struct dirent	*de;
-	size_t		 n = 0, cap = 0, i;
-	DIR		*dp;
+	size_t		 n, i;
 
 	if ((r = find_record(app, "ready", NULL)) != NULL)
 		keep_ready = json_string_value(json_object_get(r, "id"));
 	snprintf(dir, sizeof(dir), "%s/releases", app->ca->dir);
-	if ((dp = opendir(dir)) == NULL)
-		return;
-	while ((de = readdir(dp)) != NULL) {
-		if (de->d_name[0] < '0' || de->d_name[0] > '9' ||
-		    strchr(de->d_name, '.') != NULL)
-			continue;
-		if (n == cap) {
-			char **nn = reallocarray(names, cap ? cap * 2 : 16,
-			    sizeof(*names));
-			if (nn == NULL)
-				break;
-			names = nn;
-			cap = cap ? cap * 2 : 16;
-		}
-		if ((names[n] = strdup(de->d_name)) == NULL)
-			break;
-		n++;
-	}
-	closedir(dp);
-	if (n > 0)
-		qsort(names, n, sizeof(*names), release_cmp);
+	names = tend_dir_names(dir, is_release, NULL, &n);
 	for (i = 0; i + app->ca->keep_releases < n; i++) {
 		if (strcmp(names[i], app->release) == 0 ||
 		    (keep_ready != NULL && strcmp(names[i], keep_ready) == 0) ||
@@ -1130,9 +1109,7 @@ prune_releases(struct app *app)
 				json_object_set_new(r, "pruned", json_true());
 		}
 	}
-	for (i = 0; i < n; i++)
-		free(names[i]);
-	free(names);
+	tend_names_free(names, n);
 }
 
 static void
@@ -1333,6 +1310,23 @@ deploy_busy(struct app *app, struct client *c)
 	return 1;
 }
 
+/* The app's deploy from now on, once a build in the way is canceled; NULL
+ * when c was answered instead (busy, out of memory). */
+static struct deploy *
+deploy_begin(struct app *app, enum dkind kind, struct client *c)
+{
+	struct deploy	*d;
+
+	if (deploy_busy(app, c))
+		return NULL;
+	if ((d = deploy_new(app, kind, c)) == NULL) {
+		client_finish(c, cmd_error("out of memory"));
+		return NULL;
+	}
+	app->deploy = d;
+	return d;
+}
+
 void
 deploy_request(struct app *app, struct client *c, const char *ref)
 {
@@ -1351,13 +1345,8 @@ deploy_request(struct app *app, struct client *c, const char *ref)
 		    "or commit (letters, digits, - _ . /, not starting with -)"));
 		return;
 	}
-	if (deploy_busy(app, c))
+	if ((d = deploy_begin(app, DK_DEPLOY, c)) == NULL)
 		return;
-	if ((d = deploy_new(app, DK_DEPLOY, c)) == NULL) {
-		client_finish(c, cmd_error("out of memory"));
-		return;
-	}
-	app->deploy = d;
 	{
 		char *r = redact_url(app->ca->repo);
 
@@ -1420,13 +1409,8 @@ deploy_rollback(struct app *app, struct client *c, const char *release)
 		    "deploy its commit again", app->name, release, dir));
 		return;
 	}
-	if (deploy_busy(app, c))
+	if ((d = deploy_begin(app, DK_ROLLBACK, c)) == NULL)
 		return;
-	if ((d = deploy_new(app, DK_ROLLBACK, c)) == NULL) {
-		client_finish(c, cmd_error("out of memory"));
-		return;
-	}
-	app->deploy = d;
 	snprintf(d->id, sizeof(d->id), "%s", release);
 	snprintf(d->reldir, sizeof(d->reldir), "%s", dir);
 	snprintf(d->sha, sizeof(d->sha), "%s",
@@ -1459,13 +1443,8 @@ deploy_reload(struct app *app, struct client *c)
 		    app->name));
 		return;
 	}
-	if (deploy_busy(app, c))
+	if ((d = deploy_begin(app, DK_RELOAD, c)) == NULL)
 		return;
-	if ((d = deploy_new(app, DK_RELOAD, c)) == NULL) {
-		client_finish(c, cmd_error("out of memory"));
-		return;
-	}
-	app->deploy = d;
 	snprintf(d->id, sizeof(d->id), "%s", app->release[0] ? app->release :
 	    "current");
 	snprintf(d->rundir, sizeof(d->rundir), "%s",

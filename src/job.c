@@ -346,24 +346,10 @@ job_start(struct app *app, const struct job_spec *spec, job_done_cb done,
 	args[n] = NULL;
 	file = as_other ? t->self_exe : args[0];
 
-	j->out = logpipe_new(app, NULL, j, -1, spec->stream, 6);
-	j->err = logpipe_new(app, NULL, j, -1, spec->stream, 3);
-	if (j->out == NULL || j->err == NULL) {
-		snprintf(why, whylen, "out of memory");
+	if (logpipe_child_stdio(app, NULL, j, -1, spec->stream, spec->stream,
+	    &j->out, &j->err, stdio, cfd, why, whylen) != 0)
 		goto fail;
-	}
-	if ((r = logpipe_make(j->out, &cfd[0])) != 0 ||
-	    (r = logpipe_make(j->err, &cfd[1])) != 0) {
-		snprintf(why, whylen, "pipe: %s", uv_strerror(r));
-		goto fail;
-	}
 	memset(&o, 0, sizeof(o));
-	memset(stdio, 0, sizeof(stdio));
-	stdio[0].flags = UV_IGNORE;
-	stdio[1].flags = UV_INHERIT_FD;
-	stdio[1].data.fd = cfd[0];
-	stdio[2].flags = UV_INHERIT_FD;
-	stdio[2].data.fd = cfd[1];
 	o.exit_cb = job_exit_cb;
 	o.file = file;
 	o.args = args;

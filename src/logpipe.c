@@ -600,6 +600,41 @@ logpipe_make(struct logpipe *lp, uv_file *child_fd)
 	return 0;
 }
 
+/*
+ * A child's stdout and stderr: two logpipes (*out, *err) on real pipes,
+ * and stdio[3] for uv_spawn with stdin ignored.  cfd[] are the child's
+ * ends, to close once it is spawned (or on failure; -1 when unused).  On
+ * error why says so; pipes already made stay in *out, *err for the
+ * caller's cleanup.
+ */
+int
+logpipe_child_stdio(struct app *app, struct inst *in, struct job *job, int idx,
+    const char *out_stream, const char *err_stream, struct logpipe **out,
+    struct logpipe **err, uv_stdio_container_t stdio[3], uv_file cfd[2],
+    char *why, size_t whylen)
+{
+	int	r;
+
+	*out = logpipe_new(app, in, job, idx, out_stream, 6);
+	*err = logpipe_new(app, in, job, idx, err_stream, 3);
+	if (*out == NULL || *err == NULL) {
+		snprintf(why, whylen, "out of memory");
+		return UV_ENOMEM;
+	}
+	if ((r = logpipe_make(*out, &cfd[0])) != 0 ||
+	    (r = logpipe_make(*err, &cfd[1])) != 0) {
+		snprintf(why, whylen, "pipe: %s", uv_strerror(r));
+		return r;
+	}
+	memset(stdio, 0, 3 * sizeof(*stdio));
+	stdio[0].flags = UV_IGNORE;
+	stdio[1].flags = UV_INHERIT_FD;
+	stdio[1].data.fd = cfd[0];
+	stdio[2].flags = UV_INHERIT_FD;
+	stdio[2].data.fd = cfd[1];
+	return 0;
+}
+
 int
 logpipe_start(struct logpipe *lp)
 {

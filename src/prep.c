@@ -27,7 +27,6 @@
  */
 #define _GNU_SOURCE
 #include <sys/stat.h>
-#include <dirent.h>
 #include <errno.h>
 #include <limits.h>
 #include <stdio.h>
@@ -387,10 +386,16 @@ prep_lock(struct prep *p)
 
 /* --- backup ----------------------------------------------------------- */
 
+/* APP-2026...dump of this app (a digit after "APP-": not another app's). */
 static int
-dump_name_cmp(const void *a, const void *b)
+is_app_dump(const char *name, void *arg)
 {
-	return strcmp(*(char *const *)a, *(char *const *)b);
+	const char	*app = arg;
+	size_t		 alen = strlen(app), l = strlen(name);
+
+	return strncmp(name, app, alen) == 0 && name[alen] == '-' &&
+	    name[alen + 1] >= '0' && name[alen + 1] <= '9' && l > alen + 6 &&
+	    strcmp(name + l - 5, ".dump") == 0;
 }
 
 /* Keep the newest backup_keep dumps of this app (names sort by time). */
@@ -398,48 +403,17 @@ static void
 prep_prune(struct prep *p)
 {
 	const char	*dir = p->app->ca->backup_dir;
-	char		 prefix[APP_NAME_MAX + 2], path[PATH_MAX], **names = NULL;
-	size_t		 n = 0, cap = 0, i, plen;
-	struct dirent	*de;
-	DIR		*d;
+	char		 path[PATH_MAX], **names;
+	size_t		 n, i;
 
-	snprintf(prefix, sizeof(prefix), "%s-", p->app->name);
-	plen = strlen(prefix);
-	if ((d = opendir(dir)) == NULL)
-		return;
-	while ((de = readdir(d)) != NULL) {
-		size_t l = strlen(de->d_name);
-
-		if (strncmp(de->d_name, prefix, plen) != 0 || l < plen + 5 ||
-		    strcmp(de->d_name + l - 5, ".dump") != 0)
-			continue;
-		/* APP-2026...: a digit next, or it is another app's. */
-		if (de->d_name[plen] < '0' || de->d_name[plen] > '9')
-			continue;
-		if (n == cap) {
-			char **nn = reallocarray(names, cap ? cap * 2 : 16,
-			    sizeof(*names));
-			if (nn == NULL)
-				break;
-			names = nn;
-			cap = cap ? cap * 2 : 16;
-		}
-		if ((names[n] = strdup(de->d_name)) == NULL)
-			break;
-		n++;
-	}
-	closedir(d);
-	if (n > 0)
-		qsort(names, n, sizeof(*names), dump_name_cmp);
+	names = tend_dir_names(dir, is_app_dump, p->app->name, &n);
 	for (i = 0; i + p->app->ca->backup_keep < n; i++) {
 		snprintf(path, sizeof(path), "%s/%s", dir, names[i]);
 		if (unlink(path) == 0)
 			applog_event(p->app, -1, "backup: removed %s "
 			    "(backup_keep = %u)", path, p->app->ca->backup_keep);
 	}
-	for (i = 0; i < n; i++)
-		free(names[i]);
-	free(names);
+	tend_names_free(names, n);
 }
 
 static void

@@ -225,26 +225,10 @@ spawn_inst(struct inst *in, char *why, size_t whylen)
 	args[n] = NULL;
 
 	in->empty_at = 0;
-	in->out = logpipe_new(app, in, NULL, (int)in->idx, "out", 6);
-	in->err = logpipe_new(app, in, NULL, (int)in->idx, "err", 3);
-	if (in->out == NULL || in->err == NULL) {
-		snprintf(why, whylen, "out of memory");
-		r = UV_ENOMEM;
+	if (logpipe_child_stdio(app, in, NULL, (int)in->idx, "out", "err",
+	    &in->out, &in->err, stdio, cfd, why, whylen) != 0)
 		goto fail;
-	}
-
-	if ((r = logpipe_make(in->out, &cfd[0])) != 0 ||
-	    (r = logpipe_make(in->err, &cfd[1])) != 0) {
-		snprintf(why, whylen, "pipe: %s", uv_strerror(r));
-		goto fail;
-	}
 	memset(&o, 0, sizeof(o));
-	memset(stdio, 0, sizeof(stdio));
-	stdio[0].flags = UV_IGNORE;
-	stdio[1].flags = UV_INHERIT_FD;
-	stdio[1].data.fd = cfd[0];
-	stdio[2].flags = UV_INHERIT_FD;
-	stdio[2].data.fd = cfd[1];
 	o.exit_cb = proc_exit_cb;
 	o.file = as_other ? t->self_exe : "/bin/sh";
 	o.args = args;

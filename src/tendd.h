@@ -355,6 +355,10 @@ struct logpipe *logpipe_new(struct app *, struct inst *, struct job *,
 	    int idx, const char *stream, int prio);
 int	logpipe_start(struct logpipe *);
 int	logpipe_make(struct logpipe *, uv_file *child_fd);
+int	logpipe_child_stdio(struct app *, struct inst *, struct job *, int idx,
+	    const char *out_stream, const char *err_stream, struct logpipe **,
+	    struct logpipe **, uv_stdio_container_t stdio[3], uv_file cfd[2],
+	    char *why, size_t whylen);
 void	logpipe_close(struct logpipe *);
 /* The last n lines kept in memory, as one malloc'd buffer. */
 char	*applog_tail(const struct applog *, unsigned n, size_t *len);
@@ -439,5 +443,8 @@ uint32_t tend_random(struct tend *);
 void	tend_check_shutdown(struct tend *);
 void	tend_drain_watch(struct tend *);
 int	tend_mkdir_p(const char *, mode_t);
+char	**tend_dir_names(const char *, int (*)(const char *, void *), void *,
+	    size_t *);
+void	tend_names_free(char **, size_t);
 
 #endif /* TENDD_H */
