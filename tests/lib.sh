@@ -147,6 +147,22 @@ pg_start() {
 	$PSQL -c "CREATE USER app PASSWORD 'apppass'" -c "CREATE DATABASE shop OWNER app" >/dev/null
 }
 
+# black_hole: $HOLE, a loopback port whose connections queue in the
+# kernel and are never accepted: a server that does not answer.
+black_hole() {
+	HOLE=$(free_port)
+	python3 - "$HOLE" <<'PY' &
+import socket, sys, time
+s = socket.socket()
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("127.0.0.1", int(sys.argv[1])))
+s.listen(16)          # connections queue in the kernel; none is accepted
+time.sleep(120)
+PY
+	on_exit "kill $!"
+	wait_for "black hole" 5 bash -c "exec 3<>/dev/tcp/127.0.0.1/$HOLE"
+}
+
 # redis_start: a private Redis on a loopback port with password rpass.
 redis_start() {
 	command -v redis-server >/dev/null || { echo "# redis-server is not installed"; return 1; }

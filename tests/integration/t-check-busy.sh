@@ -5,17 +5,7 @@
 . "$(dirname "$0")/../lib.sh"
 PG_OPTS="-c max_connections=5 -c superuser_reserved_connections=1" pg_start ||
 	{ not_ok "PostgreSQL starts"; done_testing; }
-HOLE=$(free_port)
-python3 - "$HOLE" <<'PY' &
-import socket, sys, time
-s = socket.socket()
-s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-s.bind(("127.0.0.1", int(sys.argv[1])))
-s.listen(16)          # connections queue in the kernel; none is accepted
-time.sleep(120)
-PY
-on_exit "kill $!"
-wait_for "black hole" 5 bash -c "exec 3<>/dev/tcp/127.0.0.1/$HOLE"
+black_hole || { not_ok "black hole listens"; done_testing; }
 PG=postgres://app:apppass@127.0.0.1:$PGPORT
 tend_conf <<EOF2
 [app:full]

@@ -10,17 +10,7 @@ pg_start || { not_ok "PostgreSQL starts"; done_testing; }
 redis_start || { not_ok "Redis starts"; done_testing; }
 PG=postgres://app:apppass@127.0.0.1:$PGPORT
 $PSQL -c "ALTER USER app CREATEDB" >/dev/null
-HOLE=$(free_port)
-python3 - "$HOLE" <<'PY' &
-import socket, sys, time
-s = socket.socket()
-s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-s.bind(("127.0.0.1", int(sys.argv[1])))
-s.listen(16)          # connections queue in the kernel; none is accepted
-time.sleep(120)
-PY
-on_exit "kill $!"
-wait_for "black hole" 5 bash -c "exec 3<>/dev/tcp/127.0.0.1/$HOLE"
+black_hole || { not_ok "black hole listens"; done_testing; }
 GOODSECRET=$(head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n')
 cat > "$T/medusa.env" <<EOF
 DATABASE_URL=$PG/shop
