@@ -248,3 +248,19 @@ git_commit() {
 	git -C "$1" -c user.name=tend-test -c user.email=test@localhost \
 	    commit -q -m "$2"
 }
+
+# app_user [NAME]: a real unprivileged system user and group for the
+# test's app, $APP_USER (default tendapp$$), removed at exit.  Its home is
+# $T/home/NAME, which it owns: git, npm and ssh write there.
+app_user() {
+	APP_USER=${1:-tendapp$$}
+	mkdir -p "$T/home"
+	useradd --system --user-group --home-dir "$T/home/$APP_USER" \
+	    --create-home --shell /usr/sbin/nologin "$APP_USER" >/dev/null 2>&1 ||
+	    { echo "# useradd $APP_USER failed"; return 1; }
+	on_exit "userdel -r $APP_USER >/dev/null 2>&1; groupdel $APP_USER >/dev/null 2>&1"
+	APP_UID=$(id -u "$APP_USER")
+	APP_GID=$(id -g "$APP_USER")
+}
+# as_app CMD...: CMD as $APP_USER (the attacker's shell).
+as_app() { runuser -u "$APP_USER" -- "$@"; }
