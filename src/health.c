@@ -256,13 +256,14 @@ finish(struct inst *in, int ok, int code, const char *err)
 	applog_event(app, (int)in->idx, "health check failed (%u/%u): %s",
 	    in->hc_fail, ca->health_failures, in->hc_last);
 	if (in->hc_fail >= ca->health_failures) {
-		snprintf(in->reason, sizeof(in->reason), "restarted: health "
-		    "check failed %u times: %s", in->hc_fail, in->hc_last);
-		log_warnx("%s[%u]: %s", app->name, in->idx, in->reason);
-		applog_event(app, (int)in->idx, "%s", in->reason);
+		log_warnx("%s[%u]: restarted: health check failed %u times: "
+		    "%s", app->name, in->idx, in->hc_fail, in->hc_last);
+		applog_event(app, (int)in->idx, "restarted: health check "
+		    "failed %u times: %s", in->hc_fail, in->hc_last);
 		in->health_restarts++;
 		in->hc_mode = HC_NONE;
-		inst_event(in, EV_KILL);
+		inst_event_why(in, EV_KILL, "restarted: health check failed "
+		    "%u times: %s", in->hc_fail, in->hc_last);
 		return;
 	}
 	health_schedule(in, ca->health_interval);

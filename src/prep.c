@@ -138,12 +138,10 @@ prep_finish(struct prep *p, int ok, const char *reason)
 
 			if (in->state != ST_PREFLIGHT && in->state != ST_MIGRATING)
 				continue;
-			if (!ok) {
-				snprintf(in->reason, sizeof(in->reason), "%s",
-				    reason);
-				in->keep_reason = 1;
-			}
-			inst_event(in, ok ? EV_PREP_OK : EV_PREP_FAIL);
+			if (ok)
+				inst_event(in, EV_PREP_OK);
+			else
+				inst_event_why(in, EV_PREP_FAIL, "%s", reason);
 		}
 	}
 	prep_free(p);

@@ -13,6 +13,7 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -44,6 +45,8 @@ const char *const event_names[EV__COUNT] = {
 typedef void (*action_fn)(struct inst *);
 
 static void	inst_timer_cb(uv_timer_t *);
+static void	drain_watch(struct tend *);
+static uint32_t	supervise_random(struct tend *);
 
 static void
 inst_set_state(struct inst *in, enum inst_state st)
@@ -177,7 +180,7 @@ apply_policy(struct inst *in, int was_live)
 		backoff_reset(&in->bo);
 		delay = 0;
 	} else
-		delay = backoff_next(&in->bo, tend_random(t));
+		delay = backoff_next(&in->bo, supervise_random(t));
 	format_duration(d, sizeof(d), delay);
 	if (!in->keep_reason || in->reason[0] == '\0')
 		snprintf(in->reason, sizeof(in->reason), "%s", ex);
@@ -514,7 +517,7 @@ inst_group_check(struct inst *in)
 		return;
 	if (ptree_group_alive(in->pid)) {
 		in->empty_at = 0;
-		tend_drain_watch(in->app->t);
+		drain_watch(in->app->t);
 		return;
 	}
 	/* The group is gone, but its last output may still sit in the
@@ -526,7 +529,7 @@ inst_group_check(struct inst *in)
 		in->empty_at = now;
 	if ((in->out != NULL || in->err != NULL) &&
 	    now - in->empty_at < LOG_DRAIN_MS) {
-		tend_drain_watch(in->app->t);
+		drain_watch(in->app->t);
 		return;
 	}
 	in->empty_at = 0;
@@ -572,13 +575,98 @@ app_is_down(const struct app *app)
 	return app->jobs == 0;
 }
 
+/*
+ * Tell whoever watches apps (registered by the layers above: deploys,
+ * waiting commands, systemd's STATUS=, the shutdown) that app changed.
+ * The state machine calls down only; upward it goes through these.
+ */
+int
+app_watch(struct tend *t, app_watch_fn fn, void *arg)
+{
+	if (t->nwatch == APP_WATCH_MAX)
+		return -1;
+	t->watch[t->nwatch].fn = fn;
+	t->watch[t->nwatch].arg = arg;
+	t->nwatch++;
+	return 0;
+}
+
 void
 app_notify(struct app *app)
 {
-	deploy_app_changed(app);
-	waiters_notify(app);
-	sd_status_update(app->t);
-	tend_check_shutdown(app->t);
+	struct tend	*t = app->t;
+	size_t		 i;
+
+	for (i = 0; i < t->nwatch; i++)
+		t->watch[i].fn(app, t->watch[i].arg);
+}
+
+/* An event with its reason: the one way another module explains an
+ * instance's outcome (only the state machine writes in->reason). */
+void
+inst_event_why(struct inst *in, enum inst_event ev, const char *fmt, ...)
+{
+	va_list	ap;
+
+	va_start(ap, fmt);
+	vsnprintf(in->reason, sizeof(in->reason), fmt, ap);
+	va_end(ap);
+	in->keep_reason = 1;
+	inst_event(in, ev);
+}
+
+/* Poll the groups that outlive their leader until none is left. */
+static void
+drain_cb(uv_timer_t *h)
+{
+	struct tend	*t = h->data;
+	struct app	*app, *next;
+	unsigned	 i, left = 0;
+
+	TAILQ_FOREACH_SAFE(app, &t->apps, entry, next)
+		for (i = 0; i < app->n_inst; i++) {
+			inst_group_check(&app->inst[i]);
+			/* The app may be gone now (removed, replaced). */
+			if (app->unlinked)
+				break;
+			left += app->inst[i].draining;
+		}
+	if (left == 0)
+		uv_timer_stop(h);
+}
+
+static void
+drain_watch(struct tend *t)
+{
+	if (!t->drain_closed && !uv_is_active((uv_handle_t *)&t->drain_timer))
+		uv_timer_start(&t->drain_timer, drain_cb, SUPERVISE_DRAIN_MS,
+		    SUPERVISE_DRAIN_MS);
+}
+
+void
+supervise_init(struct tend *t)
+{
+	uv_timer_init(t->loop, &t->drain_timer);
+	t->drain_timer.data = t;
+}
+
+void
+supervise_close(struct tend *t, uv_close_cb cb)
+{
+	t->drain_closed = 1;
+	uv_close((uv_handle_t *)&t->drain_timer, cb);
+}
+
+/* Jitter for the backoff: xorshift32, not secrets. */
+static uint32_t
+supervise_random(struct tend *t)
+{
+	uint32_t x = t->rnd;
+
+	x ^= x << 13;
+	x ^= x >> 17;
+	x ^= x << 5;
+	return t->rnd = x ? x : 0x9e3779b9;
 }
 
 void

@@ -27,7 +27,6 @@
 #include "tendd.h"
 
 /* How often a group that outlived its leader is polled. */
-#define DRAIN_POLL_MS	20
 /* How often memory limits are checked (only if some app has one). */
 #define TICK_MS		1000
 
@@ -36,17 +35,6 @@ usage(void)
 {
 	fprintf(stderr, "usage: tendd [-dft] [-c config]\n");
 	exit(2);
-}
-
-uint32_t
-tend_random(struct tend *t)
-{
-	uint32_t x = t->rnd;	/* xorshift32: jitter, not secrets */
-
-	x ^= x << 13;
-	x ^= x >> 17;
-	x ^= x << 5;
-	return t->rnd = x ? x : 0x9e3779b9;
 }
 
 static void
@@ -343,7 +331,7 @@ tend_check_shutdown(struct tend *t)
 	uv_close((uv_handle_t *)&t->sig_hup, noop_close_cb);
 	uv_close((uv_handle_t *)&t->sig_usr1, noop_close_cb);
 	uv_close((uv_handle_t *)&t->sig_chld, noop_close_cb);
-	uv_close((uv_handle_t *)&t->drain_timer, noop_close_cb);
+	supervise_close(t, noop_close_cb);
 	uv_close((uv_handle_t *)&t->tick, noop_close_cb);
 	if (t->watchdog_usec)
 		uv_close((uv_handle_t *)&t->watchdog, noop_close_cb);
@@ -373,31 +361,27 @@ tend_shutdown(struct tend *t, const char *why)
 
 /* --- signals and timers -------------------------------------------- */
 
+/* What the layers above the state machine hear of an app's changes. */
 static void
-drain_cb(uv_timer_t *h)
+watch_deploy(struct app *app, void *arg)
 {
-	struct tend	*t = h->data;
-	struct app	*app, *next;
-	unsigned	 i, left = 0;
-
-	TAILQ_FOREACH_SAFE(app, &t->apps, entry, next)
-		for (i = 0; i < app->n_inst; i++) {
-			inst_group_check(&app->inst[i]);
-			/* The app may be gone now (removed, replaced). */
-			if (app->unlinked)
-				break;
-			left += app->inst[i].draining;
-		}
-	if (left == 0)
-		uv_timer_stop(h);
+	(void)arg;
+	deploy_app_changed(app);
 }
 
-void
-tend_drain_watch(struct tend *t)
+static void
+watch_waiters(struct app *app, void *arg)
 {
-	if (!closing_handles && !uv_is_active((uv_handle_t *)&t->drain_timer))
-		uv_timer_start(&t->drain_timer, drain_cb, DRAIN_POLL_MS,
-		    DRAIN_POLL_MS);
+	(void)arg;
+	waiters_notify(app);
+}
+
+static void
+watch_daemon(struct app *app, void *arg)
+{
+	(void)arg;
+	sd_status_update(app->t);
+	tend_check_shutdown(app->t);
 }
 
 static void
@@ -433,12 +417,13 @@ tick_cb(uv_timer_t *h)
 			format_size(a, sizeof(a), in->rss);
 			format_size(b, sizeof(b), app->ca->max_memory);
 			format_duration(d, sizeof(d), app->ca->max_memory_for);
-			snprintf(in->reason, sizeof(in->reason), "restarted: "
-			    "memory %s above max_memory %s for %s", a, b, d);
-			applog_event(app, (int)i, "%s", in->reason);
-			log_warnx("%s[%u]: %s", app->name, i, in->reason);
+			applog_event(app, (int)i, "restarted: memory %s above "
+			    "max_memory %s for %s", a, b, d);
+			log_warnx("%s[%u]: restarted: memory %s above "
+			    "max_memory %s for %s", app->name, i, a, b, d);
 			in->mem_over_since = 0;
-			inst_event(in, EV_KILL);
+			inst_event_why(in, EV_KILL, "restarted: memory %s above "
+			    "max_memory %s for %s", a, b, d);
 		}
 	}
 }
@@ -614,8 +599,11 @@ main(int argc, char **argv)
 	signal_watch(&t, &t.sig_hup, SIGHUP);
 	signal_watch(&t, &t.sig_usr1, SIGUSR1);
 	signal_watch(&t, &t.sig_chld, SIGCHLD);
-	uv_timer_init(t.loop, &t.drain_timer);
-	t.drain_timer.data = &t;
+	supervise_init(&t);
+	if (app_watch(&t, watch_deploy, NULL) != 0 ||
+	    app_watch(&t, watch_waiters, NULL) != 0 ||
+	    app_watch(&t, watch_daemon, NULL) != 0)
+		fatalx("too many app watchers");
 	uv_timer_init(t.loop, &t.tick);
 	t.tick.data = &t;
 	uv_timer_start(&t.tick, tick_cb, TICK_MS, TICK_MS);
@@ -646,6 +634,7 @@ main(int argc, char **argv)
 	if (uv_loop_close(t.loop) != 0)
 		log_warnx("loop not empty at exit");
 	control_free(&t);
+	free(t.kids);
 	if (t.conf != NULL && --t.conf->refs == 0)
 		conf_free(t.conf);
 	free(t.conf_path);

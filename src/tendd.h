@@ -213,6 +213,12 @@ TAILQ_HEAD(apps, app);
 
 struct control;
 
+/* Who hears of an app's changes (supervise.c: app_watch). */
+typedef void (*app_watch_fn)(struct app *, void *);
+#define APP_WATCH_MAX	8
+/* How often groups that outlive their leader are looked at. */
+#define SUPERVISE_DRAIN_MS	20
+
 struct tend {
 	uv_loop_t	*loop;
 	struct conf	*conf;
@@ -221,6 +227,12 @@ struct tend {
 	struct control	*ctl;
 	uv_signal_t	 sig_term, sig_int, sig_hup, sig_usr1, sig_chld;
 	uv_timer_t	 drain_timer;	/* polls groups that outlive their leader */
+	int		 drain_closed;
+	struct {
+		app_watch_fn	 fn;
+		void		*arg;
+	}		 watch[APP_WATCH_MAX];
+	size_t		 nwatch;
 	uv_timer_t	 tick;		/* memory limits, STATUS= */
 	uv_timer_t	 watchdog;
 	uint64_t	 watchdog_usec;
@@ -244,6 +256,11 @@ void	inst_group_check(struct inst *);
 const char *app_state(const struct app *);
 int	app_is_down(const struct app *);
 void	app_notify(struct app *);
+int	app_watch(struct tend *, app_watch_fn, void *);
+void	inst_event_why(struct inst *, enum inst_event, const char *, ...)
+	    __attribute__((format(printf, 3, 4)));
+void	supervise_init(struct tend *);
+void	supervise_close(struct tend *, uv_close_cb);
 void	supervise_summary(struct tend *, unsigned *live, unsigned *starting,
 	    unsigned *failed, unsigned *down);
 
@@ -516,9 +533,7 @@ int	tend_listen_fds(void);
 
 /* tendd.c */
 int	tend_reread(struct tend *, struct errs *);
-uint32_t tend_random(struct tend *);
 void	tend_check_shutdown(struct tend *);
-void	tend_drain_watch(struct tend *);
 int	tend_mkdir_p(const char *, mode_t);
 char	**tend_dir_names(const char *, int (*)(const char *, void *), void *,
 	    size_t *);
