@@ -162,6 +162,17 @@ struct pg_url {
 };
 int	pg_url_split(const char *, struct pg_url *, const char **why);
 
+/* timefmt.c: wall-clock times, UTC, ISO 8601. */
+#define TIME_MS		0x1	/* "...T15:13:31.123Z" */
+#define TIME_BASIC	0x2	/* "20261124T151331Z": no '-' or ':' */
+#define TIME_ISO_MAX	32	/* room for any of them */
+uint64_t time_now_ms(void);	/* CLOCK_REALTIME, ms since the epoch */
+/* "2026-11-24T15:13:31Z" (flags 0) into buf; the length, or 0 with buf
+ * "" when it does not fit. */
+size_t	time_iso(char *, size_t, uint64_t ms, int flags);
+/* What time_iso wrote without TIME_BASIC, back to ms; -1 (EINVAL). */
+int	time_parse_iso(const char *, uint64_t *ms);
+
 /* history.c: deploy records in state_dir, written atomically. */
 struct json_t;
 struct json_t *history_load(const char *state_dir, const char *app,
