@@ -173,6 +173,14 @@ size_t	time_iso(char *, size_t, uint64_t ms, int flags);
 /* What time_iso wrote without TIME_BASIC, back to ms; -1 (EINVAL). */
 int	time_parse_iso(const char *, uint64_t *ms);
 
+/* atomic.c: replace a file whole: temporary file beside it, fsync,
+ * renameat over name, fsync of the directory.  name is one path
+ * component; a symbolic link at name is replaced, never followed.
+ * 0, or -1 with errno and no temporary file left behind. */
+int	atomic_write_at(int dirfd, const char *name, const void *, size_t,
+	    mode_t);
+int	atomic_write(const char *path, const void *, size_t, mode_t);
+
 /* history.c: deploy records in state_dir, written atomically. */
 struct json_t;
 struct json_t *history_load(const char *state_dir, const char *app,
