@@ -1,62 +1,144 @@
 /*
- * atomic.c: replace a file so that a reader (or a crash) sees the old
- * text or the new one, never a mix: a temporary file beside it, made with
- * O_EXCL|O_NOFOLLOW, written, fsynced, renamed over the name, and the
- * directory fsynced so the rename itself survives a power cut.
+ * atomic.c: the one way tend replaces a file (deploy history, nginx's
+ * upstream file): the new text goes to a temporary file in the same
+ * directory, is fsync'd, renamed over the old name, and the directory is
+ * fsync'd so the rename itself survives a power cut.  A kill -9 at any
+ * moment leaves either the old file or the new one, never half of one.
+ *
+ * The temporary file is created with O_EXCL|O_NOFOLLOW, so nothing
+ * planted at its name is ever opened; renameat replaces whatever is at
+ * the final name, a symbolic link included, without following it.
  */
 #define _GNU_SOURCE
 #include <sys/stat.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "tend.h"
 
+/* Names tried for the temporary file before giving up with EEXIST:
+ * another one only exists if a writer of this name died midway. */
+#define ATOMIC_TRIES	100
+
+static int
+write_all(int fd, const void *buf, size_t len)
+{
+	const char	*p = buf;
+	ssize_t		 w;
+
+	while (len > 0) {
+		if ((w = write(fd, p, len)) < 0) {
+			if (errno == EINTR)
+				continue;
+			return -1;
+		}
+		if (w == 0) {
+			errno = EIO;
+			return -1;
+		}
+		p += w;
+		len -= (size_t)w;
+	}
+	return 0;
+}
+
+static int
+sync_dir(int dirfd)
+{
+	int	fd, r, saved;
+
+	if (dirfd != AT_FDCWD)
+		return fsync(dirfd);
+	if ((fd = open(".", O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1)
+		return -1;
+	r = fsync(fd);
+	saved = errno;
+	close(fd);
+	errno = saved;
+	return r;
+}
+
 int
 atomic_write_at(int dirfd, const char *name, const void *buf, size_t len,
     mode_t mode)
 {
-	char		 tmp[300];
-	const char	*p = buf;
-	size_t		 off = 0;
-	ssize_t		 n;
-	int		 fd, e;
+	static unsigned	 seq;
+	char		 tmp[NAME_MAX + 1];
+	unsigned	 i;
+	int		 fd = -1, n, saved;
 
-	if (snprintf(tmp, sizeof(tmp), ".%s.tend-%ld", name, (long)getpid()) >=
-	    (int)sizeof(tmp)) {
-		errno = ENAMETOOLONG;
+	if (*name == '\0' || strchr(name, '/') != NULL ||
+	    strcmp(name, ".") == 0 || strcmp(name, "..") == 0) {
+		errno = EINVAL;
 		return -1;
 	}
-	(void)unlinkat(dirfd, tmp, 0);	/* a leftover of a killed tendd */
-	if ((fd = openat(dirfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW |
-	    O_CLOEXEC, mode)) == -1)
-		return -1;
-	while (off < len) {
-		if ((n = write(fd, p + off, len - off)) < 0) {
-			if (errno == EINTR)
-				continue;
-			goto bad;
+	for (i = 0; i < ATOMIC_TRIES; i++) {
+		n = snprintf(tmp, sizeof(tmp), ".%s.%ld.%u.tmp", name,
+		    (long)getpid(), seq++);
+		if (n < 0 || (size_t)n >= sizeof(tmp)) {
+			errno = ENAMETOOLONG;
+			return -1;
 		}
-		off += (size_t)n;
+		fd = openat(dirfd, tmp, O_WRONLY | O_CREAT | O_EXCL |
+		    O_NOFOLLOW | O_CLOEXEC, mode);
+		if (fd != -1 || errno != EEXIST)
+			break;
 	}
-	if (fchmod(fd, mode) != 0 || fsync(fd) != 0)
-		goto bad;
+	if (fd == -1)
+		return -1;
+	if (write_all(fd, buf, len) != 0 || fsync(fd) != 0)
+		goto fail;
 	if (close(fd) != 0) {
 		fd = -1;
-		goto bad;
+		goto fail;
 	}
 	fd = -1;
 	if (renameat(dirfd, tmp, dirfd, name) != 0)
-		goto bad;
-	(void)fsync(dirfd);
-	return 0;
-bad:
-	e = errno;
+		goto fail;
+	/* Renamed: the new text is in place; only its durability is in
+	 * doubt, and there is no temporary file left to remove. */
+	return sync_dir(dirfd);
+fail:
+	saved = errno;
 	if (fd != -1)
 		close(fd);
 	(void)unlinkat(dirfd, tmp, 0);
-	errno = e;
+	errno = saved;
 	return -1;
+}
+
+int
+atomic_write(const char *path, const void *buf, size_t len, mode_t mode)
+{
+	char		 dir[PATH_MAX];
+	const char	*slash = strrchr(path, '/'), *name;
+	int		 dirfd, r, saved;
+
+	if (slash == NULL) {
+		snprintf(dir, sizeof(dir), ".");
+		name = path;
+	} else if (slash == path) {
+		snprintf(dir, sizeof(dir), "/");
+		name = slash + 1;
+	} else {
+		if ((size_t)(slash - path) >= sizeof(dir)) {
+			errno = ENAMETOOLONG;
+			return -1;
+		}
+		memcpy(dir, path, (size_t)(slash - path));
+		dir[slash - path] = '\0';
+		name = slash + 1;
+	}
+	if ((dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
+	    O_CLOEXEC)) == -1)
+		return -1;
+	r = atomic_write_at(dirfd, name, buf, len, mode);
+	saved = errno;
+	close(dirfd);
+	errno = saved;
+	return r;
 }

@@ -10,7 +10,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "tend.h"
@@ -31,20 +30,14 @@ static void
 vlog(int prio, const char *level, int with_errno, const char *fmt,
     va_list ap)
 {
-	char		buf[LOG_LINE];
+	char		buf[LOG_LINE], ts[TIME_ISO_MAX];
 	int		saved = errno, n = 0, m;
-	struct timespec	ts;
-	struct tm	tm;
 
 	if (log_journal)
 		n = snprintf(buf, sizeof(buf), "<%d>", prio);
 	else {
-		clock_gettime(CLOCK_REALTIME, &ts);
-		gmtime_r(&ts.tv_sec, &tm);
-		n = snprintf(buf, sizeof(buf),
-		    "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ tendd: %s",
-		    tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
-		    tm.tm_min, tm.tm_sec, ts.tv_nsec / 1000000, level);
+		time_iso(ts, sizeof(ts), time_now_ms(), TIME_MS);
+		n = snprintf(buf, sizeof(buf), "%s tendd: %s", ts, level);
 	}
 	m = vsnprintf(buf + n, sizeof(buf) - (size_t)n, fmt, ap);
 	if (m > 0)

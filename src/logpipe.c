@@ -53,19 +53,6 @@ static LIST_HEAD(, logpipe) paused = LIST_HEAD_INITIALIZER(paused);
 static uv_timer_t rest_timer;
 static int	rest_timer_init;
 
-static void
-timestamp(char *buf, size_t len)
-{
-	struct timespec	ts;
-	struct tm	tm;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	gmtime_r(&ts.tv_sec, &tm);
-	snprintf(buf, len, "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ",
-	    tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
-	    tm.tm_min, tm.tm_sec, ts.tv_nsec / 1000000);
-}
-
 int
 applog_open(struct app *app, const char *log_dir, uint64_t ring_bytes)
 {
@@ -348,10 +335,10 @@ stage_line(struct app *app, const char *prefix, size_t plen, const char *p,
 static size_t
 make_prefix(char *buf, const struct app *app, int idx, const char *stream)
 {
-	char	ts[64];
+	char	ts[TIME_ISO_MAX];
 	int	n;
 
-	timestamp(ts, sizeof(ts));
+	time_iso(ts, sizeof(ts), time_now_ms(), TIME_MS);
 	if (app->n_inst > 1 && idx >= 0)
 		n = snprintf(buf, PREFIX_MAX, "%s %s.%d ", ts, stream, idx);
 	else

@@ -488,9 +488,7 @@ prep_backup(struct prep *p)
 	const struct conf_app	*ca = p->app->ca;
 	struct job_spec		 js;
 	struct env		 e;
-	struct tm		 tm;
-	time_t			 now = time(NULL);
-	char			 stamp[32], why[512], dbarg[4200];
+	char			 stamp[TIME_ISO_MAX], why[512], dbarg[4200];
 	char			*argv[] = { "pg_dump", "--format=custom",
 				    "--no-password", "--file", p->part, dbarg,
 				    NULL };
@@ -505,8 +503,7 @@ prep_backup(struct prep *p)
 		    "mkdir %s: %s", ca->backup_dir, strerror(errno));
 		return;
 	}
-	gmtime_r(&now, &tm);
-	strftime(stamp, sizeof(stamp), "%Y%m%dT%H%M%SZ", &tm);
+	time_iso(stamp, sizeof(stamp), time_now_ms(), TIME_BASIC);
 	snprintf(p->dump, sizeof(p->dump), "%s/%s-%s.dump", ca->backup_dir,
 	    p->app->name, stamp);
 	snprintf(p->part, sizeof(p->part), "%s/.%s-%s.dump.part",

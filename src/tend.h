@@ -2,10 +2,10 @@
  * tend.h: the nouns of tend (configuration, apps, instances, clients) and
  * the prototypes of every module, grouped under the file that defines them.
  *
- * The pure modules (units, dotenv, errs, backoff, heap, redact, conf, proto)
- * form libtend.a and depend on nothing but libc, inih and jansson, so unit
- * tests and fuzzers link them alone.  Everything that touches the event loop
- * lives in tendd's own files.
+ * The pure modules (units, dotenv, errs, backoff, heap, redact, conf, proto,
+ * timefmt, atomic, history) form libtend.a and depend on nothing but libc,
+ * inih and jansson, so unit tests and fuzzers link them alone.  Everything
+ * that touches the event loop lives in tendd's own files.
  */
 #ifndef TEND_H
 #define TEND_H
@@ -21,6 +21,7 @@
 #include <stdint.h>
 #include <stdarg.h>
 #include <sys/types.h>
+#include <sys/queue.h>
 
 #define TEND_DEFAULT_CONF	"/etc/tend/tend.conf"
 #define TEND_DEFAULT_SOCKET	"/run/tend/tend.sock"
@@ -162,12 +163,144 @@ struct pg_url {
 };
 int	pg_url_split(const char *, struct pg_url *, const char **why);
 
-/* history.c: deploy records in state_dir, written atomically. */
+/* timefmt.c: wall-clock times, UTC, ISO 8601. */
+#define TIME_MS		0x1	/* "...T15:13:31.123Z" */
+#define TIME_BASIC	0x2	/* "20261124T151331Z": no '-' or ':' */
+#define TIME_ISO_MAX	32	/* room for any of them */
+uint64_t time_now_ms(void);	/* CLOCK_REALTIME, ms since the epoch */
+/* "2026-11-24T15:13:31Z" (flags 0) into buf; the length, or 0 with buf
+ * "" when it does not fit. */
+size_t	time_iso(char *, size_t, uint64_t ms, int flags);
+/* What time_iso wrote without TIME_BASIC, back to ms; -1 (EINVAL). */
+int	time_parse_iso(const char *, uint64_t *ms);
+
+/* atomic.c: replace a file whole: temporary file beside it, fsync,
+ * renameat over name, fsync of the directory.  name is one path
+ * component; a symbolic link at name is replaced, never followed.
+ * 0, or -1 with errno and no temporary file left behind. */
+int	atomic_write_at(int dirfd, const char *name, const void *, size_t,
+	    mode_t);
+int	atomic_write(const char *path, const void *, size_t, mode_t);
+
+/* history.c: deploy records, one JSON file per app in state_dir
+ * (APP.deploys.json, newest first).  JSON exists only in history_read,
+ * history_write and history_releases_json; the rest is structs. */
+enum deploy_status {
+	DS_BUILDING, DS_AWAITING, DS_DEPLOYING, DS_LIVE, DS_READY,
+	DS_BUILD_FAILED, DS_DEPLOY_FAILED, DS_BUILD_CANCELED, DS__COUNT
+};
+extern const char *const deploy_status_names[DS__COUNT];
+/* building, awaiting, deploying: a deploy is still working on it. */
+int	deploy_status_running(enum deploy_status);
+
+enum deploy_kind { KIND_DEPLOY, KIND_ROLLBACK, KIND_RELOAD, KIND__COUNT };
+extern const char *const deploy_kind_names[KIND__COUNT];
+
+/* The steps a record times, in milliseconds under "steps". */
+enum rec_step {
+	RS_FETCH, RS_CHECKOUT, RS_BUILD, RS_AWAIT, RS_START, RS_SWITCH,
+	RS__COUNT
+};
+extern const char *const rec_step_names[RS__COUNT];
+
+/* A history past this many records loses its oldest. */
+#define HISTORY_MAX	100
+/* A history file larger than this is not one tend wrote. */
+#define HISTORY_MAX_SIZE	(4 * 1024 * 1024)
+
+struct deploy_rec {
+	TAILQ_ENTRY(deploy_rec) entry;
+	char		 id[80];	/* release id; "" until the commit is known */
+	enum deploy_kind kind;
+	char		 ref[208];	/* as asked for; "" for none */
+	char		 sha[48];	/* "" until resolved */
+	enum deploy_status status;
+	uint64_t	 created_ms;	/* wall clock; 0: unknown */
+	uint64_t	 finished_ms;	/* 0: not finished */
+	int64_t		 step_ms[RS__COUNT];	/* -1: not timed */
+	int64_t		 total_ms;	/* -1: never went live */
+	char		*dir;		/* the release's folder; NULL: none yet */
+	char		*reason;	/* why it failed; NULL: it did not */
+	char		*backup_file;	/* the dump taken before its migration */
+	char		*backup_restore;	/* the command that restores it */
+	int		 rolling_back;	/* a ready release on its way back */
+	int		 pruned;	/* keep_releases removed its folder */
+};
+
+struct history {
+	TAILQ_HEAD(deploy_recs, deploy_rec) recs;	/* newest first */
+	size_t		 n;
+};
+
+void	history_init(struct history *);
+void	history_free(struct history *);
+/* state_dir/APP.deploys.json into buf; -1 when it does not fit. */
+int	history_path(char *, size_t, const char *state_dir, const char *app);
+/* Read path into h (initialized; emptied first).  A missing file is an
+ * empty history; a symbolic link, a file over HISTORY_MAX_SIZE, bad JSON
+ * or a record that is not one (unknown status, wrong types) is an error:
+ * -1 with why "path: ..." or "path: record N: field: ...", h empty.
+ * Fields a newer tendd added are ignored. */
+int	history_read(struct history *, const char *path, char *why, size_t);
+/* Write h to path through atomic_write; -1 with why "path: ...". */
+int	history_write(const struct history *, const char *path, char *why,
+	    size_t);
+/* A new record at the head: status building, created now.  The oldest
+ * beyond HISTORY_MAX go.  NULL when out of memory. */
+struct deploy_rec *history_add(struct history *, enum deploy_kind,
+	    uint64_t now_ms);
+void	history_remove(struct history *, struct deploy_rec *);
+/* Drop the oldest records until at most keep remain, never one still
+ * running nor the live one: a deploy keeps its record's pointer while it
+ * runs.  Returns how many went. */
+size_t	history_prune(struct history *, size_t keep);
+struct deploy_rec *history_find_id(const struct history *, const char *id);
+/* The newest record with that status (DS_READY: the rollback target). */
+struct deploy_rec *history_find_status(const struct history *,
+	    enum deploy_status);
+/* The live record; NULL when none is. */
+struct deploy_rec *history_live(const struct history *);
+/* Set the status; a final one (live, ready, failed, canceled) stamps
+ * finished_ms with now_ms.  Saving is the caller's: once per change that
+ * matters, with history_write. */
+void	history_set_status(struct deploy_rec *, enum deploy_status,
+	    uint64_t now_ms);
+/* rec becomes live, and the record that was live the rollback target
+ * (ready); rolling_back is cleared. */
+void	history_set_live(struct history *, struct deploy_rec *,
+	    uint64_t now_ms);
+void	history_step(struct deploy_rec *, enum rec_step, uint64_t ms);
+/* Copies; NULL clears.  0, or -1 when out of memory (field unchanged). */
+int	history_set_reason(struct deploy_rec *, const char *);
+int	history_set_dir(struct deploy_rec *, const char *);
+int	history_set_backup(struct deploy_rec *, const char *file,
+	    const char *restore);
+/*
+ * After a restart: a record a killed tendd left running becomes live
+ * when it is live_id (what dir/current points at), ready when it was a
+ * rollback target on its way back, else deploy-failed ("interrupted:
+ * tendd stopped during the deploy"), and failed(rec, arg) is called for
+ * it (deploy.c removes the folder of a deploy that never went live).
+ * Any other live record than live_id becomes ready.  Returns how many
+ * records changed: save when it is not 0.
+ */
+size_t	history_recover(struct history *, const char *live_id,
+	    void (*failed)(struct deploy_rec *, void *), void *);
+
+/* tendctl releases --json: the records, newest first, with the field
+ * names of the file and "live": true on the one live_id names. */
 struct json_t;
+struct json_t *history_releases_json(const struct history *,
+	    const char *live_id);
+
+/* The JSON API deploy.c still uses until it moves to the one above: the
+ * same file, read and written through the same code.  TODO: remove once
+ * deploy.c keeps a struct history. */
 struct json_t *history_load(const char *state_dir, const char *app,
 	    char *why, size_t len);
 int	history_save(const char *state_dir, const char *app, struct json_t *,
 	    char *why, size_t len);
+
 int	valid_release_id(const char *);
 int	valid_git_ref(const char *);
 
@@ -309,10 +442,6 @@ void	fatalx(const char *, ...) __attribute__((format(printf, 1, 2), noreturn));
 /* strv helpers (conf.c) */
 int	strv_push(struct strv *, const char *);
 void	strv_free(struct strv *);
-
-/* atomic.c: replace dirfd/name whole (temp, fsync, rename, fsync dir). */
-int	atomic_write_at(int dirfd, const char *name, const void *buf,
-	    size_t len, mode_t mode);
 
 /* rootdir.c: where root may write (see the rule atop rootdir.c). */
 /* A descriptor of directory path after checking that only root can write

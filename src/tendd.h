@@ -380,11 +380,6 @@ void	prep_status(struct app *, json_t *);
 
 /* deploy.c */
 struct client;
-enum deploy_status {
-	DS_BUILDING, DS_AWAITING, DS_DEPLOYING, DS_LIVE, DS_READY,
-	DS_BUILD_FAILED, DS_DEPLOY_FAILED, DS_BUILD_CANCELED, DS__COUNT
-};
-extern const char *const deploy_status_names[DS__COUNT];
 void	deploy_request(struct app *, struct client *, const char *ref);
 void	deploy_rollback(struct app *, struct client *, const char *release);
 void	deploy_reload(struct app *, struct client *);
