@@ -349,6 +349,10 @@ job_start(struct app *app, const struct job_spec *spec, job_done_cb done,
 	if (logpipe_child_stdio(app, NULL, j, -1, spec->stream, spec->stream,
 	    &j->out, &j->err, stdio, cfd, why, whylen) != 0)
 		goto fail;
+	/* Output that is data, not log (pg_dump's): the out pipe gets no
+	 * writer and reads EOF at once. */
+	if (spec->stdout_fd > 0)
+		stdio[1].data.fd = spec->stdout_fd;
 	memset(&o, 0, sizeof(o));
 	o.exit_cb = job_exit_cb;
 	o.file = file;

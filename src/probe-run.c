@@ -4,8 +4,14 @@
  * timer, and for the migration lock keep its stdin open for as long as
  * the lock must be held.  Nothing here blocks; a probe that hangs costs
  * a process until its timer kills it.
+ *
+ * The URL is the app's (its user's .env), so the probe runs as the app's
+ * user and group (through `tendd --exec-as`, as an instance does) in an
+ * environment built from nothing (probe_env, which pg_dump shares): what
+ * it connects to and with which files is never root's to lend.
  */
 #define _GNU_SOURCE
+#include <pwd.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,6 +22,13 @@
 
 /* A probe's answer is a line or two of JSON. */
 #define PROBE_LINE_MAX	(16 * 1024)
+
+/*
+ * Paths that can never exist (/dev/null is no directory): no password
+ * file (libpq would warn on stderr that /dev/null is "not a plain file")
+ * and no pg_service.conf directory.
+ */
+#define PROBE_NO_FILE	"/dev/null/none"
 
 struct probe {
 	LIST_ENTRY(probe) entry;
@@ -165,33 +178,67 @@ probe_path(struct tend *t, char *buf, size_t len)
 }
 
 /*
- * Run `tend-probe MODE TIMEOUT [ARG]` with url; line(arg, msg) for every
- * JSON line, done(arg, status) once it is over (-1: it was killed at
- * timeout_ms, 0 means no limit).  NULL if it could not start.
+ * The environment of a program that speaks libpq or Redis for an app
+ * (tend-probe, pg_dump), built from nothing: PATH is PROBE_PATH (where
+ * prep.c finds pg_dump too), no PG* variable of tendd's
+ * (PGOPTIONS, PGSSLKEY, PGSERVICE... are defaults for every setting a
+ * URL leaves out), no password file (neither root's ~/.pgpass nor the
+ * user's: the password is the URL's or none), no service file, and HOME
+ * the app user's (pw; tendd's own user when NULL), where libpq looks for
+ * ~/.postgresql/root.crt.  The caller frees e, also on error (-1).
+ */
+int
+probe_env(struct env *e, const struct passwd *pw)
+{
+	int		 r = 0;
+
+	env_init(e);
+	if (pw == NULL)
+		pw = getpwuid(geteuid());
+	r |= env_set(e, "PATH", PROBE_PATH);
+	r |= env_set(e, "LANG", "C.UTF-8");
+	r |= env_set(e, "HOME", pw != NULL ? pw->pw_dir : "/");
+	if (pw != NULL) {
+		r |= env_set(e, "USER", pw->pw_name);
+		r |= env_set(e, "LOGNAME", pw->pw_name);
+	}
+	r |= env_set(e, "PGPASSFILE", PROBE_NO_FILE);
+	r |= env_set(e, "PGSERVICEFILE", "/dev/null");
+	r |= env_set(e, "PGSYSCONFDIR", PROBE_NO_FILE);
+	return r != 0 ? -1 : 0;
+}
+
+/*
+ * Run `tend-probe MODE TIMEOUT [ARG]` with url, as user and group (NULL:
+ * as tendd); line(arg, msg) for every JSON line, done(arg, status) once
+ * it is over (-1: it was killed at timeout_ms, 0 means no limit).  NULL
+ * if it could not start (logged).
  */
 struct probe *
-probe_start(struct tend *t, const char *mode, const char *url,
-    const char *extra, uint64_t timeout_ms, probe_line_cb line,
-    probe_done_cb done, void *arg)
+probe_start(struct tend *t, const char *user, const char *group,
+    const char *mode, const char *url, const char *extra, uint64_t timeout_ms,
+    probe_line_cb line, probe_done_cb done, void *arg)
 {
 	uv_process_options_t	 o;
 	uv_stdio_container_t	 stdio[3];
 	struct probe		*p;
+	struct passwd		*pw;
 	struct env		 e;
-	char			 path[4200], ms[32], *argv[6];
-	const char		*v;
-	int			 r, n = 0;
+	char			 path[4200], ms[32], why[256], *argv[12];
+	int			 r, n = 0, as_other = 0;
 
+	pw = spawn_user(user, group, &as_other, why, sizeof(why));
+	if (as_other < 0) {
+		log_warnx("cannot run tend-probe: %s", why);
+		return NULL;
+	}
 	if ((p = calloc(1, sizeof(*p))) == NULL)
 		return NULL;
 	p->t = t;
 	p->line = line;
 	p->done = done;
 	p->arg = arg;
-	env_init(&e);
-	v = getenv("PATH");
-	if (env_set(&e, "PATH", v != NULL && *v ? v : "/usr/bin:/bin") != 0 ||
-	    env_set(&e, "LANG", "C.UTF-8") != 0 ||
+	if (probe_env(&e, pw) != 0 ||
 	    env_set(&e, "TEND_PROBE_URL", url) != 0) {
 		env_free(&e);
 		free(p);
@@ -199,6 +246,14 @@ probe_start(struct tend *t, const char *mode, const char *url,
 	}
 	snprintf(ms, sizeof(ms), "%llu", (unsigned long long)(timeout_ms ?
 	    timeout_ms : 24ULL * 3600 * 1000));
+	if (as_other) {
+		/* exec_as_main() execs an absolute path: probe_path's is. */
+		argv[n++] = "tendd";
+		argv[n++] = "--exec-as";
+		argv[n++] = user != NULL ? (char *)user : "";
+		argv[n++] = group != NULL ? (char *)group : "";
+		argv[n++] = "--";
+	}
 	argv[n++] = (char *)probe_path(t, path, sizeof(path));
 	argv[n++] = (char *)mode;
 	argv[n++] = ms;
@@ -217,9 +272,10 @@ probe_start(struct tend *t, const char *mode, const char *url,
 	stdio[1].data.stream = (uv_stream_t *)&p->out;
 	stdio[2].flags = UV_INHERIT_FD;
 	stdio[2].data.fd = 2;
-	o.file = argv[0];
+	o.file = as_other ? t->self_exe : argv[0];
 	o.args = argv;
 	o.env = e.kv;
+	o.cwd = "/";
 	o.exit_cb = exit_cb;
 	o.stdio_count = 3;
 	o.stdio = stdio;
@@ -227,7 +283,7 @@ probe_start(struct tend *t, const char *mode, const char *url,
 	env_free(&e);
 	p->open = 4;
 	if (r != 0) {
-		log_warnx("cannot run %s: %s", argv[0], uv_strerror(r));
+		log_warnx("cannot run %s: %s", o.file, uv_strerror(r));
 		p->finished = 1;
 		p->canceled = 1;
 		probe_close(p, (uv_handle_t *)&p->timer);
