@@ -399,5 +399,5 @@ app_deploy_ended(struct app *app)
 int
 tend_pid_is_ours(struct tend *t, pid_t pid)
 {
-	return spawn_pid_is_ours(t, pid) || probe_pid_is_ours(pid);
+	return spawn_pid_is_ours(t, pid);
 }

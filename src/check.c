@@ -3,7 +3,8 @@
  * there and usable?  Asked of tend-probe (probe.c), which speaks both;
  * the answer is one plain sentence, whether a failure may pass by itself,
  * and facts for the connection budget.  A probe that does not answer in
- * time is killed and reported as no answer.
+ * time is killed and reported as no answer.  The probe runs as the app's
+ * user and group: the URL is theirs.
  */
 #define _GNU_SOURCE
 #include <stdio.h>
@@ -55,8 +56,9 @@ check_done_cb(void *arg, int status)
 }
 
 static int
-check_start(struct tend *t, const char *mode, const char *what,
-    const char *url, uint64_t timeout_ms, check_cb cb, void *arg)
+check_start(struct tend *t, const struct conf_app *ca, const char *mode,
+    const char *what, const char *url, uint64_t timeout_ms, check_cb cb,
+    void *arg)
 {
 	struct check	*c;
 
@@ -66,8 +68,8 @@ check_start(struct tend *t, const char *mode, const char *what,
 	c->timeout_ms = timeout_ms;
 	c->cb = cb;
 	c->arg = arg;
-	if (probe_start(t, mode, url, NULL, timeout_ms, check_line_cb,
-	    check_done_cb, c) == NULL) {
+	if (probe_start(t, ca->user, ca->group, mode, url, NULL, timeout_ms,
+	    check_line_cb, check_done_cb, c) == NULL) {
 		free(c);
 		return -1;
 	}
@@ -76,15 +78,15 @@ check_start(struct tend *t, const char *mode, const char *what,
 
 /* cb(arg, ok, detail, info) exactly once, from the loop. */
 int
-check_pg_start(struct tend *t, const char *url, uint64_t timeout_ms,
-    check_cb cb, void *arg)
+check_pg_start(struct tend *t, const struct conf_app *ca, const char *url,
+    uint64_t timeout_ms, check_cb cb, void *arg)
 {
-	return check_start(t, "pg", "PostgreSQL", url, timeout_ms, cb, arg);
+	return check_start(t, ca, "pg", "PostgreSQL", url, timeout_ms, cb, arg);
 }
 
 int
-check_redis_start(struct tend *t, const char *url, uint64_t timeout_ms,
-    check_cb cb, void *arg)
+check_redis_start(struct tend *t, const struct conf_app *ca, const char *url,
+    uint64_t timeout_ms, check_cb cb, void *arg)
 {
-	return check_start(t, "redis", "Redis", url, timeout_ms, cb, arg);
+	return check_start(t, ca, "redis", "Redis", url, timeout_ms, cb, arg);
 }

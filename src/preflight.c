@@ -134,9 +134,10 @@ pf_check_cb(void *arg, int ok, const char *detail, json_t *info)
 }
 
 static void
-pf_start_one(struct tend *t, struct preflight *pf, const char *name,
-    const char *url, uint64_t timeout_ms,
-    int (*fn)(struct tend *, const char *, uint64_t, check_cb, void *))
+pf_start_one(struct tend *t, const struct conf_app *ca, struct preflight *pf,
+    const char *name, const char *url, uint64_t timeout_ms,
+    int (*fn)(struct tend *, const struct conf_app *, const char *, uint64_t,
+    check_cb, void *))
 {
 	struct pf_one	*one;
 
@@ -147,7 +148,7 @@ pf_start_one(struct tend *t, struct preflight *pf, const char *name,
 	one->pf = pf;
 	one->name = name;
 	pf->pending++;
-	if (fn(t, url, timeout_ms, pf_check_cb, one) != 0) {
+	if (fn(t, ca, url, timeout_ms, pf_check_cb, one) != 0) {
 		pf->pending--;
 		free(one);
 		pf_add(pf, name, CHECK_RETRY, 0, "out of memory", NULL);
@@ -203,6 +204,7 @@ preflight_start(struct app *app, uint64_t timeout_ms, preflight_cb cb,
 	struct env		 e;
 	const char		*db, *redis;
 	char			 why[512];
+	int			 as_other = 0;
 
 	if ((pf = calloc(1, sizeof(*pf))) == NULL)
 		return NULL;
@@ -215,7 +217,13 @@ preflight_start(struct app *app, uint64_t timeout_ms, preflight_cb cb,
 	pf->outcome = CHECK_OK;
 	pf->need = app->ca->instances * app->ca->db_pool_max;
 	pf->pending = 1;	/* held until every check is under way */
-	if (appenv_copy(app, &e, why, sizeof(why)) != 0) {
+	/* The probes run as the app's user: one that cannot be is a
+	 * failure of the app, said plainly (not "out of memory"). */
+	(void)spawn_user(app->ca->user, app->ca->group, &as_other, why,
+	    sizeof(why));
+	if (as_other < 0) {
+		pf_add(pf, "env", CHECK_FAIL, 0, why, NULL);
+	} else if (appenv_copy(app, &e, why, sizeof(why)) != 0) {
 		pf_add(pf, "env", CHECK_FAIL, 0, why, NULL);
 	} else {
 		pf_rules(pf, app->ca, &e);
@@ -223,10 +231,10 @@ preflight_start(struct app *app, uint64_t timeout_ms, preflight_cb cb,
 		redis = env_get(&e, "REDIS_URL");
 		if (pf->outcome == CHECK_OK) {
 			if (db != NULL && *db != '\0')
-				pf_start_one(app->t, pf, "postgres", db, timeout_ms,
-				    check_pg_start);
+				pf_start_one(app->t, app->ca, pf, "postgres", db,
+				    timeout_ms, check_pg_start);
 			if (redis != NULL && *redis != '\0')
-				pf_start_one(app->t, pf, "redis", redis,
+				pf_start_one(app->t, app->ca, pf, "redis", redis,
 				    timeout_ms, check_redis_start);
 		}
 		env_free(&e);

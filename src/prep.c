@@ -9,6 +9,10 @@
  *               take the migration lock, dump the database
  *               (backup_before_migrate), run `migrate`
  *
+ * Everything driven by the app's DATABASE_URL (the probes, pg_dump) runs
+ * as the app's user and group; root only creates, renames and removes
+ * the dump in its own backup directory.
+ *
  * The migration lock is a PostgreSQL session advisory lock, held on a
  * connection of its own for as long as the migration runs, with the key
  *
@@ -28,6 +32,8 @@
 #define _GNU_SOURCE
 #include <sys/stat.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <pwd.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -67,8 +73,10 @@ struct prep {
 	struct env	 env;		/* the app's, for the jobs */
 	char		 key[32];	/* the lock key, as text */
 	char		 newdb[128];	/* create_database: its name */
+	int		 bdir;		/* backup_before_migrate, open */
 	char		 dump[PATH_MAX];	/* the backup this prep made */
-	char		 part[PATH_MAX];
+	char		 dname[NAME_MAX + 1];	/* its name in bdir */
+	char		 part[NAME_MAX + 1];	/* and while pg_dump writes */
 	char		 restore[PATH_MAX + 700];
 	char		 detail[700];	/* what it is doing, for status */
 };
@@ -83,6 +91,8 @@ prep_closed_cb(uv_handle_t *h)
 	struct app	*app = p->app;
 
 	env_free(&p->env);
+	if (p->bdir >= 0)
+		close(p->bdir);
 	free(p->release);
 	free(p->dir);
 	if (p->url != NULL)
@@ -295,8 +305,9 @@ prep_created_done_cb(void *arg, int status)
 static void
 prep_createdb(struct prep *p)
 {
-	p->pg = probe_start(p->app->t, "createdb", p->url, p->newdb,
-	    PREP_CONNECT_MS, prep_created_line_cb, prep_created_done_cb, p);
+	p->pg = probe_start(p->app->t, p->app->ca->user, p->app->ca->group,
+	    "createdb", p->url, p->newdb, PREP_CONNECT_MS, prep_created_line_cb,
+	    prep_created_done_cb, p);
 	if (p->pg == NULL)
 		prep_fail(p, "create_database: cannot run tend-probe");
 }
@@ -376,14 +387,25 @@ prep_lock(struct prep *p)
 	uv_timer_start(&p->timer, prep_lock_timeout_cb,
 	    p->app->ca->migrate_timeout, 0);
 	/* The probe's own limit is for connecting; the wait is ours. */
-	p->pg = probe_start(p->app->t, "lock", p->url, p->app->name, 0,
-	    prep_lock_line_cb, prep_lock_done_cb, p);
+	p->pg = probe_start(p->app->t, p->app->ca->user, p->app->ca->group,
+	    "lock", p->url, p->app->name, 0, prep_lock_line_cb,
+	    prep_lock_done_cb, p);
 	if (p->pg == NULL)
 		prep_fail(p, "migration lock: cannot run tend-probe");
 }
 
 /* --- backup ----------------------------------------------------------- */
 
+/*
+ * backup_before_migrate's directory is root's and the dump in it holds
+ * every customer's data, while pg_dump runs as the app's user (the
+ * DATABASE_URL is theirs).  So tendd creates the file itself, openat() on
+ * the directory (rootdir.c: root's alone all the way up; missing ones
+ * made, mode 0700) with O_EXCL|O_NOFOLLOW and mode 0600 under a temporary
+ * name, hands pg_dump the open file as its stdout, and renames it once
+ * pg_dump succeeded (or removes it): the user never names, opens or
+ * replaces anything there.
+ */
 /* APP-2026...dump of this app (a digit after "APP-": not another app's). */
 static int
 is_app_dump(const char *name, void *arg)
@@ -401,16 +423,15 @@ static void
 prep_prune(struct prep *p)
 {
 	const char	*dir = p->app->ca->backup_dir;
-	char		 path[PATH_MAX], **names;
+	char		 **names;
 	size_t		 n, i;
 
 	names = tend_dir_names(dir, is_app_dump, p->app->name, &n);
-	for (i = 0; i + p->app->ca->backup_keep < n; i++) {
-		snprintf(path, sizeof(path), "%s/%s", dir, names[i]);
-		if (unlink(path) == 0)
-			applog_event(p->app, -1, "backup: removed %s "
-			    "(backup_keep = %u)", path, p->app->ca->backup_keep);
-	}
+	for (i = 0; i + p->app->ca->backup_keep < n; i++)
+		if (unlinkat(p->bdir, names[i], 0) == 0)
+			applog_event(p->app, -1, "backup: removed %s/%s "
+			    "(backup_keep = %u)", dir, names[i],
+			    p->app->ca->backup_keep);
 	tend_names_free(names, n);
 }
 
@@ -424,62 +445,89 @@ prep_dumped_cb(void *arg, struct job *j)
 
 	p->job = NULL;
 	if (p->canceled) {
-		unlink(p->part);
+		unlinkat(p->bdir, p->part, 0);
 		prep_free(p);
 		return;
 	}
 	if (!job_ok(j)) {
 		job_outcome(j, out, sizeof(out));
 		job_tail(j, tail, sizeof(tail));
-		unlink(p->part);
+		unlinkat(p->bdir, p->part, 0);
 		prep_fail(p, "backup failed, so the migration did not run: "
 		    "pg_dump %s%s%s", out, tail[0] ? ": " : "", tail);
 		return;
 	}
-	if (rename(p->part, p->dump) != 0) {
+	if (renameat(p->bdir, p->part, p->bdir, p->dname) != 0) {
 		prep_fail(p, "backup failed, so the migration did not run: "
 		    "rename %s: %s", p->part, strerror(errno));
-		unlink(p->part);
+		unlinkat(p->bdir, p->part, 0);
 		return;
 	}
-	(void)chmod(p->dump, 0600);
 	applog_event(p->app, -1, "backup: %s (%lld bytes in %llu ms)", p->dump,
-	    stat(p->dump, &st) == 0 ? (long long)st.st_size : -1LL,
-	    (unsigned long long)ms);
+	    fstatat(p->bdir, p->dname, &st, AT_SYMLINK_NOFOLLOW) == 0 ?
+	    (long long)st.st_size : -1LL, (unsigned long long)ms);
 	set_last(p->app, "backup", json_pack("{s:s,s:s,s:I}", "file", p->dump,
 	    "restore", p->restore, "at_ms", (json_int_t)uv_now(p->app->t->loop)));
 	prep_prune(p);
 	prep_next(p);
 }
 
-/*
- * pg_dump gets the URL without its password on its command line and the
- * password in PGPASSWORD, so no other user of the machine can read it.
- */
-static int
-prep_dump_env(struct prep *p, struct env *e, char *dbarg, size_t len)
+/* s as one shell word, quoted only when it needs to be. */
+static const char *
+shell_word(const char *s, char *buf, size_t len)
 {
-	struct pg_url	*u;
-	const char	*why;
-	int		 r = 0;
+	size_t	o = 0;
 
-	if ((u = calloc(1, sizeof(*u))) == NULL)
-		return -1;
-	if (pg_url_split(p->url, u, &why) != 0) {
-		free(u);
-		return -1;
+	if (*s != '\0' && strspn(s, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmn"
+	    "opqrstuvwxyz0123456789_./:=@%+,-") == strlen(s))
+		return s;
+	if (len < 3)
+		return "''";
+	buf[o++] = '\'';
+	for (; *s != '\0' && o + 6 < len; s++) {
+		if (*s == '\'') {
+			memcpy(buf + o, "'\\''", 4);
+			o += 4;
+		} else
+			buf[o++] = *s;
 	}
-	if (u->pass[0] != '\0')
-		r |= env_set(e, "PGPASSWORD", u->pass);
-	explicit_bzero(u->pass, sizeof(u->pass));
-	snprintf(dbarg, len, "--dbname=%s", u->nopass);
+	buf[o++] = '\'';
+	buf[o] = '\0';
+	return buf;
+}
+
+/* The pg_restore command status shows: the parts, never the password. */
+static void
+prep_restore_cmd(struct prep *p, const struct pg_url *u)
+{
+	char	h[600], us[300], d[300], f[PATH_MAX * 4 + 3];
+
 	snprintf(p->restore, sizeof(p->restore), "pg_restore --clean "
-	    "--if-exists --no-owner%s%.255s%s%.15s%s%.127s -d %.127s %.3800s",
-	    u->host[0] ? " -h " : "", u->host, u->port[0] ? " -p " : "",
-	    u->port, u->user[0] ? " -U " : "", u->user, u->db[0] ? u->db :
-	    "DBNAME", p->dump);
-	free(u);
-	return r;
+	    "--if-exists --no-owner%s%s%s%s%s%s -d %s %.4000s",
+	    u->host[0] ? " -h " : "", u->host[0] ?
+	    shell_word(u->host, h, sizeof(h)) : "",
+	    u->port[0] ? " -p " : "", u->port,
+	    u->user[0] ? " -U " : "", u->user[0] ?
+	    shell_word(u->user, us, sizeof(us)) : "",
+	    u->db[0] ? shell_word(u->db, d, sizeof(d)) : "DBNAME",
+	    shell_word(p->dump, f, sizeof(f)));
+}
+
+/* prog on PROBE_PATH, as an absolute path (exec-as execs one). */
+static int
+prep_which(const char *prog, char *buf, size_t len)
+{
+	const char	*c, *e;
+
+	for (c = PROBE_PATH; *c != '\0'; c = *e ? e + 1 : e) {
+		e = c + strcspn(c, ":");
+		if (*c != '/')
+			continue;
+		if ((size_t)snprintf(buf, len, "%.*s/%s", (int)(e - c), c,
+		    prog) < len && access(buf, X_OK) == 0)
+			return 0;
+	}
+	return -1;
 }
 
 static void
@@ -488,52 +536,99 @@ prep_backup(struct prep *p)
 	const struct conf_app	*ca = p->app->ca;
 	struct job_spec		 js;
 	struct env		 e;
-	char			 stamp[TIME_ISO_MAX], why[512], dbarg[4200];
-	char			*argv[] = { "pg_dump", "--format=custom",
-				    "--no-password", "--file", p->part, dbarg,
-				    NULL };
-	const char		*v;
+	struct pg_url		 u;
+	struct passwd		*pw;
+	char			 stamp[TIME_ISO_MAX], why[512], dbarg[1200], prog[PATH_MAX];
+	char			*argv[] = { prog, "--format=custom", "--no-password",
+				    dbarg, NULL };
+	int			 fd, as_other = 0, r;
 
 	if (ca->backup_dir == NULL || p->url == NULL) {
 		prep_next(p);
 		return;
 	}
-	if (tend_mkdir_p(ca->backup_dir, 0700) != 0) {
+	/* The parts url.c honours, and nothing else, reach pg_dump. */
+	if (pg_url_parse(p->url, &u, why, sizeof(why)) != 0) {
+		explicit_bzero(&u, sizeof(u));
 		prep_fail(p, "backup failed, so the migration did not run: "
-		    "mkdir %s: %s", ca->backup_dir, strerror(errno));
+		    "DATABASE_URL: %s", why);
+		return;
+	}
+	r = pg_url_conninfo(&u, dbarg + 9, sizeof(dbarg) - 9);
+	memcpy(dbarg, "--dbname=", 9);
+	pw = spawn_user(ca->user, ca->group, &as_other, why, sizeof(why));
+	if (r != 0 || as_other < 0 || prep_which("pg_dump", prog,
+	    sizeof(prog)) != 0) {
+		explicit_bzero(&u, sizeof(u));
+		prep_fail(p, "backup failed, so the migration did not run: %s",
+		    r != 0 ? "DATABASE_URL is too long" : as_other < 0 ? why :
+		    "pg_dump is not installed (postgresql-client)");
+		return;
+	}
+	if (p->bdir < 0 && (p->bdir = rootdir_open(ca->backup_dir, 0700, why,
+	    sizeof(why))) < 0) {
+		explicit_bzero(&u, sizeof(u));
+		prep_fail(p, "backup failed, so the migration did not run: %s",
+		    why);
 		return;
 	}
 	time_iso(stamp, sizeof(stamp), time_now_ms(), TIME_BASIC);
-	snprintf(p->dump, sizeof(p->dump), "%s/%s-%s.dump", ca->backup_dir,
-	    p->app->name, stamp);
-	snprintf(p->part, sizeof(p->part), "%s/.%s-%s.dump.part",
-	    ca->backup_dir, p->app->name, stamp);
-	env_init(&e);
-	v = getenv("PATH");
-	if (env_set(&e, "PATH", v != NULL && *v ? v :
-	    "/usr/local/bin:/usr/bin:/bin") != 0 || env_set(&e, "LANG",
-	    "C.UTF-8") != 0 || prep_dump_env(p, &e, dbarg, sizeof(dbarg)) != 0) {
-		env_free(&e);
+	snprintf(p->dname, sizeof(p->dname), "%s-%s.dump", p->app->name,
+	    stamp);
+	snprintf(p->part, sizeof(p->part), ".%s-%s.dump.part", p->app->name,
+	    stamp);
+	snprintf(p->dump, sizeof(p->dump), "%s/%s", ca->backup_dir, p->dname);
+	prep_restore_cmd(p, &u);
+	fd = openat(p->bdir, p->part, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW |
+	    O_CLOEXEC, 0600);
+	if (fd >= 0 && fd <= 2) {
+		/* Never a standard stream's number: job_spec reads 0 as "the
+		 * log", and the child's 0-2 are set from these. */
+		int nfd = fcntl(fd, F_DUPFD_CLOEXEC, 3);
+
+		close(fd);
+		fd = nfd;
+	}
+	if (fd < 0) {
+		explicit_bzero(&u, sizeof(u));
 		prep_fail(p, "backup failed, so the migration did not run: "
-		    "DATABASE_URL is not a postgres:// URL pg_dump can be given");
+		    "create %s/%s: %s", ca->backup_dir, p->part, strerror(errno));
 		return;
 	}
+	/* The password only in pg_dump's environment, which only its user
+	 * and root can read; never on its command line. */
+	if (probe_env(&e, pw) != 0 ||
+	    (u.pass[0] != '\0' && env_set(&e, "PGPASSWORD", u.pass) != 0)) {
+		explicit_bzero(&u, sizeof(u));
+		env_free(&e);
+		close(fd);
+		unlinkat(p->bdir, p->part, 0);
+		prep_fail(p, "backup failed, so the migration did not run: out "
+		    "of memory");
+		return;
+	}
+	explicit_bzero(&u, sizeof(u));
 	memset(&js, 0, sizeof(js));
 	js.stream = "backup";
 	js.argv = argv;
-	js.cwd = ca->backup_dir;
+	js.cwd = "/";
 	js.env = e.kv;
+	js.user = ca->user;
+	js.group = ca->group;
+	js.stdout_fd = fd;
 	js.timeout_ms = ca->migrate_timeout;
 	js.kill_timeout = 5000;
 	prep_set_detail(p, "backup: pg_dump into %s", p->dump);
-	/* As tendd (root): the dump holds every customer's data, so it goes
-	 * to a directory only root can read, never as the app's user. */
 	p->job = job_start(p->app, &js, prep_dumped_cb, NULL, p, why,
 	    sizeof(why));
+	/* pg_dump has its copy; the name is renamed or removed via bdir. */
+	close(fd);
 	env_free(&e);
-	if (p->job == NULL)
+	if (p->job == NULL) {
+		unlinkat(p->bdir, p->part, 0);
 		prep_fail(p, "backup failed, so the migration did not run: "
 		    "pg_dump: %s", why);
+	}
 }
 
 /* --- migrate ---------------------------------------------------------- */
@@ -723,6 +818,7 @@ prep_join(struct inst *in)
 	if ((p = calloc(1, sizeof(*p))) == NULL)
 		return -1;
 	p->app = app;
+	p->bdir = -1;
 	if ((p->release = release_of(in)) == NULL ||
 	    (p->dir = strdup(inst_dir(in, p->dump, sizeof(p->dump)))) == NULL) {
 		free(p->release);

@@ -4,8 +4,14 @@
  * timer, and for the migration lock keep its stdin open for as long as
  * the lock must be held.  Nothing here blocks; a probe that hangs costs
  * a process until its timer kills it.
+ *
+ * The URL is the app's (its user's .env), so the probe runs as the app's
+ * user and group (through `tendd --exec-as`, as an instance does) in an
+ * environment built from nothing (probe_env, which pg_dump shares): what
+ * it connects to and with which files is never root's to lend.
  */
 #define _GNU_SOURCE
+#include <pwd.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,8 +23,14 @@
 /* A probe's answer is a line or two of JSON. */
 #define PROBE_LINE_MAX	(16 * 1024)
 
+/*
+ * Paths that can never exist (/dev/null is no directory): no password
+ * file (libpq would warn on stderr that /dev/null is "not a plain file")
+ * and no pg_service.conf directory.
+ */
+#define PROBE_NO_FILE	"/dev/null/none"
+
 struct probe {
-	LIST_ENTRY(probe) entry;
 	struct tend	*t;
 	uv_process_t	 proc;
 	uv_pipe_t	 in, out;
@@ -39,19 +51,6 @@ struct probe {
 	void		*arg;
 	char		 buf[PROBE_LINE_MAX];
 };
-
-static LIST_HEAD(, probe) probes = LIST_HEAD_INITIALIZER(probes);
-
-int
-probe_pid_is_ours(pid_t pid)
-{
-	struct probe	*p;
-
-	LIST_FOREACH(p, &probes, entry)
-		if (p->running && p->pid == pid)
-			return 1;
-	return 0;
-}
 
 static void
 closed_cb(uv_handle_t *h)
@@ -77,7 +76,6 @@ probe_check(struct probe *p)
 		return;
 	p->finished = 1;
 	uv_timer_stop(&p->timer);
-	LIST_REMOVE(p, entry);
 	if (!p->canceled && p->done != NULL)
 		p->done(p->arg, p->timed_out ? -1 : (int)p->status);
 	probe_close(p, (uv_handle_t *)&p->timer);
@@ -91,6 +89,7 @@ exit_cb(uv_process_t *proc, int64_t status, int sig)
 {
 	struct probe	*p = proc->data;
 
+	spawn_forget(p->t, proc->pid);
 	p->running = 0;
 	p->status = status;
 	p->sig = sig;
@@ -165,33 +164,67 @@ probe_path(struct tend *t, char *buf, size_t len)
 }
 
 /*
- * Run `tend-probe MODE TIMEOUT [ARG]` with url; line(arg, msg) for every
- * JSON line, done(arg, status) once it is over (-1: it was killed at
- * timeout_ms, 0 means no limit).  NULL if it could not start.
+ * The environment of a program that speaks libpq or Redis for an app
+ * (tend-probe, pg_dump), built from nothing: PATH is PROBE_PATH (where
+ * prep.c finds pg_dump too), no PG* variable of tendd's
+ * (PGOPTIONS, PGSSLKEY, PGSERVICE... are defaults for every setting a
+ * URL leaves out), no password file (neither root's ~/.pgpass nor the
+ * user's: the password is the URL's or none), no service file, and HOME
+ * the app user's (pw; tendd's own user when NULL), where libpq looks for
+ * ~/.postgresql/root.crt.  The caller frees e, also on error (-1).
+ */
+int
+probe_env(struct env *e, const struct passwd *pw)
+{
+	int		 r = 0;
+
+	env_init(e);
+	if (pw == NULL)
+		pw = getpwuid(geteuid());
+	r |= env_set(e, "PATH", PROBE_PATH);
+	r |= env_set(e, "LANG", "C.UTF-8");
+	r |= env_set(e, "HOME", pw != NULL ? pw->pw_dir : "/");
+	if (pw != NULL) {
+		r |= env_set(e, "USER", pw->pw_name);
+		r |= env_set(e, "LOGNAME", pw->pw_name);
+	}
+	r |= env_set(e, "PGPASSFILE", PROBE_NO_FILE);
+	r |= env_set(e, "PGSERVICEFILE", "/dev/null");
+	r |= env_set(e, "PGSYSCONFDIR", PROBE_NO_FILE);
+	return r != 0 ? -1 : 0;
+}
+
+/*
+ * Run `tend-probe MODE TIMEOUT [ARG]` with url, as user and group (NULL:
+ * as tendd); line(arg, msg) for every JSON line, done(arg, status) once
+ * it is over (-1: it was killed at timeout_ms, 0 means no limit).  NULL
+ * if it could not start (logged).
  */
 struct probe *
-probe_start(struct tend *t, const char *mode, const char *url,
-    const char *extra, uint64_t timeout_ms, probe_line_cb line,
-    probe_done_cb done, void *arg)
+probe_start(struct tend *t, const char *user, const char *group,
+    const char *mode, const char *url, const char *extra, uint64_t timeout_ms,
+    probe_line_cb line, probe_done_cb done, void *arg)
 {
-	uv_process_options_t	 o;
+	struct spawn_spec	 sp;
 	uv_stdio_container_t	 stdio[3];
 	struct probe		*p;
+	struct passwd		*pw;
 	struct env		 e;
-	char			 path[4200], ms[32], *argv[6];
-	const char		*v;
-	int			 r, n = 0;
+	char			 path[4200], ms[32], why[256], *argv[8];
+	int			 r, n = 0, as_other = 0, must_close;
 
+	pw = spawn_user(user, group, &as_other, why, sizeof(why));
+	if (as_other < 0) {
+		log_warnx("cannot run tend-probe: %s", why);
+		return NULL;
+	}
 	if ((p = calloc(1, sizeof(*p))) == NULL)
 		return NULL;
 	p->t = t;
 	p->line = line;
 	p->done = done;
 	p->arg = arg;
-	env_init(&e);
-	v = getenv("PATH");
-	if (env_set(&e, "PATH", v != NULL && *v ? v : "/usr/bin:/bin") != 0 ||
-	    env_set(&e, "LANG", "C.UTF-8") != 0 ||
+	if (probe_env(&e, pw) != 0 ||
 	    env_set(&e, "TEND_PROBE_URL", url) != 0) {
 		env_free(&e);
 		free(p);
@@ -209,7 +242,6 @@ probe_start(struct tend *t, const char *mode, const char *url,
 	uv_pipe_init(t->loop, &p->out, 0);
 	uv_timer_init(t->loop, &p->timer);
 	p->in.data = p->out.data = p->timer.data = p->proc.data = p;
-	memset(&o, 0, sizeof(o));
 	memset(stdio, 0, sizeof(stdio));
 	stdio[0].flags = UV_CREATE_PIPE | UV_READABLE_PIPE;
 	stdio[0].data.stream = (uv_stream_t *)&p->in;
@@ -217,28 +249,31 @@ probe_start(struct tend *t, const char *mode, const char *url,
 	stdio[1].data.stream = (uv_stream_t *)&p->out;
 	stdio[2].flags = UV_INHERIT_FD;
 	stdio[2].data.fd = 2;
-	o.file = argv[0];
-	o.args = argv;
-	o.env = e.kv;
-	o.exit_cb = exit_cb;
-	o.stdio_count = 3;
-	o.stdio = stdio;
-	r = uv_spawn(t->loop, &p->proc, &o);
+	memset(&sp, 0, sizeof(sp));
+	sp.user = user;
+	sp.group = group;
+	sp.cwd = "/";
+	sp.argv = argv;
+	sp.env = e.kv;
+	sp.stdio = stdio;
+	sp.stdio_count = 3;
+	sp.exit_cb = exit_cb;
+	r = spawn_process(t, &p->proc, &sp, &must_close, why, sizeof(why));
 	env_free(&e);
-	p->open = 4;
+	p->open = must_close ? 4 : 3;
 	if (r != 0) {
-		log_warnx("cannot run %s: %s", argv[0], uv_strerror(r));
+		log_warnx("%s", why);
 		p->finished = 1;
 		p->canceled = 1;
 		probe_close(p, (uv_handle_t *)&p->timer);
 		probe_close(p, (uv_handle_t *)&p->in);
 		probe_close(p, (uv_handle_t *)&p->out);
-		probe_close(p, (uv_handle_t *)&p->proc);
+		if (must_close)
+			probe_close(p, (uv_handle_t *)&p->proc);
 		return NULL;
 	}
 	p->pid = p->proc.pid;
 	p->running = 1;
-	LIST_INSERT_HEAD(&probes, p, entry);
 	uv_read_start((uv_stream_t *)&p->out, alloc_cb, read_cb);
 	/* The probe has its own limit; ours is a backstop a bit later. */
 	if (timeout_ms > 0)

@@ -144,24 +144,26 @@ int	http_request(char *, size_t, const char *path, unsigned port);
 int	http_parse_head(const char *, size_t, struct http_head *,
 	    const char **why);
 
-/* url.c: REDIS_URL and DATABASE_URL, split. */
+/* url.c: REDIS_URL and DATABASE_URL, split into the parts tend honours. */
 struct redis_url {
 	char	host[256];
 	int	port;
 	char	user[128];
-	char	pass[256];
+	char	pass[512];
 	int	db;
+	int	tls;		/* rediss:// */
 };
-int	redis_url_parse(const char *, struct redis_url *, const char **why);
+int	redis_url_parse(const char *, struct redis_url *, char *why, size_t);
 struct pg_url {
-	char	nopass[4096];	/* the URL without its password */
 	char	user[128];
-	char	pass[256];
-	char	host[256];	/* "" for the local socket */
-	char	port[16];
+	char	pass[1024];	/* a cloud IAM token can be this long */
+	char	host[256];	/* "" libpq's default socket, "/dir" a socket */
+	char	port[8];
 	char	db[128];
+	char	sslmode[16];	/* "" libpq's default */
 };
-int	pg_url_split(const char *, struct pg_url *, const char **why);
+int	pg_url_parse(const char *, struct pg_url *, char *why, size_t);
+int	pg_url_conninfo(const struct pg_url *, char *, size_t);
 
 /* timefmt.c: wall-clock times, UTC, ISO 8601. */
 #define TIME_MS		0x1	/* "...T15:13:31.123Z" */

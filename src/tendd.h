@@ -321,10 +321,10 @@ char	*appenv_realpath(struct app *, const char *path, char *buf,
 #define CHECK_FAIL	0	/* will not fix itself: a wrong password */
 #define CHECK_RETRY	(-1)	/* may pass by itself: refused, no answer */
 typedef void (*check_cb)(void *, int ok, const char *detail, json_t *info);
-int	check_pg_start(struct tend *, const char *url, uint64_t timeout_ms,
-	    check_cb, void *);
-int	check_redis_start(struct tend *, const char *url, uint64_t timeout_ms,
-	    check_cb, void *);
+int	check_pg_start(struct tend *, const struct conf_app *, const char *url,
+	    uint64_t timeout_ms, check_cb, void *);
+int	check_redis_start(struct tend *, const struct conf_app *,
+	    const char *url, uint64_t timeout_ms, check_cb, void *);
 
 /* job.c: a command run to completion (migration, backup, build). */
 struct job_spec {
@@ -337,7 +337,8 @@ struct job_spec {
 	uint64_t	 timeout_ms;	/* 0: none */
 	int		 stop_signal;	/* 0: SIGTERM */
 	uint64_t	 kill_timeout;
-	int		 stdout_fd;	/* > 0: stdout goes here, not the log */
+	int		 stdout_fd;	/* > 0: stdout is this file of tendd's
+					 * (a dump); 0: the log, as stderr */
 };
 typedef void (*job_done_cb)(void *, struct job *);
 typedef void (*job_line_cb)(void *, const char *, size_t);
@@ -355,12 +356,16 @@ uint64_t job_elapsed(const struct job *);
 struct probe;
 typedef void (*probe_line_cb)(void *, json_t *);
 typedef void (*probe_done_cb)(void *, int status);
-struct probe *probe_start(struct tend *, const char *mode, const char *url,
-	    const char *extra, uint64_t timeout_ms, probe_line_cb,
-	    probe_done_cb, void *);
+struct passwd;
+struct probe *probe_start(struct tend *, const char *user, const char *group,
+	    const char *mode, const char *url, const char *extra,
+	    uint64_t timeout_ms, probe_line_cb, probe_done_cb, void *);
+int	probe_env(struct env *, const struct passwd *);
+/* Their PATH: directories only root can write (tendd's own may hold
+ * others). */
+#define PROBE_PATH	"/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 void	probe_release(struct probe *);
 void	probe_cancel(struct probe *);
-int	probe_pid_is_ours(pid_t);
 
 /* preflight.c: cb(arg, outcome CHECK_*, checks, reason, missing_db). */
 struct preflight;

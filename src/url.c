@@ -1,15 +1,37 @@
 /*
  * url.c: the service URLs of an app's environment, as pure code (fuzzed:
- * they come from a hand-edited .env).  REDIS_URL,
- * redis://[user][:password@]host[:port][/db], split into its parts; and
- * DATABASE_URL, postgres[ql]://[user[:password]@][host][:port][/db][?...],
- * split so pg_dump gets the password in its environment, never on its
- * command line, and so a pg_restore command can be written without it.
+ * they come from a hand-edited .env that belongs to the app's user).
+ *
+ *   REDIS_URL     redis[s]://[[user]:password@]host[:port][/db]
+ *   DATABASE_URL  postgres[ql]://[user[:password]@][host][:port][/db]
+ *                     [?param=value&...]
+ *
+ * Split into the few parts tend understands, %XX-decoded (names of query
+ * parameters too: "pass%77ord" is "password").  Everything else is
+ * refused here, before anything connects: libpq never parses a conninfo
+ * string of the user's (its passfile=, sslkey=, service=, options= would
+ * let the user point a connection at files and settings of tend's
+ * choosing), and the password stays in struct fields that callers hand
+ * over only as a libpq keyword or PGPASSWORD, never on a command line or
+ * in a message.  The only query parameters of DATABASE_URL are host,
+ * port, user, dbname and sslmode; REDIS_URL takes none.
+ *
+ * A host that is an absolute path (postgres://%2Frun%2Fpostgresql/db, or
+ * ?host=/run/postgresql) is a Unix socket directory.  It is allowed: the
+ * probe and pg_dump that connect run as the app's user, so they reach
+ * only the sockets that user could reach anyway.
  */
 #define _GNU_SOURCE
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "tend.h"
+
+/* A parameter's name is quoted back only when it looks like one. */
+#define URL_PARAM_NAME_MAX	32
+/* sun_path holds 108 bytes, "/.s.PGSQL.65535" takes 15 of them. */
+#define URL_SOCKET_DIR_MAX	92
 
 static int
 hexval(char c)
@@ -23,8 +45,8 @@ hexval(char c)
 	return -1;
 }
 
-/* Copy p[0..n) into out (len bytes), %XX decoded.  -1 if it does not fit
- * or a %-escape is broken. */
+/* Copy p[0..n) into out (len bytes), %XX decoded.  -1 if it does not fit,
+ * a %-escape is broken or it decodes to a NUL. */
 static int
 decode(const char *p, size_t n, char *out, size_t len)
 {
@@ -38,6 +60,8 @@ decode(const char *p, size_t n, char *out, size_t len)
 			if (i + 2 >= n)
 				return -1;
 			if ((hi = hexval(p[i + 1])) < 0 || (lo = hexval(p[i + 2])) < 0)
+				return -1;
+			if (hi == 0 && lo == 0)
 				return -1;
 			out[o++] = (char)(hi * 16 + lo);
 			i += 2;
@@ -64,113 +88,280 @@ number(const char *p, size_t n, unsigned long max, unsigned long *v)
 	return *v > max ? -1 : 0;
 }
 
+static int
+fail(char *why, size_t len, const char *msg)
+{
+	snprintf(why, len, "%s", msg);
+	return -1;
+}
+
+/*
+ * A host name, an IP address (v6 without its brackets) or, when sockets
+ * is set, an absolute path: a Unix socket directory.  Nothing that could
+ * start a second host (libpq's "h1,h2"), an option or a line of output.
+ */
+static int
+host_ok(const char *h, int sockets, char *why, size_t len)
+{
+	const char	*c;
+
+	if (*h == '/') {
+		if (!sockets)
+			return fail(why, len, "a path is not a host");
+		if (strlen(h) > URL_SOCKET_DIR_MAX)
+			return fail(why, len, "the socket directory's path is too "
+			    "long");
+		for (c = h; *c != '\0'; c++)
+			if ((unsigned char)*c < 0x20 || *c == 0x7f || *c == ',')
+				return fail(why, len, "bad socket directory");
+		return 0;
+	}
+	if (*h == '\0' || *h == '-' || *h == '.')
+		return fail(why, len, "bad host");
+	for (c = h; *c != '\0'; c++)
+		if (!((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') ||
+		    (*c >= '0' && *c <= '9') || *c == '.' || *c == '-' ||
+		    *c == '_' || *c == ':')) {
+			if (*c == ',')
+				return fail(why, len, "several hosts are not "
+				    "supported (give one)");
+			return fail(why, len, "bad host");
+		}
+	return 0;
+}
+
+static int
+port_ok(const char *p, size_t n, char *out, size_t outlen, char *why,
+    size_t len)
+{
+	unsigned long	v;
+
+	if (number(p, n, 65535, &v) != 0 || v == 0)
+		return fail(why, len, "port must be a number from 1 to 65535");
+	snprintf(out, outlen, "%lu", v);
+	return 0;
+}
+
 /*
  * The authority of a URL, from a (after "scheme://"): where it ends (at
  * /, ? or #), its user and password decoded (up to the last '@'), and
- * where the host starts.  *colon is the ':' before the password, if any.
+ * where the host starts.
  */
 static int
-authority(const char *a, const char **endp, const char **hostp,
-    const char **colon, char *user, size_t ulen, char *pass, size_t plen,
-    const char **why)
+authority(const char *a, const char **endp, const char **hostp, char *user,
+    size_t ulen, char *pass, size_t plen, char *why, size_t len)
 {
-	const char	*end = a + strcspn(a, "/?#"), *at = NULL, *h;
+	const char	*end = a + strcspn(a, "/?#"), *at = NULL, *h, *colon;
 
 	for (h = a; h < end; h++)
 		if (*h == '@')
 			at = h;
 	*endp = end;
 	*hostp = a;
-	*colon = NULL;
 	if (at == NULL)
 		return 0;
-	*colon = memchr(a, ':', (size_t)(at - a));
-	if (decode(a, (size_t)((*colon ? *colon : at) - a), user, ulen) != 0 ||
-	    (*colon != NULL && decode(*colon + 1, (size_t)(at - *colon - 1),
-	    pass, plen) != 0)) {
-		*why = "bad user or password (too long, or a broken %-escape)";
-		return -1;
-	}
+	colon = memchr(a, ':', (size_t)(at - a));
+	if (decode(a, (size_t)((colon ? colon : at) - a), user, ulen) != 0 ||
+	    (colon != NULL && decode(colon + 1, (size_t)(at - colon - 1),
+	    pass, plen) != 0))
+		return fail(why, len, "bad user or password (too long, or a "
+		    "broken %-escape)");
 	*hostp = at + 1;
 	return 0;
 }
 
-int
-redis_url_parse(const char *url, struct redis_url *u, const char **why)
+/* host[:port] or [v6][:port] in h..end: host decoded into host. */
+static int
+host_port(const char *h, const char *end, int sockets, char *host,
+    size_t hostlen, char *port, size_t portlen, char *why, size_t len)
 {
-	const char	*end, *h, *hend, *colon, *path;
+	const char	*hend, *p = NULL, *c;
+
+	if (h < end && *h == '[') {
+		if ((hend = memchr(h, ']', (size_t)(end - h))) == NULL)
+			return fail(why, len, "unclosed [ in the host");
+		if (hend + 1 < end) {
+			if (hend[1] != ':')
+				return fail(why, len, "bad host");
+			p = hend + 2;
+		}
+		h++;
+		if (hend == h)
+			return fail(why, len, "bad host");
+		for (c = h; c < hend; c++)
+			if (hexval(*c) < 0 && *c != ':' && *c != '.')
+				return fail(why, len, "bad IPv6 address");
+	} else {
+		hend = memchr(h, ':', (size_t)(end - h));
+		if (hend != NULL)
+			p = hend + 1;
+		else
+			hend = end;
+	}
+	if (decode(h, (size_t)(hend - h), host, hostlen) != 0)
+		return fail(why, len, "bad host (too long, or a broken "
+		    "%-escape)");
+	if (*host != '\0' && host_ok(host, sockets, why, len) != 0)
+		return -1;
+	if (p != NULL && memchr(p, ',', (size_t)(end - p)) != NULL)
+		return fail(why, len, "several hosts are not supported (give "
+		    "one)");
+	if (p != NULL && port_ok(p, (size_t)(end - p), port, portlen, why,
+	    len) != 0)
+		return -1;
+	return 0;
+}
+
+/* One query parameter's name, decoded into name (NAME_MAX + 1 bytes);
+ * -1 if it is not a plain name. */
+static int
+param_name(const char *p, size_t n, char *name, size_t len)
+{
+	const char	*c;
+
+	if (decode(p, n, name, len) != 0)
+		return -1;
+	for (c = name; *c != '\0'; c++)
+		if (!((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') ||
+		    (*c >= '0' && *c <= '9') || *c == '_' || *c == '-' ||
+		    *c == '.'))
+			return -1;
+	return *name == '\0' ? -1 : 0;
+}
+
+static int
+param_refused(const char *name, const char *hint, char *why, size_t len)
+{
+	if (name == NULL)
+		snprintf(why, len, "a query parameter with an unusual name is "
+		    "not supported");
+	else
+		snprintf(why, len, "parameter \"%s\" is not supported%s", name,
+		    hint);
+	return -1;
+}
+
+int
+redis_url_parse(const char *url, struct redis_url *u, char *why,
+    size_t whylen)
+{
+	const char	*a, *end, *h, *path, *q;
+	char		 port[8] = "", name[URL_PARAM_NAME_MAX + 1];
 	unsigned long	 v;
 
 	memset(u, 0, sizeof(*u));
 	u->port = 6379;
 	if (strncmp(url, "rediss://", 9) == 0) {
-		*why = "rediss:// (TLS) is not supported by this check";
+		u->tls = 1;
+		a = url + 9;
+	} else if (strncmp(url, "redis://", 8) == 0)
+		a = url + 8;
+	else
+		return fail(why, whylen, "not a redis:// URL");
+	if (authority(a, &end, &h, u->user, sizeof(u->user), u->pass,
+	    sizeof(u->pass), why, whylen) != 0)
 		return -1;
-	}
-	if (strncmp(url, "redis://", 8) != 0) {
-		*why = "not a redis:// URL";
+	if (host_port(h, end, 0, u->host, sizeof(u->host), port, sizeof(port),
+	    why, whylen) != 0)
 		return -1;
-	}
-	if (authority(url + 8, &end, &h, &colon, u->user, sizeof(u->user),
-	    u->pass, sizeof(u->pass), why) != 0)
-		return -1;
-	if (h < end && *h == '[') {
-		if ((hend = memchr(h, ']', (size_t)(end - h))) == NULL) {
-			*why = "unclosed [ in the host";
-			return -1;
-		}
-		h++;
-		colon = hend + 1 < end && hend[1] == ':' ? hend + 1 : NULL;
-		if (hend + 1 < end && colon == NULL) {
-			*why = "bad host";
-			return -1;
-		}
-	} else {
-		colon = memchr(h, ':', (size_t)(end - h));
-		hend = colon != NULL ? colon : end;
-	}
-	if (hend == h || (size_t)(hend - h) >= sizeof(u->host)) {
-		*why = "no host";
-		return -1;
-	}
-	memcpy(u->host, h, (size_t)(hend - h));
-	u->host[hend - h] = '\0';
-	if (strpbrk(u->host, " \t\r\n%@") != NULL) {
-		*why = "bad host";
-		return -1;
-	}
-	if (colon != NULL) {
-		if (number(colon + 1, (size_t)(end - colon - 1), 65535, &v) != 0 ||
-		    v == 0) {
-			*why = "port must be a number from 1 to 65535";
-			return -1;
-		}
-		u->port = (int)v;
-	}
+	if (u->host[0] == '\0')
+		return fail(why, whylen, "no host");
+	if (port[0] != '\0')
+		u->port = atoi(port);
 	path = end;
 	if (*path == '/') {
 		size_t n = strcspn(path + 1, "?#");
 
 		if (n > 0) {
-			if (number(path + 1, n, 65535, &v) != 0) {
-				*why = "database must be a number "
-				    "(redis://host:port/0)";
-				return -1;
-			}
+			if (number(path + 1, n, 65535, &v) != 0)
+				return fail(why, whylen, "database must be a "
+				    "number (redis://host:port/0)");
 			u->db = (int)v;
 		}
+		path += 1 + n;
+	}
+	if (*path == '#')
+		return fail(why, whylen, "a '#' must be written %23");
+	if (*path == '?') {
+		q = path + 1;
+		if (*q == '\0')
+			return 0;
+		return param_refused(param_name(q, strcspn(q, "=&"), name,
+		    sizeof(name)) == 0 ? name : NULL, "", why, whylen);
 	}
 	return 0;
 }
 
-/*
- * DATABASE_URL without its password (same URL otherwise, escapes kept),
- * the password decoded, and the parts a pg_restore command names.
- */
-int
-pg_url_split(const char *url, struct pg_url *u, const char **why)
+static int
+sslmode_ok(const char *v)
 {
-	const char	*a, *end, *rest, *colon, *h, *hend, *p;
+	static const char *const modes[] = { "disable", "allow", "prefer",
+	    "require", "verify-ca", "verify-full" };
+	size_t	i;
+
+	for (i = 0; i < sizeof(modes) / sizeof(modes[0]); i++)
+		if (strcmp(v, modes[i]) == 0)
+			return 1;
+	return 0;
+}
+
+/* One "name=value" of DATABASE_URL's query, into u. */
+static int
+pg_param(const char *p, size_t n, struct pg_url *u, char *why, size_t len)
+{
+	const char	*eq = memchr(p, '=', n), *v;
+	char		 name[URL_PARAM_NAME_MAX + 1], val[256];
+	size_t		 vn;
+
+	if (param_name(p, (size_t)((eq != NULL ? eq : p + n) - p), name,
+	    sizeof(name)) != 0)
+		return param_refused(NULL, "", why, len);
+	if (strcmp(name, "password") == 0)
+		return param_refused(name, " (put the password in "
+		    "user:password@)", why, len);
+	if (strcmp(name, "host") != 0 && strcmp(name, "port") != 0 &&
+	    strcmp(name, "user") != 0 && strcmp(name, "dbname") != 0 &&
+	    strcmp(name, "sslmode") != 0)
+		return param_refused(name, " (only host, port, user, dbname "
+		    "and sslmode are)", why, len);
+	if (eq == NULL || eq + 1 == p + n) {
+		snprintf(why, len, "parameter \"%s\" has no value", name);
+		return -1;
+	}
+	v = eq + 1;
+	vn = (size_t)(p + n - v);
+	if (strcmp(name, "port") == 0)
+		return port_ok(v, vn, u->port, sizeof(u->port), why, len);
+	if (decode(v, vn, val, sizeof(val)) != 0) {
+		snprintf(why, len, "parameter \"%s\": bad value (too long, or a "
+		    "broken %%-escape)", name);
+		return -1;
+	}
+	if (strcmp(name, "host") == 0) {
+		if (host_ok(val, 1, why, len) != 0)
+			return -1;
+		snprintf(u->host, sizeof(u->host), "%s", val);
+	} else if (strcmp(name, "user") == 0) {
+		if (strlen(val) >= sizeof(u->user))
+			return fail(why, len, "user name too long");
+		snprintf(u->user, sizeof(u->user), "%s", val);
+	} else if (strcmp(name, "dbname") == 0) {
+		if (strlen(val) >= sizeof(u->db))
+			return fail(why, len, "database name too long");
+		snprintf(u->db, sizeof(u->db), "%s", val);
+	} else {
+		if (!sslmode_ok(val))
+			return fail(why, len, "sslmode must be one of disable, "
+			    "allow, prefer, require, verify-ca, verify-full");
+		snprintf(u->sslmode, sizeof(u->sslmode), "%.15s", val);
+	}
+	return 0;
+}
+
+int
+pg_url_parse(const char *url, struct pg_url *u, char *why, size_t whylen)
+{
+	const char	*a, *end, *h, *q;
 	size_t		 n;
 
 	memset(u, 0, sizeof(*u));
@@ -178,54 +369,82 @@ pg_url_split(const char *url, struct pg_url *u, const char **why)
 		a = url + 11;
 	else if (strncmp(url, "postgresql://", 13) == 0)
 		a = url + 13;
-	else {
-		*why = "not a postgres:// URL";
+	else
+		return fail(why, whylen, "not a postgres:// URL");
+	if (authority(a, &end, &h, u->user, sizeof(u->user), u->pass,
+	    sizeof(u->pass), why, whylen) != 0)
 		return -1;
+	/* host[:port], a [v6] host, a %2F-encoded socket directory, or
+	 * nothing (libpq's default socket) */
+	if (host_port(h, end, 1, u->host, sizeof(u->host), u->port,
+	    sizeof(u->port), why, whylen) != 0)
+		return -1;
+	q = end;
+	if (*q == '/') {
+		n = strcspn(q + 1, "?#");
+		if (decode(q + 1, n, u->db, sizeof(u->db)) != 0)
+			return fail(why, whylen, "bad database name (too long, "
+			    "or a broken %-escape)");
+		q += 1 + n;
 	}
-	if (authority(a, &end, &h, &colon, u->user, sizeof(u->user), u->pass,
-	    sizeof(u->pass), why) != 0)
-		return -1;
-	rest = colon != NULL ? h - 1 : h;	/* "@host..." or "host..." */
-	/* A password in the query would reach a command line: refuse. */
-	if (strstr(end, "password=") != NULL) {
-		*why = "a password in the query string (put it in "
-		    "user:password@)";
-		return -1;
-	}
-	/* The URL again, "user:password@" becoming "user@". */
-	n = (size_t)((colon != NULL ? colon : h) - url);
-	if (n + strlen(rest) + 1 > sizeof(u->nopass)) {
-		*why = "URL too long";
-		return -1;
-	}
-	memcpy(u->nopass, url, n);
-	strcpy(u->nopass + n, rest);
-	/* host[:port], a [v6] host, or nothing (the local socket) */
-	if (h < end && *h == '[') {
-		if ((hend = memchr(h, ']', (size_t)(end - h))) == NULL) {
-			*why = "unclosed [ in the host";
+	if (*q == '#')
+		return fail(why, whylen, "a '#' must be written %23");
+	if (*q != '?')
+		return 0;
+	for (q++; *q != '\0'; q += n + (q[n] == '&')) {
+		n = strcspn(q, "&#");
+		if (q[n] == '#')
+			return fail(why, whylen, "a '#' must be written %23");
+		if (n > 0 && pg_param(q, n, u, why, whylen) != 0)
 			return -1;
-		}
-		p = hend + 1 < end && hend[1] == ':' ? hend + 2 : NULL;
-		h++;
-	} else {
-		hend = memchr(h, ':', (size_t)(end - h));
-		p = hend != NULL ? hend + 1 : NULL;
-		if (hend == NULL)
-			hend = end;
 	}
-	if ((size_t)(hend - h) >= sizeof(u->host) ||
-	    (p != NULL && (size_t)(end - p) >= sizeof(u->port))) {
-		*why = "host or port too long";
+	return 0;
+}
+
+/* Append value to a conninfo string, quoted: '...' with \ and ' escaped. */
+static int
+conninfo_add(char *buf, size_t len, size_t *off, const char *kw,
+    const char *val)
+{
+	const char	*c;
+
+	if (*val == '\0')
+		return 0;
+	if (*off + strlen(kw) + 3 >= len)
 		return -1;
+	*off += (size_t)snprintf(buf + *off, len - *off, "%s%s='", *off ? " " :
+	    "", kw);
+	for (c = val; *c != '\0'; c++) {
+		if (*off + 3 >= len)
+			return -1;
+		if (*c == '\'' || *c == '\\')
+			buf[(*off)++] = '\\';
+		buf[(*off)++] = *c;
 	}
-	memcpy(u->host, h, (size_t)(hend - h));
-	if (p != NULL)
-		memcpy(u->port, p, (size_t)(end - p));
-	if (*end == '/' && decode(end + 1, strcspn(end + 1, "?#"), u->db,
-	    sizeof(u->db)) != 0) {
-		*why = "bad database name";
+	if (*off + 2 > len)
 		return -1;
-	}
+	buf[(*off)++] = '\'';
+	buf[*off] = '\0';
+	return 0;
+}
+
+/*
+ * The parts of u as a libpq conninfo string for pg_dump's --dbname:
+ * host, port, user, dbname and sslmode, each quoted; never the password.
+ */
+int
+pg_url_conninfo(const struct pg_url *u, char *buf, size_t len)
+{
+	size_t	off = 0;
+
+	if (len == 0)
+		return -1;
+	buf[0] = '\0';
+	if (conninfo_add(buf, len, &off, "host", u->host) != 0 ||
+	    conninfo_add(buf, len, &off, "port", u->port) != 0 ||
+	    conninfo_add(buf, len, &off, "user", u->user) != 0 ||
+	    conninfo_add(buf, len, &off, "dbname", u->db) != 0 ||
+	    conninfo_add(buf, len, &off, "sslmode", u->sslmode) != 0)
+		return -1;
 	return 0;
 }

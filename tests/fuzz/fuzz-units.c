@@ -23,13 +23,22 @@ LLVMFuzzerTestOneInput(const unsigned char *data, size_t len)
 	{
 		static struct redis_url	ru;
 		static struct pg_url	pu;
+		char			w[256], ci[2048];
 
-		if (redis_url_parse(s, &ru, &why) == 0 && (ru.port < 1 ||
+		if (redis_url_parse(s, &ru, w, sizeof(w)) == 0 && (ru.port < 1 ||
 		    ru.port > 65535 || ru.db < 0 || strlen(ru.host) == 0))
 			abort();
-		if (pg_url_split(s, &pu, &why) == 0 &&
-		    strstr(pu.nopass, "://") == NULL)
-			abort();
+		/* One host, never a list or anything a conninfo string
+		 * would read as more than a host. */
+		if (pg_url_parse(s, &pu, w, sizeof(w)) == 0) {
+			if (strchr(pu.host, ',') != NULL ||
+			    (pu.host[0] != '\0' && pu.host[0] != '/' &&
+			    strpbrk(pu.host, " '\\=") != NULL))
+				abort();
+			/* Every part fits a conninfo string (quoted). */
+			if (pg_url_conninfo(&pu, ci, sizeof(ci)) != 0)
+				abort();
+		}
 	}
 	if (parse_duration(s, &u, &why) == 0)
 		format_duration(buf, sizeof(buf), u);

@@ -61,7 +61,7 @@ check "a host name is resolved without blocking and works (exit 0)" test "$rc" =
 check "and the check names the host" grep -q "^postgres  ok .* at localhost:$PGPORT" <<<"$out"
 run badurl
 check "an invalid DATABASE_URL: exit 1" test "$rc" = 1
-check "says the URL is not valid" grep -q 'DATABASE_URL is not a valid PostgreSQL URL' <<<"$out"
+check "names the parameter tend does not take" grep -q 'DATABASE_URL: parameter "nosuchoption" is not supported' <<<"$out"
 check "and never shows the password" bash -c "! grep -q apppass <<<\"\$1\"" _ "$out"
 run noname
 check "an unknown host: exit 1" test "$rc" = 1
