@@ -7,7 +7,8 @@
  *
  * The temporary file is created with O_EXCL|O_NOFOLLOW, so nothing
  * planted at its name is ever opened; renameat replaces whatever is at
- * the final name, a symbolic link included, without following it.
+ * the final name, a symbolic link included, without following it.  The
+ * file gets exactly mode, whatever tendd's umask (027).
  */
 #define _GNU_SOURCE
 #include <sys/stat.h>
@@ -90,7 +91,8 @@ atomic_write_at(int dirfd, const char *name, const void *buf, size_t len,
 	}
 	if (fd == -1)
 		return -1;
-	if (write_all(fd, buf, len) != 0 || fsync(fd) != 0)
+	if (write_all(fd, buf, len) != 0 || fchmod(fd, mode) != 0 ||
+	    fsync(fd) != 0)
 		goto fail;
 	if (close(fd) != 0) {
 		fd = -1;

@@ -101,6 +101,12 @@ test_new_file(void)
 	CHECK(atomic_write_at(dfd, "empty", "", 0, 0600) == 0);
 	CHECK(fstatat(dfd, "empty", &st, 0) == 0 && st.st_size == 0);
 	CHECK(entries() == 2);
+	/* The mode asked for, whatever the umask. */
+	umask(077);
+	CHECK(atomic_write_at(dfd, "nginx.conf", "x", 1, 0644) == 0);
+	CHECK(fstatat(dfd, "nginx.conf", &st, 0) == 0 &&
+	    (st.st_mode & 07777) == 0644);
+	umask(022);
 }
 
 static void
