@@ -379,6 +379,7 @@ main(void)
 	if (getenv("VERBOSE") == NULL && freopen("/dev/null", "w", stderr) == NULL)
 		return 1;
 	T.loop = uv_default_loop();
+	supervise_init(&T);
 	RUN(test_every_cell);
 	RUN(test_prep);
 	RUN(test_start_ready_stop);
@@ -393,6 +394,8 @@ main(void)
 	startlimit_free(&I->sl);
 	free(I);
 	conf_free(C);
+	supervise_close(&T, NULL);
+	uv_run(T.loop, UV_RUN_NOWAIT);
 	CHECK(uv_loop_close(T.loop) == 0);
 	return check_failed();
 }
