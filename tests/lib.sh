@@ -358,11 +358,14 @@ status_fast() {
 other_conf() {
 	mkdir -p "$T/other"
 	cp "$SERVER" "$T/other/server.js"
-	OTHER_PORT=${OTHER_PORT:-$(free_port)}
+	# Often called in a pipeline's subshell: the port goes in a file.
+	[ -s "$T/.other-port" ] || free_port > "$T/.other-port"
+	OTHER_PORT=$(cat "$T/.other-port")
 	printf '[app:other]\ndir = %s/other\ncommand = %s server.js\nport = %s\nhealth = /health\nmin_ready = 200ms\n\n' \
 	    "$T" "$NODE" "$OTHER_PORT"
 }
 other_up() {
+	OTHER_PORT=$(cat "$T/.other-port")
 	wait_for "app other live" 15 state_is other live || return 1
 	OTHER_PID=$(json other pid)
 }
