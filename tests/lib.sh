@@ -415,3 +415,5 @@ procs_in() {
 	done
 	return 0
 }
+# none_in DIR: no process has its working directory in DIR.
+none_in() { [ -z "$(procs_in "$1")" ]; }

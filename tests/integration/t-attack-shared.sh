@@ -33,7 +33,8 @@ for a in web web2; do
 	check "$a: is not live" bash -c "[ \"\$('$TENDCTL' -c '$T/tend.conf' status --json | jq -r '.apps[] | select(.name == \"$a\") | .state')\" != live ]"
 done
 check "no link named .env in root's directories" test -z "$(find "$V" -name .env)"
-check "nothing runs in root's private app dir" test -z "$(procs_in "$V/private/app")"
-check "nothing runs in root's public dirs" test -z "$(procs_in "$V/public/sub")$(procs_in "$V/public")"
+check "nothing runs in root's private app dir" none_in "$V/private/app"
+check "nothing runs in root's public dir" none_in "$V/public"
+check "nor in its sub/" none_in "$V/public/sub"
 attack_checks
 done_testing
