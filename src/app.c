@@ -43,6 +43,9 @@ app_handle_done(struct app *app)
 		json_decref(app->prep_last);
 		json_decref(app->history);
 		free(app->migrated);
+		appenv_clear(app);
+		if (app->deferred_conf != NULL)
+			conf_unref(t, app->deferred_conf);
 		conf_unref(t, app->conf);
 		free(app->inst);
 		free(app->name);
@@ -68,6 +71,8 @@ app_bind_conf(struct app *app, struct conf *conf, struct conf_app *ca)
 	conf_unref(app->t, app->conf);
 	app->conf = conf;
 	app->ca = ca;
+	/* Names may mean other ids now (a reread after useradd). */
+	app->ids_ok = 0;
 	for (i = 0; i < app->n_inst; i++) {
 		app->inst[i].bo.base = ca->restart_delay;
 		app->inst[i].bo.max = ca->restart_delay_max;
@@ -193,27 +198,21 @@ inst_dir(const struct inst *in, char *buf, size_t len)
 		return in->dir;
 	if (ca->repo == NULL)
 		return ca->dir;
-	snprintf(buf, len, "%s/current/%s", ca->dir, ca->start_dir);
+	/* From tend's own record of the live release, never from the
+	 * `current` link, which is the app user's to change. */
+	if (strcmp(ca->start_dir, ".") == 0)
+		snprintf(buf, len, "%s/releases/%s", ca->dir, in->app->release);
+	else
+		snprintf(buf, len, "%s/releases/%s/%s", ca->dir,
+		    in->app->release, ca->start_dir);
 	return buf;
 }
 
 void
 app_start(struct app *app)
 {
-	char		cur[PATH_MAX];
 	unsigned	i;
 
-	/* A deployed app runs its current release: there is none yet. */
-	snprintf(cur, sizeof(cur), "%s/current", app->ca->dir);
-	if (app->ca->repo != NULL && access(cur, F_OK) != 0) {
-		for (i = 0; i < app->n_inst; i++)
-			snprintf(app->inst[i].reason, sizeof(app->inst[i].reason),
-			    "no release yet: tendctl deploy %s", app->name);
-		applog_event(app, -1, "not started: no release yet (tendctl "
-		    "deploy %s)", app->name);
-		app_notify(app);
-		return;
-	}
 	for (i = 0; i < app->n_inst; i++)
 		if (inst_active(&app->inst[i]))
 			inst_event(&app->inst[i], EV_START);
@@ -300,6 +299,27 @@ apps_apply_conf(struct tend *t, struct conf *nc)
 				nc->refs++;
 			continue;
 		}
+		if ((app->deploy != NULL || app->drainer != NULL) &&
+		    (ca == NULL || strcmp(ca->canon, app->ca->canon) != 0)) {
+			/* Never under a running deploy's feet: it ends
+			 * first (app_deploy_ended), then this applies. */
+			log_info("%s: settings changed during a deploy; applied "
+			    "when it ends", app->name);
+			if (app->deferred_conf != NULL)
+				conf_unref(t, app->deferred_conf);
+			app->deferred_set = 1;
+			app->deferred = ca;
+			app->deferred_conf = nc;
+			nc->refs++;
+			continue;
+		}
+		if (app->deferred_set) {
+			/* An earlier reread's change, now superseded. */
+			conf_unref(t, app->deferred_conf);
+			app->deferred_set = 0;
+			app->deferred = NULL;
+			app->deferred_conf = NULL;
+		}
 		if (ca == NULL) {
 			log_info("%s: no longer in the configuration; stopping",
 			    app->name);
@@ -340,17 +360,44 @@ apps_apply_conf(struct tend *t, struct conf *nc)
 	return 0;
 }
 
+/*
+ * The app's deploy (and its drain) ended: a configuration reread during
+ * it applies now, as that reread would have.
+ */
+void
+app_deploy_ended(struct app *app)
+{
+	struct tend	*t = app->t;
+	struct conf_app	*ca = app->deferred;
+	struct conf	*nc = app->deferred_conf;
+
+	if (!app->deferred_set || app->deploy != NULL || app->drainer != NULL ||
+	    app->unlinked || app->removing)
+		return;
+	app->deferred_set = 0;
+	app->deferred = NULL;
+	app->deferred_conf = NULL;
+	if (ca == NULL) {
+		log_info("%s: no longer in the configuration; stopping",
+		    app->name);
+		app->removing = 1;
+	} else if (strcmp(ca->canon, app->ca->canon) != 0) {
+		log_info("%s: settings changed; restarting", app->name);
+		app->was_up = !app_is_down(app);
+		app->removing = 1;
+		app->pending = ca;
+		app->pending_conf = nc;
+		nc->refs++;
+	}
+	conf_unref(t, nc);
+	if (app->removing) {
+		app_stop(app);
+		app_maybe_free(app);
+	}
+}
+
 int
 tend_pid_is_ours(struct tend *t, pid_t pid)
 {
-	if (job_pid_is_ours(pid) || probe_pid_is_ours(pid))
-		return 1;
-	struct app	*app;
-	unsigned	 i;
-
-	TAILQ_FOREACH(app, &t->apps, entry)
-		for (i = 0; i < app->n_inst; i++)
-			if (app->inst[i].running && app->inst[i].pid == pid)
-				return 1;
-	return 0;
+	return spawn_pid_is_ours(t, pid) || probe_pid_is_ours(pid);
 }

@@ -1007,7 +1007,7 @@ conf_app_env(const struct conf_app *a, struct env *e, struct errs *errs)
 
 void
 conf_check_env(const struct conf *c, struct errs *errs, struct errs *warns,
-    struct errs *rules)
+    struct errs *rules, conf_env_loader load, void *arg)
 {
 	struct stat	 st;
 	struct env	 env;
@@ -1033,7 +1033,9 @@ conf_check_env(const struct conf *c, struct errs *errs, struct errs *warns,
 		if (a->group != NULL && !name_exists(a->group, 0))
 			errs_add(errs, a->file, a->line, "[app:%s]: group %s does "
 			    "not exist", a->name, a->group);
-		for (j = 0; j < a->env_files.n; j++) {
+		/* Without a loader the env is the app's own business: each
+		 * start reads it and fails that app alone. */
+		for (j = 0; load != NULL && j < a->env_files.n; j++) {
 			/* Secrets live there: the docs of every Node framework
 			 * say chmod 600, and so do we. */
 			if (warns != NULL && stat(a->env_files.v[j], &st) == 0 &&
@@ -1043,8 +1045,10 @@ conf_check_env(const struct conf *c, struct errs *errs, struct errs *warns,
 				    "holds secrets): chmod 600 %s",
 				    a->env_files.v[j]);
 		}
+		if (load == NULL)
+			continue;
 		env_init(&env);
-		if (conf_app_env(a, &env, errs) == 0 && a->profile != PROFILE_NONE) {
+		if (load(a, &env, errs, arg) == 0 && a->profile != PROFILE_NONE) {
 			errs_init(&pe);
 			errs_init(&pw);
 			profile_check(a->profile, &env, &pe, &pw);

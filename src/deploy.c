@@ -5,11 +5,13 @@
  *
  *   building    git fetch into dir/repo (a mirror), resolve REF, clone
  *               the commit into dir/releases/<UTC time>-<short sha>, link
- *               dir/shared/<entries> into it, run `build`
+ *               dir/shared/<entries> into it, run `build`: every step in
+ *               the app's tree runs as the app's user (release.c)
  *   awaiting    the previous switch's old instances are still draining
  *   deploying   start the release on the idle port set: preflight and
  *               migration (prep.c), then /health; write nginx_upstream,
- *               nginx_test, nginx_reload; point dir/current at it
+ *               nginx_test, nginx_reload (nginx.c); point dir/current
+ *               at it (as the user, for people: tend reads its history)
  *   live        the old instances stop after drain_timeout; the release
  *               that was live becomes "ready" (a rollback target)
  *
@@ -26,15 +28,13 @@
  *
  * git runs as the app's user with arguments, never through a shell; a
  * REF is checked (no leading '-') and still passed after --end-of-options.
+ * The deploy log is root's: LOG_DIR/APP.deploys/ID.log.
  */
 #define _GNU_SOURCE
 #include <sys/stat.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
-#include <grp.h>
 #include <limits.h>
-#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -45,8 +45,6 @@
 
 /* How often a waiting deploy looks again (draining, preflight). */
 #define DEPLOY_POLL_MS	200
-/* git's own steps (fetch, clone) get this long. */
-#define GIT_TIMEOUT_MS	(10 * 60 * 1000)
 
 const char *const deploy_status_names[DS__COUNT] = {
 	[DS_BUILDING] = "building",
@@ -63,8 +61,8 @@ enum dkind { DK_DEPLOY, DK_ROLLBACK, DK_RELOAD };
 static const char *const kind_names[] = { "deploy", "rollback", "reload" };
 
 enum dstep {
-	D_FETCH, D_RESOLVE, D_CLONE, D_CHECKOUT, D_BUILD, D_AWAIT, D_START,
-	D_TEST, D_RELOAD, D_DRAIN
+	D_FETCH, D_RESOLVE, D_CLONE, D_CHECKOUT, D_LINK, D_BUILD, D_LINK_RUN,
+	D_AWAIT, D_START, D_TEST, D_RELOAD, D_DRAIN
 };
 
 struct deploy {
@@ -102,6 +100,7 @@ struct deploy {
 	int		 quiet;		/* a job's output is not progress */
 	char		 repo_shown[512];	/* repo, its password hidden */
 	FILE		*log;		/* the deploy log of this release */
+	struct release_cb cb;		/* its jobs report to deploy_job_* */
 };
 
 /* All of them: a client that goes away must be forgotten by every
@@ -125,59 +124,6 @@ iso_now(char *buf, size_t len)
 	clock_gettime(CLOCK_REALTIME, &ts);
 	gmtime_r(&ts.tv_sec, &tm);
 	strftime(buf, len, "%Y-%m-%dT%H:%M:%SZ", &tm);
-}
-
-static int
-rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-	(void)st;
-	(void)ftw;
-	return (flag == FTW_DP ? rmdir(path) : unlink(path)) == 0 ||
-	    errno == ENOENT ? 0 : -1;
-}
-
-/* rm -rf, without following symbolic links. */
-static int
-rm_rf(const char *path)
-{
-	struct stat	st;
-
-	if (lstat(path, &st) != 0)
-		return errno == ENOENT ? 0 : -1;
-	if (!S_ISDIR(st.st_mode))
-		return unlink(path);
-	return nftw(path, rm_one, 16, FTW_DEPTH | FTW_PHYS);
-}
-
-/* The app's user and group ids, for what tendd creates on its behalf. */
-static void
-app_ids(const struct conf_app *ca, uid_t *uid, gid_t *gid)
-{
-	struct passwd	*pw;
-	struct group	*gr;
-
-	*uid = (uid_t)-1;
-	*gid = (gid_t)-1;
-	if (ca->user != NULL && (pw = getpwnam(ca->user)) != NULL) {
-		*uid = pw->pw_uid;
-		*gid = pw->pw_gid;
-	}
-	if (ca->group != NULL && (gr = getgrnam(ca->group)) != NULL)
-		*gid = gr->gr_gid;
-}
-
-static int
-mkdir_owned(const struct conf_app *ca, const char *dir)
-{
-	uid_t	uid;
-	gid_t	gid;
-
-	if (tend_mkdir_p(dir, 0755) != 0)
-		return -1;
-	app_ids(ca, &uid, &gid);
-	if (uid != (uid_t)-1 && chown(dir, uid, gid) != 0)
-		return -1;
-	return 0;
 }
 
 /* A line for the requester, the deploy log and the app log. */
@@ -292,10 +238,15 @@ deploy_closed_cb(uv_handle_t *h)
 static void
 deploy_free(struct deploy *d)
 {
-	if (d->app->deploy == d)
-		d->app->deploy = NULL;
+	struct app	*app = d->app;
+
+	if (app->deploy == d)
+		app->deploy = NULL;
+	if (app->drainer == d)
+		app->drainer = NULL;
 	uv_close((uv_handle_t *)&d->timer, deploy_closed_cb);
-	app_notify(d->app);
+	app_notify(app);
+	app_deploy_ended(app);
 }
 
 /* Answer the requester (once). */
@@ -383,8 +334,13 @@ deploy_fail(struct deploy *d, enum deploy_status st, const char *fmt, ...)
 	}
 	/* A release that never went live is not kept. */
 	if (d->kind == DK_DEPLOY && d->made_dir &&
-	    (st == DS_BUILD_FAILED || st == DS_BUILD_CANCELED))
-		(void)rm_rf(d->reldir);
+	    (st == DS_BUILD_FAILED || st == DS_BUILD_CANCELED)) {
+		char *ids[] = { d->id };
+
+		(void)release_remove(app, ids, 1);
+		if (d->rec != NULL)
+			json_object_set_new(d->rec, "pruned", json_true());
+	}
 	if (d->rec != NULL)
 		json_object_del(d->rec, "rolling_back");
 	if (d->kind == DK_ROLLBACK) {
@@ -399,106 +355,15 @@ deploy_fail(struct deploy *d, enum deploy_status st, const char *fmt, ...)
 
 /* --- nginx ------------------------------------------------------------ */
 
-static int
-read_file(const char *path, char **buf, size_t *len)
-{
-	FILE	*f;
-	long	 n;
-
-	*buf = NULL;
-	*len = 0;
-	if ((f = fopen(path, "re")) == NULL)
-		return errno == ENOENT ? 1 : -1;
-	if (fseek(f, 0, SEEK_END) != 0 || (n = ftell(f)) < 0 || n > 1 << 20 ||
-	    fseek(f, 0, SEEK_SET) != 0 || (*buf = malloc((size_t)n + 1)) == NULL ||
-	    fread(*buf, 1, (size_t)n, f) != (size_t)n) {
-		fclose(f);
-		free(*buf);
-		*buf = NULL;
-		return -1;
-	}
-	(*buf)[n] = '\0';
-	*len = (size_t)n;
-	fclose(f);
-	return 0;
-}
-
-/* Write path atomically: a temporary file beside it, then rename. */
-static int
-write_atomic(const char *path, const char *text, size_t len, mode_t mode)
-{
-	char	tmp[PATH_MAX + 16];
-	int	fd;
-
-	if (snprintf(tmp, sizeof(tmp), "%s.tend-tmp", path) >= (int)sizeof(tmp))
-		return -1;
-	if ((fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode)) == -1)
-		return -1;
-	if (write(fd, text, len) != (ssize_t)len || fsync(fd) != 0) {
-		close(fd);
-		unlink(tmp);
-		return -1;
-	}
-	close(fd);
-	if (rename(tmp, path) != 0) {
-		unlink(tmp);
-		return -1;
-	}
-	return 0;
-}
-
-/* The upstream block for the slots from base: ports are integers we
- * computed, the name is a checked app name. */
-static int
-upstream_text(struct app *app, unsigned base, const char *rel, char *buf,
-    size_t len)
-{
-	size_t		off;
-	unsigned	i;
-
-	off = (size_t)snprintf(buf, len, "# Written by tend for app %s "
-	    "(release %s); do not edit.\nupstream tend_%s {\n", app->name,
-	    rel[0] ? rel : "-", app->name);
-	for (i = base; i < base + app->n_run && off < len; i++)
-		off += (size_t)snprintf(buf + off, len - off,
-		    "\tserver 127.0.0.1:%u;\n", app->inst[i].port);
-	if (off < len)
-		off += (size_t)snprintf(buf + off, len - off, "}\n");
-	return off < len ? (int)off : -1;
-}
-
-/*
- * Which port set nginx sends traffic to, from the upstream file itself:
- * after a crash that is the truth, whatever tend was doing.
- */
-unsigned
-deploy_upstream_color(struct app *app)
-{
-	char		*buf, *p;
-	size_t		 len;
-	unsigned	 port;
-
-	if (app->ca->nginx_upstream == NULL || app->n_inst < 2 * app->n_run)
-		return 0;
-	if (read_file(app->ca->nginx_upstream, &buf, &len) != 0)
-		return 0;
-	port = 0;
-	if ((p = strstr(buf, "server 127.0.0.1:")) != NULL)
-		port = (unsigned)strtoul(p + 17, NULL, 10);
-	free(buf);
-	return port != 0 && port == app->inst[app->n_run].port ? 1 : 0;
-}
-
 static void
 restore_upstream(struct deploy *d)
 {
-	const char	*path = d->app->ca->nginx_upstream;
+	char	why[512];
 
-	if (d->had_upstream) {
-		if (write_atomic(path, d->old_upstream, d->old_len, 0644) != 0)
-			log_warn("%s: cannot restore %s", d->app->name, path);
-	} else if (unlink(path) != 0 && errno != ENOENT)
-		log_warn("%s: cannot remove %s", d->app->name, path);
+	if ((d->had_upstream ? nginx_write(d->app, d->old_upstream, d->old_len,
+	    why, sizeof(why)) : nginx_remove(d->app, why, sizeof(why))) != 0)
+		log_warnx("%s: cannot put back nginx_upstream: %s", d->app->name,
+		    why);
 }
 
 /* --- jobs (git, build, nginx) ---------------------------------------- */
@@ -556,6 +421,11 @@ deploy_job_done(void *arg, struct job *j)
 			deploy_fail(d, DS_BUILD_FAILED, "build `%s` %s%s%s",
 			    d->app->ca->build, out, tail[0] ? ": " : "", tail);
 			return;
+		case D_LINK:
+		case D_LINK_RUN:
+			deploy_fail(d, DS_BUILD_FAILED, "%s", tail[0] ? tail :
+			    out);
+			return;
 		case D_RESOLVE:
 			deploy_fail(d, DS_BUILD_FAILED, "%s is not a branch, tag or "
 			    "commit of %s", d->ref, d->repo_shown);
@@ -569,53 +439,15 @@ deploy_job_done(void *arg, struct job *j)
 	deploy_next(d);
 }
 
-/* Minimal environment for git: no app secrets, never a prompt. */
+/* A step's job started (j), or it did not: the deploy fails. */
 static int
-git_env(struct deploy *d, struct env *e)
+started(struct deploy *d, struct job *j, const char *what, const char *why)
 {
-	const char	*v = getenv("PATH");
-	struct passwd	*pw = d->app->ca->user ? getpwnam(d->app->ca->user) : NULL;
-	int		 r = 0;
-
-	env_init(e);
-	r |= env_set(e, "PATH", v != NULL && *v ? v :
-	    "/usr/local/bin:/usr/bin:/bin");
-	r |= env_set(e, "HOME", pw != NULL ? pw->pw_dir :
-	    (getenv("HOME") ? getenv("HOME") : "/"));
-	r |= env_set(e, "LANG", "C.UTF-8");
-	r |= env_set(e, "GIT_TERMINAL_PROMPT", "0");
-	r |= env_set(e, "TEND_SUPERVISOR", d->app->t->conf->socket);
-	return r;
-}
-
-static int
-run_job(struct deploy *d, const char *stream, char *const *argv,
-    const char *cmd, const char *cwd, struct env *e, int as_app,
-    uint64_t timeout)
-{
-	struct job_spec	js;
-	char		why[512];
-
-	memset(&js, 0, sizeof(js));
-	js.stream = stream;
-	js.argv = argv;
-	js.cmd = cmd;
-	js.cwd = cwd;
-	js.env = e->kv;
-	if (as_app) {
-		js.user = d->app->ca->user;
-		js.group = d->app->ca->group;
-	}
-	js.timeout_ms = timeout;
-	js.kill_timeout = d->app->ca->kill_timeout;
 	d->lines = 0;
 	d->first_line[0] = '\0';
-	d->job = job_start(d->app, &js, deploy_job_done, deploy_job_line, d,
-	    why, sizeof(why));
-	env_free(e);
-	if (d->job == NULL) {
+	if ((d->job = j) == NULL) {
 		deploy_fail(d, d->step < D_AWAIT ? DS_BUILD_FAILED :
-		    DS_DEPLOY_FAILED, "%s: %s", stream, why);
+		    DS_DEPLOY_FAILED, "%s: %s", what, why);
 		return -1;
 	}
 	return 0;
@@ -623,84 +455,85 @@ run_job(struct deploy *d, const char *stream, char *const *argv,
 
 /* --- building ------------------------------------------------------- */
 
-/* Once the id is known the run dir follows: release + start_dir. */
+/* Once the id is known the dirs follow: the release, and its start_dir. */
 static void
-set_rundir(struct deploy *d)
+set_dirs(struct deploy *d)
 {
-	int	n;
+	const char	*sd = d->app->ca->start_dir;
+	int		 n;
 
-	if (strcmp(d->app->ca->start_dir, ".") == 0)
+	n = snprintf(d->reldir, sizeof(d->reldir), "%s/releases/%s",
+	    d->app->ca->dir, d->id);
+	if (n < 0 || (size_t)n >= sizeof(d->reldir))
+		d->reldir[0] = '\0';
+	if (strcmp(sd, ".") == 0)
 		n = snprintf(d->rundir, sizeof(d->rundir), "%s", d->reldir);
 	else
 		n = snprintf(d->rundir, sizeof(d->rundir), "%s/%s", d->reldir,
-		    d->app->ca->start_dir);
+		    sd);
 	if (n < 0 || (size_t)n >= sizeof(d->rundir))
-		d->rundir[0] = '\0';	/* do_build finds no such dir */
+		d->rundir[0] = '\0';
+}
+
+/* The deploy log, in tend's own log directory (root's): never in the
+ * app's tree, where a link could aim root's writes elsewhere. */
+static void
+open_log(struct deploy *d)
+{
+	struct app	*app = d->app;
+	char		 dir[PATH_MAX], name[100], why[512];
+	int		 dfd, fd;
+
+	if (snprintf(dir, sizeof(dir), "%s/%s.deploys", app->t->conf->log_dir,
+	    app->name) >= (int)sizeof(dir))
+		return;
+	snprintf(name, sizeof(name), "%s.log", d->id);
+	if ((dfd = rootdir_open(dir, 1, why, sizeof(why))) == -1) {
+		log_warnx("%s: no deploy log: %s", app->name, why);
+		return;
+	}
+	fd = rootdir_file(dfd, name, O_WRONLY | O_CREAT | O_APPEND, 0640);
+	close(dfd);
+	if (fd == -1 || (d->log = fdopen(fd, "a")) == NULL) {
+		log_warn("%s: deploy log %s/%s", app->name, dir, name);
+		if (fd != -1)
+			close(fd);
+	}
 }
 
 static void
 do_fetch(struct deploy *d)
 {
-	const struct conf_app	*ca = d->app->ca;
-	char			 mirror[PATH_MAX], head[PATH_MAX + 8];
-	struct env		 e;
-	struct stat		 st;
+	char	why[600];
 
-	snprintf(mirror, sizeof(mirror), "%s/repo", ca->dir);
-	snprintf(head, sizeof(head), "%s/HEAD", mirror);
-	if (mkdir_owned(ca, ca->dir) != 0 || mkdir_owned(ca, mirror) != 0) {
-		deploy_fail(d, DS_BUILD_FAILED, "cannot create %s: %s", mirror,
-		    strerror(errno));
+	if (release_make_dir(d->app, why, sizeof(why)) != 0) {
+		deploy_fail(d, DS_BUILD_FAILED, "%s", why);
 		return;
 	}
-	if (git_env(d, &e) != 0) {
-		env_free(&e);
-		deploy_fail(d, DS_BUILD_FAILED, "out of memory");
-		return;
-	}
-	if (stat(head, &st) != 0) {
-		char *argv[] = { "git", "clone", "--quiet", "--mirror", "--",
-		    ca->repo, mirror, NULL };
-
-		deploy_say(d, "cloning %s", d->repo_shown);
-		run_job(d, "git", argv, NULL, ca->dir, &e, 1, GIT_TIMEOUT_MS);
-	} else {
-		char *argv[] = { "git", "--git-dir", mirror, "fetch", "--quiet",
-		    "--prune", "--force", "origin", NULL };
-
-		deploy_say(d, "fetching %s", d->repo_shown);
-		run_job(d, "git", argv, NULL, ca->dir, &e, 1, GIT_TIMEOUT_MS);
-	}
+	deploy_say(d, "fetching %s", d->repo_shown);
+	started(d, release_fetch(d->app, &d->cb, why, sizeof(why)), "git", why);
 }
 
 static void
 do_resolve(struct deploy *d)
 {
-	const struct conf_app	*ca = d->app->ca;
-	char			 mirror[PATH_MAX], spec[260];
-	struct env		 e;
-	char			*argv[] = { "git", "--git-dir", mirror, "rev-parse",
-				    "--verify", "--quiet", "--end-of-options",
-				    spec, NULL };
+	char	why[512];
 
-	snprintf(mirror, sizeof(mirror), "%s/repo", ca->dir);
-	snprintf(spec, sizeof(spec), "%s^{commit}", d->ref);
-	if (git_env(d, &e) != 0) {
-		env_free(&e);
-		deploy_fail(d, DS_BUILD_FAILED, "out of memory");
-		return;
-	}
 	d->quiet = 1;
-	run_job(d, "git", argv, NULL, ca->dir, &e, 1, GIT_TIMEOUT_MS);
+	started(d, release_resolve(d->app, d->ref, &d->cb, why, sizeof(why)),
+	    "git", why);
 }
 
+/* The id of a new release: its UTC time and short sha, "-2" and on when
+ * the history has that one already. */
 static int
 make_release_id(struct deploy *d)
 {
 	struct tm	tm;
 	time_t		now = time(NULL);
-	char		stamp[32];
+	char		stamp[32], base[80];
 	size_t		i;
+	unsigned	n;
 
 	for (i = 0; i < 40; i++)
 		if (!((d->first_line[i] >= '0' && d->first_line[i] <= '9') ||
@@ -709,153 +542,53 @@ make_release_id(struct deploy *d)
 	snprintf(d->sha, sizeof(d->sha), "%.40s", d->first_line);
 	gmtime_r(&now, &tm);
 	strftime(stamp, sizeof(stamp), "%Y%m%dT%H%M%SZ", &tm);
-	snprintf(d->id, sizeof(d->id), "%s-%.7s", stamp, d->sha);
-	return 0;
+	snprintf(base, sizeof(base), "%s-%.7s", stamp, d->sha);
+	snprintf(d->id, sizeof(d->id), "%s", base);
+	for (n = 2; find_record(d->app, NULL, d->id) != NULL && n < 1000; n++)
+		snprintf(d->id, sizeof(d->id), "%.60s-%u", base, n);
+	return n < 1000 ? 0 : -1;
 }
 
 static void
 do_clone(struct deploy *d)
 {
-	const struct conf_app	*ca = d->app->ca;
-	char			 mirror[PATH_MAX], releases[PATH_MAX], logp[PATH_MAX + 8];
-	struct env		 e;
-	char			*argv[] = { "git", "clone", "--quiet",
-				    "--no-checkout", "--", mirror, d->reldir, NULL };
-	char			 orig[80];
-	unsigned		 n;
+	char	why[512];
 
 	if (make_release_id(d) != 0) {
 		deploy_fail(d, DS_BUILD_FAILED, "git rev-parse gave no commit");
 		return;
 	}
-	snprintf(mirror, sizeof(mirror), "%s/repo", ca->dir);
-	snprintf(releases, sizeof(releases), "%s/releases", ca->dir);
-	/* The same commit twice in one second: the second gets "-2". */
-	snprintf(orig, sizeof(orig), "%s", d->id);
-	for (n = 1; n < 100; n++) {
-		struct stat st;
-
-		if (n > 1)
-			snprintf(d->id, sizeof(d->id), "%.60s-%u", orig, n);
-		if (snprintf(d->reldir, sizeof(d->reldir), "%s/%s", releases,
-		    d->id) >= (int)sizeof(d->reldir)) {
-			deploy_fail(d, DS_BUILD_FAILED, "dir is too long a path");
-			return;
-		}
-		if (lstat(d->reldir, &st) != 0 && errno == ENOENT)
-			break;
-	}
-	if (n == 100) {
-		deploy_fail(d, DS_BUILD_FAILED, "no free name for release %s",
-		    orig);
+	set_dirs(d);
+	if (d->reldir[0] == '\0' || d->rundir[0] == '\0') {
+		deploy_fail(d, DS_BUILD_FAILED, "dir is too long a path");
 		return;
 	}
-	set_rundir(d);
-	if (mkdir_owned(ca, releases) != 0) {
-		deploy_fail(d, DS_BUILD_FAILED, "cannot create %s: %s", releases,
-		    strerror(errno));
-		return;
-	}
-	/* The deploy log lives beside the release, and goes with it. */
-	snprintf(logp, sizeof(logp), "%s.log", d->reldir);
-	if ((d->log = fopen(logp, "ae")) == NULL)
-		log_warn("%s: %s", d->app->name, logp);
+	open_log(d);
 	json_object_set_new(d->rec, "id", json_string(d->id));
 	json_object_set_new(d->rec, "sha", json_string(d->sha));
 	json_object_set_new(d->rec, "dir", json_string(d->reldir));
 	save_history(d->app);
 	deploy_say(d, "release %s: commit %s of %s", d->id, d->sha, d->ref);
-	if (git_env(d, &e) != 0) {
-		env_free(&e);
-		deploy_fail(d, DS_BUILD_FAILED, "out of memory");
-		return;
-	}
-	run_job(d, "git", argv, NULL, releases, &e, 1, GIT_TIMEOUT_MS);
+	started(d, release_clone(d->app, d->id, &d->cb, why, sizeof(why)),
+	    "git", why);
 }
 
 static void
 do_checkout(struct deploy *d)
 {
-	struct env	 e;
-	char		*argv[] = { "git", "checkout", "--quiet", "--detach",
-			    d->sha, NULL };
+	char	why[512];
 
-	if (git_env(d, &e) != 0) {
-		env_free(&e);
-		deploy_fail(d, DS_BUILD_FAILED, "out of memory");
-		return;
-	}
-	run_job(d, "git", argv, NULL, d->reldir, &e, 1, GIT_TIMEOUT_MS);
+	started(d, release_checkout(d->app, d->id, d->sha, &d->cb, why,
+	    sizeof(why)), "git", why);
 }
 
-/* Is path (resolved) root itself or below it? */
-static int
-path_inside(const char *path, const char *root)
+static void
+do_link(struct deploy *d, const char *into)
 {
-	char	real[PATH_MAX];
-	size_t	n = strlen(root);
+	char	why[512];
 
-	if (realpath(path, real) == NULL)
-		return 0;
-	return strncmp(real, root, n) == 0 && (real[n] == '\0' || real[n] == '/');
-}
-
-/*
- * Link dir/shared/NAME into into/NAME for every shared entry.  tendd does
- * this as root in a tree the app's user wrote (git, the build): every
- * directory it works in must resolve inside the release, or a symbolic
- * link planted there would aim root's rm and symlink elsewhere.
- */
-static int
-link_shared(struct deploy *d, const char *into, char *why, size_t len)
-{
-	const struct conf_app	*ca = d->app->ca;
-	char			 src[PATH_MAX], dst[PATH_MAX], root[PATH_MAX], *slash;
-	struct stat		 st;
-	uid_t			 uid;
-	gid_t			 gid;
-	size_t			 i;
-
-	app_ids(ca, &uid, &gid);
-	if (realpath(d->reldir, root) == NULL || !path_inside(into, root)) {
-		snprintf(why, len, "%.300s is not inside the release", into);
-		return -1;
-	}
-	for (i = 0; i < ca->shared.n; i++) {
-		snprintf(src, sizeof(src), "%s/shared/%s", ca->dir,
-		    ca->shared.v[i]);
-		snprintf(dst, sizeof(dst), "%s/%s", into, ca->shared.v[i]);
-		if (stat(src, &st) != 0) {
-			snprintf(why, len, "shared entry %.300s: %s (create it, a "
-			    "file or a folder, before deploying)", src,
-			    strerror(errno));
-			return -1;
-		}
-		/* Its directory first: made if need be, and inside. */
-		if ((slash = strrchr(dst, '/')) != NULL && slash > dst) {
-			*slash = '\0';
-			if (!path_inside(dst, root) && (access(dst, F_OK) == 0 ||
-			    tend_mkdir_p(dst, 0755) != 0 || !path_inside(dst, root))) {
-				snprintf(why, len, "%.300s is not inside the release",
-				    dst);
-				return -1;
-			}
-			*slash = '/';
-		}
-		if (rm_rf(dst) != 0) {
-			snprintf(why, len, "cannot replace %.300s: %s", dst,
-			    strerror(errno));
-			return -1;
-		}
-		if (symlink(src, dst) != 0) {
-			snprintf(why, len, "symlink %.300s: %s", dst,
-			    strerror(errno));
-			return -1;
-		}
-		if (uid != (uid_t)-1)
-			(void)lchown(dst, uid, gid);
-	}
-	return 0;
+	started(d, release_link(d->app, into, into, &d->cb, why, sizeof(why)),
+	    "shared", why);
 }
 
 static void
@@ -865,20 +598,23 @@ do_build(struct deploy *d)
 	struct env		 e;
 	char			 why[600];
 
-	if (link_shared(d, d->reldir, why, sizeof(why)) != 0) {
-		deploy_fail(d, DS_BUILD_FAILED, "%s", why);
-		return;
-	}
 	if (ca->build == NULL) {
 		deploy_next(d);
 		return;
 	}
 	deploy_say(d, "building: %s", ca->build);
-	if (spawn_env(&d->app->inst[d->base], &e, why, sizeof(why)) != 0) {
+	/* The build sees the app's environment as it is now. */
+	if (appenv_refresh(d->app) != 0) {
+		deploy_fail(d, DS_BUILD_FAILED, "%s", d->app->env_error);
+		return;
+	}
+	if (appenv_copy(d->app, &e, why, sizeof(why)) != 0) {
 		deploy_fail(d, DS_BUILD_FAILED, "%s", why);
 		return;
 	}
-	run_job(d, "build", NULL, ca->build, d->reldir, &e, 1, ca->build_timeout);
+	started(d, release_build(d->app, d->id, &e, &d->cb, why, sizeof(why)),
+	    "build", why);
+	env_free(&e);
 }
 
 /* --- deploying ------------------------------------------------------ */
@@ -952,10 +688,13 @@ do_start(struct deploy *d)
 			deploy_say(d, "starting %s", d->id);
 	}
 	/* A rollback and a reload run no migration: mark it done. */
-	if (d->kind != DK_DEPLOY && realpath(d->rundir, real) != NULL) {
+	if (d->kind != DK_DEPLOY && appenv_realpath(app, d->rundir, real,
+	    sizeof(real)) != NULL) {
 		free(app->migrated);
 		app->migrated = strdup(real);
 	}
+	/* This start reads the app's environment anew. */
+	app->env_at = 0;
 	/* The instances pass through states that would read as failure
 	 * (a slot still failed from an earlier try): judge once all moved. */
 	d->launching = 1;
@@ -1018,8 +757,7 @@ do_switch(struct deploy *d)
 {
 	struct app		*app = d->app;
 	const struct conf_app	*ca = app->ca;
-	char			 text[4096];
-	struct env		 e;
+	char			 text[4096], why[600];
 	int			 n, r;
 
 	if (ca->nginx_upstream == NULL) {
@@ -1028,88 +766,88 @@ do_switch(struct deploy *d)
 	}
 	free(d->old_upstream);
 	d->old_upstream = NULL;
-	r = read_file(ca->nginx_upstream, &d->old_upstream, &d->old_len);
+	r = nginx_read(app, &d->old_upstream, &d->old_len, why, sizeof(why));
 	if (r < 0) {
-		deploy_fail(d, DS_DEPLOY_FAILED, "cannot read %s: %s",
-		    ca->nginx_upstream, strerror(errno));
+		deploy_fail(d, DS_DEPLOY_FAILED, "%s", why);
 		return;
 	}
 	d->had_upstream = r == 0;
-	if ((n = upstream_text(app, d->base, d->id, text, sizeof(text))) < 0 ||
-	    write_atomic(ca->nginx_upstream, text, (size_t)n, 0644) != 0) {
-		deploy_fail(d, DS_DEPLOY_FAILED, "cannot write %s: %s",
-		    ca->nginx_upstream, strerror(errno));
+	if ((n = nginx_text(app, d->base, d->id, text, sizeof(text))) < 0) {
+		deploy_fail(d, DS_DEPLOY_FAILED, "upstream text too long");
+		return;
+	}
+	if (nginx_write(app, text, (size_t)n, why, sizeof(why)) != 0) {
+		deploy_fail(d, DS_DEPLOY_FAILED, "%s", why);
 		return;
 	}
 	deploy_say(d, "wrote %s; checking nginx: %s", ca->nginx_upstream,
 	    ca->nginx_test);
-	env_init(&e);
-	if (env_set(&e, "PATH", getenv("PATH") ? getenv("PATH") :
-	    "/usr/sbin:/usr/bin:/sbin:/bin") != 0) {
-		env_free(&e);
-		restore_upstream(d);
-		deploy_fail(d, DS_DEPLOY_FAILED, "out of memory");
-		return;
-	}
 	d->step = D_TEST;
-	run_job(d, "nginx", NULL, ca->nginx_test, "/", &e, 0, 60000);
+	if (started(d, nginx_run(app, ca->nginx_test, deploy_job_done,
+	    deploy_job_line, d, why, sizeof(why)), "nginx_test", why) != 0)
+		restore_upstream(d);
 }
 
 static void
 do_reload(struct deploy *d)
 {
-	struct env	e;
+	char	why[512];
 
 	deploy_say(d, "reloading nginx: %s", d->app->ca->nginx_reload);
-	env_init(&e);
-	if (env_set(&e, "PATH", getenv("PATH") ? getenv("PATH") :
-	    "/usr/sbin:/usr/bin:/sbin:/bin") != 0) {
-		env_free(&e);
+	if (started(d, nginx_run(d->app, d->app->ca->nginx_reload,
+	    deploy_job_done, deploy_job_line, d, why, sizeof(why)),
+	    "nginx_reload", why) != 0)
 		restore_upstream(d);
-		deploy_fail(d, DS_DEPLOY_FAILED, "out of memory");
-		return;
-	}
-	run_job(d, "nginx", NULL, d->app->ca->nginx_reload, "/", &e, 0, 60000);
 }
 
-/* A release folder: "2026...-sha", not its ".log". */
-static int
-is_release(const char *name, void *arg)
-{
-	(void)arg;
-	return name[0] >= '0' && name[0] <= '9' && strchr(name, '.') == NULL;
-}
-
-/* Keep the newest keep_releases folders, and always the live one and the
- * newest ready one (the rollback target). */
+/*
+ * Keep the newest keep_releases releases of the history, and always the
+ * live one, the newest ready one (the rollback target) and the one being
+ * deployed; remove the others' folders (as the user) and deploy logs.
+ */
 static void
 prune_releases(struct app *app)
 {
-	char		 dir[PATH_MAX], path[PATH_MAX + 80], **names;
-	const char	*keep_ready = NULL;
+	char		*ids[SPAWN_MAX_ARGS], dir[PATH_MAX], name[100], why[512];
+	const char	*keep_ready = NULL, *id, *st;
 	json_t		*r;
-	size_t		 n, i;
+	size_t		 i, n = 0, kept = 0;
+	int		 dfd;
 
 	if ((r = find_record(app, "ready", NULL)) != NULL)
 		keep_ready = json_string_value(json_object_get(r, "id"));
-	snprintf(dir, sizeof(dir), "%s/releases", app->ca->dir);
-	names = tend_dir_names(dir, is_release, NULL, &n);
-	for (i = 0; i + app->ca->keep_releases < n; i++) {
-		if (strcmp(names[i], app->release) == 0 ||
-		    (keep_ready != NULL && strcmp(names[i], keep_ready) == 0) ||
-		    (app->deploy != NULL && strcmp(names[i], app->deploy->id) == 0))
+	snprintf(dir, sizeof(dir), "%s/%s.deploys", app->t->conf->log_dir,
+	    app->name);
+	dfd = rootdir_open(dir, 0, why, sizeof(why));
+	/* Newest first: the first keep_releases with a folder stay. */
+	json_array_foreach(app->history, i, r) {
+		id = json_string_value(json_object_get(r, "id"));
+		st = json_string_value(json_object_get(r, "status"));
+		if (id == NULL || !valid_release_id(id) ||
+		    json_is_true(json_object_get(r, "pruned")) ||
+		    (st != NULL && (strcmp(st, "build-failed") == 0 ||
+		    strcmp(st, "build-canceled") == 0)))
 			continue;
-		snprintf(path, sizeof(path), "%s/%s", dir, names[i]);
-		if (rm_rf(path) == 0) {
-			applog_event(app, -1, "removed release %s (keep_releases "
-			    "= %u)", names[i], app->ca->keep_releases);
-			snprintf(path, sizeof(path), "%s/%s.log", dir, names[i]);
-			(void)unlink(path);
-			if ((r = find_record(app, NULL, names[i])) != NULL)
-				json_object_set_new(r, "pruned", json_true());
+		if (kept < app->ca->keep_releases || strcmp(id, app->release) == 0 ||
+		    (keep_ready != NULL && strcmp(id, keep_ready) == 0) ||
+		    (app->deploy != NULL && strcmp(id, app->deploy->id) == 0)) {
+			kept++;
+			continue;
 		}
+		if (n == SPAWN_MAX_ARGS - 4)
+			break;
+		ids[n++] = (char *)id;
+		json_object_set_new(r, "pruned", json_true());
+		applog_event(app, -1, "removing release %s (keep_releases = %u)",
+		    id, app->ca->keep_releases);
+		snprintf(name, sizeof(name), "%s.log", id);
+		if (dfd != -1)
+			(void)unlinkat(dfd, name, 0);
 	}
-	tend_names_free(names, n);
+	if (dfd != -1)
+		close(dfd);
+	if (n > 0)
+		(void)release_remove(app, ids, n);
 }
 
 static void
@@ -1131,19 +869,16 @@ static void
 do_live(struct deploy *d)
 {
 	struct app	*app = d->app;
-	char		 cur[PATH_MAX], tmp[PATH_MAX + 16], d2[32];
+	char		 why[512], d2[32];
 	json_t		*prev;
 	size_t		 i;
 
 	if (d->kind != DK_RELOAD) {
-		snprintf(cur, sizeof(cur), "%s/current", app->ca->dir);
-		snprintf(tmp, sizeof(tmp), "%s/.current.tend-tmp", app->ca->dir);
-		(void)unlink(tmp);
-		if (symlink(d->reldir, tmp) != 0 || rename(tmp, cur) != 0) {
-			log_warn("%s: cannot point %s at %s", app->name, cur,
-			    d->reldir);
-			(void)unlink(tmp);
-		}
+		/* For people and scripts; tend itself goes by its history. */
+		if (release_point_current(app, d->id, NULL, why,
+		    sizeof(why)) == NULL)
+			log_warnx("%s: cannot point current at %s: %s",
+			    app->name, d->id, why);
 		/* The one that was live is the rollback target now. */
 		json_array_foreach(app->history, i, prev)
 			if (prev != d->rec && json_string_value(json_object_get(
@@ -1207,27 +942,25 @@ deploy_next(struct deploy *d)
 		break;
 	case D_CHECKOUT:
 		step_done(d, "checkout");
+		d->step = D_LINK;
+		do_link(d, d->reldir);
+		break;
+	case D_LINK:
 		d->step = D_BUILD;
 		do_build(d);
 		break;
-	case D_BUILD: {
-		char	why[600];
-		struct stat st;
-
-		if (strcmp(d->app->ca->start_dir, ".") != 0 &&
-		    link_shared(d, d->rundir, why, sizeof(why)) != 0) {
-			deploy_fail(d, DS_BUILD_FAILED, "%s", why);
+	case D_BUILD:
+		/* shared into start_dir too, which must exist by now */
+		d->step = D_LINK_RUN;
+		if (strcmp(d->app->ca->start_dir, ".") != 0) {
+			do_link(d, d->rundir);
 			break;
 		}
-		if (stat(d->rundir, &st) != 0 || !S_ISDIR(st.st_mode)) {
-			deploy_fail(d, DS_BUILD_FAILED, "start_dir %s is not in the "
-			    "release after the build", d->app->ca->start_dir);
-			break;
-		}
+		__attribute__((fallthrough));
+	case D_LINK_RUN:
 		step_done(d, "build");
 		d->step = D_AWAIT;
 		set_status(d, DS_AWAITING);
-	}
 		__attribute__((fallthrough));
 	case D_AWAIT:
 		if (!can_start(d->app)) {
@@ -1276,6 +1009,9 @@ deploy_new(struct app *app, enum dkind kind, struct client *c)
 	d->t0 = d->t_step = uv_now(app->t->loop);
 	uv_timer_init(app->t->loop, &d->timer);
 	d->timer.data = d;
+	d->cb.done = deploy_job_done;
+	d->cb.line = deploy_job_line;
+	d->cb.arg = d;
 	app->nhandles++;
 	LIST_INSERT_HEAD(&deploys, d, entry);
 	iso_now(ts, sizeof(ts));
@@ -1367,8 +1103,6 @@ deploy_rollback(struct app *app, struct client *c, const char *release)
 {
 	struct deploy	*d;
 	json_t		*r;
-	struct stat	 st;
-	char		 dir[PATH_MAX];
 
 	if (app->ca->repo == NULL) {
 		client_finish(c, cmd_error("%s has no repo: it has no releases",
@@ -1403,20 +1137,20 @@ deploy_rollback(struct app *app, struct client *c, const char *release)
 		    app->name, release ? release : "?"));
 		return;
 	}
-	snprintf(dir, sizeof(dir), "%s/releases/%s", app->ca->dir, release);
-	if (stat(dir, &st) != 0) {
-		client_finish(c, cmd_error("%s: release %s was removed (%s): "
-		    "deploy its commit again", app->name, release, dir));
+	if (!valid_release_id(release) ||
+	    json_is_true(json_object_get(r, "pruned"))) {
+		client_finish(c, cmd_error("%s: release %s was removed: deploy "
+		    "its commit again", app->name, release));
 		return;
 	}
 	if ((d = deploy_begin(app, DK_ROLLBACK, c)) == NULL)
 		return;
 	snprintf(d->id, sizeof(d->id), "%s", release);
-	snprintf(d->reldir, sizeof(d->reldir), "%s", dir);
 	snprintf(d->sha, sizeof(d->sha), "%s",
 	    json_string_value(json_object_get(r, "sha")) ?
 	    json_string_value(json_object_get(r, "sha")) : "");
-	set_rundir(d);
+	set_dirs(d);
+	open_log(d);
 	/* The rollback reuses the release's record: it is that release. */
 	if (d->rec != NULL) {
 		json_array_remove(app->history, 0);
@@ -1449,8 +1183,6 @@ deploy_reload(struct app *app, struct client *c)
 	    "current");
 	snprintf(d->rundir, sizeof(d->rundir), "%s",
 	    inst_dir(&app->inst[app->color * app->n_run], buf, sizeof(buf)));
-	if (app->ca->repo != NULL && realpath(d->rundir, buf) != NULL)
-		snprintf(d->rundir, sizeof(d->rundir), "%s", buf);
 	d->step = D_AWAIT;
 	d->status = DS_AWAITING;
 	deploy_next(d);
@@ -1469,17 +1201,18 @@ deploys_cancel_client(struct client *c)
 
 /*
  * At start: the history, with a deploy that a killed tendd left midway
- * marked failed (or live, if it got as far as pointing current at its
- * release), and the live release's id.
+ * marked failed (or live, if nginx already serves it), and the live
+ * release's id.  Which release is live comes from tend's own files (the
+ * history, and nginx's upstream file, which tend wrote), never from the
+ * app's `current` link.
  */
 void
 deploy_init_app(struct app *app)
 {
-	char		 why[512], cur[PATH_MAX], target[PATH_MAX];
-	const char	*base, *st, *id;
+	char		 why[512], served[80];
+	const char	*st, *id;
 	json_t		*r;
 	size_t		 i;
-	ssize_t		 n;
 	int		 changed = 0;
 
 	if ((app->history = history_load(app->t->conf->state_dir, app->name,
@@ -1488,15 +1221,16 @@ deploy_init_app(struct app *app)
 		    app->name, why);
 		app->history = json_array();
 	}
-	app->color = deploy_upstream_color(app);
+	app->color = nginx_serving(app, served, sizeof(served));
 	if (app->ca->repo == NULL)
 		return;
-	snprintf(cur, sizeof(cur), "%s/current", app->ca->dir);
-	if ((n = readlink(cur, target, sizeof(target) - 1)) > 0) {
-		target[n] = '\0';
-		base = strrchr(target, '/') ? strrchr(target, '/') + 1 : target;
-		snprintf(app->release, sizeof(app->release), "%.63s", base);
-	}
+	app->release[0] = '\0';
+	if (served[0] != '\0' && find_record(app, NULL, served) != NULL)
+		snprintf(app->release, sizeof(app->release), "%.63s", served);
+	else if ((r = find_record(app, "live", NULL)) != NULL &&
+	    (id = json_string_value(json_object_get(r, "id"))) != NULL &&
+	    valid_release_id(id))
+		snprintf(app->release, sizeof(app->release), "%.63s", id);
 	json_array_foreach(app->history, i, r) {
 		st = json_string_value(json_object_get(r, "status"));
 		id = json_string_value(json_object_get(r, "id"));
@@ -1524,16 +1258,18 @@ deploy_init_app(struct app *app)
 		    json_string_value(json_object_get(r, "kind")) != NULL &&
 		    strcmp(json_string_value(json_object_get(r, "kind")),
 		    "deploy") == 0) {
-			snprintf(cur, sizeof(cur), "%s/releases/%s", app->ca->dir, id);
-			(void)rm_rf(cur);
+			char *ids[] = { (char *)id };
+
+			(void)release_remove(app, ids, 1);
+			json_object_set_new(r, "pruned", json_true());
 		}
 	}
-	/* Exactly one live record: the one current points at. */
+	/* Exactly one live record: the one that serves. */
 	json_array_foreach(app->history, i, r) {
 		st = json_string_value(json_object_get(r, "status"));
 		id = json_string_value(json_object_get(r, "id"));
-		if (st != NULL && strcmp(st, "live") == 0 && id != NULL &&
-		    strcmp(id, app->release) != 0) {
+		if (st != NULL && strcmp(st, "live") == 0 && (id == NULL ||
+		    strcmp(id, app->release) != 0)) {
 			json_object_set_new(r, "status", json_string("ready"));
 			changed = 1;
 		}
@@ -1547,17 +1283,25 @@ deploy_init_app(struct app *app)
 void
 deploy_ensure_upstream(struct app *app)
 {
-	char		 text[4096];
-	struct stat	 st;
-	int		 n;
+	char		 text[4096], why[512], *old;
+	size_t		 len;
+	int		 n, r;
 
-	if (app->ca->nginx_upstream == NULL ||
-	    stat(app->ca->nginx_upstream, &st) == 0)
+	if (app->ca->nginx_upstream == NULL)
 		return;
-	if ((n = upstream_text(app, app->color * app->n_run, app->release,
-	    text, sizeof(text))) < 0 || write_atomic(app->ca->nginx_upstream,
-	    text, (size_t)n, 0644) != 0)
-		log_warn("%s: cannot write %s", app->name, app->ca->nginx_upstream);
+	if ((r = nginx_read(app, &old, &len, why, sizeof(why))) == 0) {
+		free(old);
+		return;
+	}
+	if (r < 0) {
+		log_warnx("%s: %s", app->name, why);
+		return;
+	}
+	if ((n = nginx_text(app, app->color * app->n_run, app->release, text,
+	    sizeof(text))) < 0 || nginx_write(app, text, (size_t)n, why,
+	    sizeof(why)) != 0)
+		log_warnx("%s: %s", app->name, n < 0 ? "upstream text too long" :
+		    why);
 	else
 		log_info("%s: wrote %s", app->name, app->ca->nginx_upstream);
 }

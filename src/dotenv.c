@@ -296,7 +296,8 @@ dotenv_load(const char *path, struct env *env, struct errs *errs)
 	size_t		 off = 0;
 	int		 fd, r;
 
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY)) == -1) {
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK)) ==
+	    -1) {
 		errs_add(errs, path, 0, "%s", strerror(errno));
 		return -1;
 	}

@@ -25,7 +25,6 @@
 #define JOB_TAIL_LINE	200
 
 struct job {
-	LIST_ENTRY(job)	 entry;		/* running jobs */
 	struct app	*app;
 	uv_process_t	*proc;
 	uv_timer_t	 timer;
@@ -52,20 +51,6 @@ struct job {
 };
 
 static void	job_check(struct job *);
-
-/* Running jobs, so the orphan reaper leaves their processes to libuv. */
-static LIST_HEAD(, job) jobs = LIST_HEAD_INITIALIZER(jobs);
-
-int
-job_pid_is_ours(pid_t pid)
-{
-	struct job	*j;
-
-	LIST_FOREACH(j, &jobs, entry)
-		if (j->running && j->pid == pid)
-			return 1;
-	return 0;
-}
 
 static void
 job_timer_closed_cb(uv_handle_t *h)
@@ -140,12 +125,6 @@ job_ok(const struct job *j)
 {
 	return !j->timed_out && !j->canceled && j->term_signal == 0 &&
 	    j->status == 0;
-}
-
-pid_t
-job_pid(const struct job *j)
-{
-	return j->pid;
 }
 
 uint64_t
@@ -275,10 +254,10 @@ job_exit_cb(uv_process_t *p, int64_t status, int term_signal)
 	struct job	*j = p->data;
 
 	j->proc = NULL;
+	spawn_forget(j->app->t, p->pid);
 	p->data = j->app;
 	uv_close((uv_handle_t *)p, job_proc_closed_cb);
 	j->running = 0;
-	LIST_REMOVE(j, entry);
 	j->status = status;
 	j->term_signal = term_signal;
 	uv_timer_stop(&j->timer);
@@ -296,16 +275,13 @@ job_start(struct app *app, const struct job_spec *spec, job_done_cb done,
 {
 	struct tend		*t = app->t;
 	struct job		*j;
-	uv_process_options_t	 o;
+	struct spawn_spec	 sp;
 	uv_stdio_container_t	 stdio[3];
-	char			*shcmd = NULL, *args[16];
-	const char		*file;
+	char			*shcmd = NULL, *args[SPAWN_MAX_ARGS + 1];
+	char *const		*argv;
 	uv_file			 cfd[2] = { -1, -1 };
-	int			 r, n = 0, as_other = 0;
+	int			 r, must_close;
 
-	(void)spawn_user(spec->user, spec->group, &as_other, why, whylen);
-	if (as_other < 0)
-		return NULL;
 	if ((j = calloc(1, sizeof(*j))) == NULL) {
 		snprintf(why, whylen, "out of memory");
 		return NULL;
@@ -319,19 +295,9 @@ job_start(struct app *app, const struct job_spec *spec, job_done_cb done,
 	j->timeout_ms = spec->timeout_ms;
 	snprintf(j->name, sizeof(j->name), "%s", spec->stream);
 
-	if (as_other) {
-		args[n++] = "tendd";
-		args[n++] = "--exec-as";
-		args[n++] = spec->user != NULL ? (char *)spec->user : "";
-		args[n++] = spec->group != NULL ? (char *)spec->group : "";
-		args[n++] = "--";
-	}
-	if (spec->argv != NULL) {
-		size_t k;
-
-		for (k = 0; spec->argv[k] != NULL && n < 15; k++)
-			args[n++] = spec->argv[k];
-	} else {
+	if (spec->argv != NULL)
+		argv = spec->argv;
+	else {
 		/* No "exec": a job is often a chain (npm ci && npm run
 		 * build), and its group is signalled as a whole anyway. */
 		if ((shcmd = strdup(spec->cmd)) == NULL) {
@@ -339,47 +305,58 @@ job_start(struct app *app, const struct job_spec *spec, job_done_cb done,
 			snprintf(why, whylen, "out of memory");
 			return NULL;
 		}
-		args[n++] = "/bin/sh";
-		args[n++] = "-c";
-		args[n++] = shcmd;
+		args[0] = "/bin/sh";
+		args[1] = "-c";
+		args[2] = shcmd;
+		args[3] = NULL;
+		argv = args;
 	}
-	args[n] = NULL;
-	file = as_other ? t->self_exe : args[0];
 
 	if (logpipe_child_stdio(app, NULL, j, -1, spec->stream, spec->stream,
 	    &j->out, &j->err, stdio, cfd, why, whylen) != 0)
 		goto fail;
-	memset(&o, 0, sizeof(o));
-	o.exit_cb = job_exit_cb;
-	o.file = file;
-	o.args = args;
-	o.env = spec->env;
-	o.cwd = spec->cwd;
-	o.flags = UV_PROCESS_DETACHED;	/* setsid(): its own process group */
-	o.stdio_count = 3;
-	o.stdio = stdio;
+	if (spec->stdout_fd > 0) {
+		/* Its output is data (a dump), not lines for the log. */
+		stdio[1].flags = UV_INHERIT_FD;
+		stdio[1].data.fd = spec->stdout_fd;
+	}
 	if ((j->proc = calloc(1, sizeof(*j->proc))) == NULL) {
 		snprintf(why, whylen, "out of memory");
 		goto fail;
 	}
+	memset(&sp, 0, sizeof(sp));
+	sp.user = spec->user;
+	sp.group = spec->group;
+	sp.cwd = spec->cwd;
+	sp.argv = argv;
+	sp.env = spec->env;
+	sp.stdio = stdio;
+	sp.stdio_count = 3;
+	sp.exit_cb = job_exit_cb;
 	j->proc->data = j;
-	r = uv_spawn(t->loop, j->proc, &o);
-	app->nhandles++;
+	r = spawn_process(t, j->proc, &sp, &must_close, why, whylen);
 	close(cfd[0]);
 	close(cfd[1]);
 	cfd[0] = cfd[1] = -1;
+	if (spec->stdout_fd > 0 && j->out != NULL) {
+		j->out->job = NULL;
+		logpipe_close(j->out);
+		j->out = NULL;
+	}
 	if (r != 0) {
-		j->proc->data = app;
-		uv_close((uv_handle_t *)j->proc, job_proc_closed_cb);
+		if (must_close) {
+			app->nhandles++;
+			j->proc->data = app;
+			uv_close((uv_handle_t *)j->proc, job_proc_closed_cb);
+		} else
+			free(j->proc);
 		j->proc = NULL;
-		snprintf(why, whylen, "%s: %s (dir %s)", r == UV_ENOENT ?
-		    "cannot run" : "spawn failed", uv_strerror(r), spec->cwd);
 		goto fail;
 	}
+	app->nhandles++;
 	free(shcmd);
 	j->pid = j->proc->pid;
 	j->running = 1;
-	LIST_INSERT_HEAD(&jobs, j, entry);
 	j->started = uv_now(t->loop);
 	uv_timer_init(t->loop, &j->timer);
 	j->timer.data = j;
@@ -387,7 +364,8 @@ job_start(struct app *app, const struct job_spec *spec, job_done_cb done,
 	app->jobs++;
 	if (spec->timeout_ms > 0)
 		uv_timer_start(&j->timer, job_timeout_cb, spec->timeout_ms, 0);
-	logpipe_start(j->out);
+	if (j->out != NULL)
+		logpipe_start(j->out);
 	logpipe_start(j->err);
 	applog_event(app, -1, "%s: started pid %d", j->name, (int)j->pid);
 	return j;

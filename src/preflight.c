@@ -215,7 +215,7 @@ preflight_start(struct app *app, uint64_t timeout_ms, preflight_cb cb,
 	pf->outcome = CHECK_OK;
 	pf->need = app->ca->instances * app->ca->db_pool_max;
 	pf->pending = 1;	/* held until every check is under way */
-	if (spawn_env(&app->inst[0], &e, why, sizeof(why)) != 0) {
+	if (appenv_copy(app, &e, why, sizeof(why)) != 0) {
 		pf_add(pf, "env", CHECK_FAIL, 0, why, NULL);
 	} else {
 		pf_rules(pf, app->ca, &e);

@@ -668,14 +668,16 @@ prep_run_cb(uv_timer_t *h)
 	}
 }
 
-/* A release is known by the real path of the dir it runs in. */
+/* A release is known by the real path of the dir it runs in, resolved
+ * with the app user's identity: the links are the user's. */
 static char *
-release_of(const struct inst *in)
+release_of(struct inst *in)
 {
 	char		 buf[PATH_MAX], d[PATH_MAX];
 	const char	*dir = inst_dir(in, d, sizeof(d));
 
-	return strdup(realpath(dir, buf) != NULL ? buf : dir);
+	return strdup(appenv_realpath(in->app, dir, buf, sizeof(buf)) != NULL ?
+	    buf : dir);
 }
 
 /*
@@ -689,7 +691,7 @@ prep_wanted(struct inst *in)
 {
 	struct app		*app = in->app;
 	const struct conf_app	*ca = app->ca;
-	struct env		 e;
+	const struct env	*e;
 	const char		*db, *redis;
 	char			 why[512], *rel;
 	int			 want = 0;
@@ -704,14 +706,12 @@ prep_wanted(struct inst *in)
 	}
 	if (want || !ca->preflight)
 		return want;
-	if (spawn_env(in, &e, why, sizeof(why)) != 0)
+	if ((e = appenv_get(app, why, sizeof(why))) == NULL)
 		return 0;
-	db = env_get(&e, "DATABASE_URL");
-	redis = env_get(&e, "REDIS_URL");
-	want = (db != NULL && *db != '\0') || (redis != NULL && *redis != '\0') ||
+	db = env_get(e, "DATABASE_URL");
+	redis = env_get(e, "REDIS_URL");
+	return (db != NULL && *db != '\0') || (redis != NULL && *redis != '\0') ||
 	    ca->profile != PROFILE_NONE;
-	env_free(&e);
-	return want;
 }
 
 /* An instance waits for the app's prep, started if need be.  -1: none. */
@@ -735,7 +735,7 @@ prep_join(struct inst *in)
 		return -1;
 	}
 	p->dump[0] = '\0';
-	if (spawn_env(in, &p->env, why, sizeof(why)) != 0) {
+	if (appenv_copy(app, &p->env, why, sizeof(why)) != 0) {
 		free(p->release);
 		free(p->dir);
 		free(p);

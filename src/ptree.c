@@ -9,6 +9,7 @@
  * waitpid(-1), which would steal exit statuses libuv is owed).
  */
 #define _GNU_SOURCE
+#include <sys/stat.h>
 #include <sys/types.h>
 #include <sys/wait.h>
 #include <ctype.h>
@@ -198,46 +199,76 @@ ptree_reap_orphans(struct tend *t)
 /*
  * Processes a previous tendd on this socket left behind: it was killed
  * (kill -9, a crash) and its apps, each in a session of its own, kept
- * running and hold their ports.  They carry TEND_SUPERVISOR=<socket> in
- * their environment; their groups get SIGTERM, then SIGKILL after
- * wait_ms.  Runs once at start, before any app: it may block.
+ * running and hold their ports.  They carry TEND_SUPERVISOR=<socket> and
+ * TEND_APP=<name> in their environment, run as the uid that app runs as
+ * (owner_ok says), and started before this tendd; their groups get
+ * SIGTERM, then SIGKILL after wait_ms.  Runs once at start, before any
+ * app: it may block.
  */
-unsigned
-ptree_kill_orphans(const char *socket, uint64_t wait_ms)
+/* Field 22 of /proc/PID/stat: when it started, in ticks after boot. */
+static int
+start_ticks(const char *stat, unsigned long long *start)
 {
-	char		 path[300], *buf, marker[4200];
-	pid_t		 groups[256], pgrp;
-	unsigned	 n = 0, i;
-	uint64_t	 ticks, rss, waited;
-	struct dirent	*de;
-	ssize_t		 len, mlen;
-	DIR		*d;
+	const char	*p = strrchr(stat, ')');
+
+	return p == NULL || sscanf(p + 1, " %*c %*d %*d %*d %*d %*d %*u %*u "
+	    "%*u %*u %*u %*u %*u %*d %*d %*d %*d %*d %*d %llu", start) != 1 ?
+	    -1 : 0;
+}
+
+unsigned
+ptree_kill_orphans(const char *socket, uint64_t wait_ms,
+    int (*owner_ok)(const char *app, uid_t uid, void *), void *arg)
+{
+	char			 path[300], *buf, marker[4200], app[300];
+	pid_t			 groups[256], pgrp;
+	unsigned		 n = 0, i;
+	unsigned long long	 mine, born;
+	uint64_t		 ticks, rss, waited;
+	struct stat		 st;
+	struct dirent		*de;
+	ssize_t			 len, mlen;
+	DIR			*d;
 
 	mlen = snprintf(marker, sizeof(marker), "TEND_SUPERVISOR=%s", socket);
 	if (mlen <= 0 || (size_t)mlen >= sizeof(marker) ||
 	    (buf = malloc(256 * 1024)) == NULL)
 		return 0;
-	if ((d = opendir("/proc")) == NULL) {
+	if (read_small("/proc/self/stat", buf, 4096) <= 0 ||
+	    start_ticks(buf, &mine) != 0 || (d = opendir("/proc")) == NULL) {
 		free(buf);
 		return 0;
 	}
 	while ((de = readdir(d)) != NULL && n < 256) {
 		char *p, *end;
+		int found = 0;
 
 		if (de->d_name[0] < '1' || de->d_name[0] > '9' ||
 		    atoi(de->d_name) == getpid())
 			continue;
+		/* Whose it is, before reading what it says of itself. */
+		snprintf(path, sizeof(path), "/proc/%s", de->d_name);
+		if (stat(path, &st) != 0)
+			continue;
 		snprintf(path, sizeof(path), "/proc/%s/environ", de->d_name);
 		if ((len = read_small(path, buf, 256 * 1024)) <= 0)
 			continue;
-		for (p = buf, end = buf + len; p < end; p += strlen(p) + 1)
+		app[0] = '\0';
+		for (p = buf, end = buf + len; p < end; p += strlen(p) + 1) {
 			if (strcmp(p, marker) == 0)
-				break;
-		if (p >= end)
+				found = 1;
+			else if (strncmp(p, "TEND_APP=", 9) == 0)
+				snprintf(app, sizeof(app), "%s", p + 9);
+		}
+		/* Anyone can put the markers in an environment: only a
+		 * process of the uid that app runs as, started before this
+		 * tendd, can be one an earlier tendd left. */
+		if (!found || app[0] == '\0' || !owner_ok(app, st.st_uid, arg))
 			continue;
 		snprintf(path, sizeof(path), "/proc/%s/stat", de->d_name);
 		if (read_small(path, buf, 4096) <= 0 ||
-		    parse_stat(buf, &pgrp, &ticks, &rss) != 0 || pgrp <= 1)
+		    parse_stat(buf, &pgrp, &ticks, &rss) != 0 || pgrp <= 1 ||
+		    start_ticks(buf, &born) != 0 || born > mine)
 			continue;
 		for (i = 0; i < n && groups[i] != pgrp; i++)
 			;

@@ -1,16 +1,21 @@
 /*
- * spawn.c: start one instance.  Builds its environment from nothing (a
- * clean base, then env_file(s), then env lines, then PORT and the heap),
- * runs /bin/sh -c 'exec COMMAND' in a new session (so the process group
- * can be signalled as a whole), with stdout and stderr on pipes that
- * logpipe.c reads.
+ * spawn.c: every process tendd starts goes through spawn_process(): app
+ * instances, jobs (migrations, backups, builds, git, the work in an app's
+ * tree) and probes.  A spec names the user it runs as, its directory,
+ * argv and environment; the child runs in a session of its own (so its
+ * process group can be signalled as a whole) and is noted in one registry
+ * of children (t->kids), which the orphan reaper consults.  spawn_inst()
+ * starts one instance: /bin/sh -c 'exec COMMAND' with the environment of
+ * appenv.c, stdout and stderr on pipes that logpipe.c reads.
  *
  * libuv's own setuid support drops every supplementary group, but an app
  * user often needs its groups (a socket group, a shared uploads group).
  * So when tendd is root and the app names a user, the child is tendd
  * itself in a tiny mode (`tendd --exec-as USER GROUP -- argv...`) that
- * calls initgroups(), setgid(), setuid() and execs the shell: one extra
- * exec, no shell involved, no capabilities kept.
+ * calls initgroups(), setgid(), setuid(), only then enters the working
+ * directory (so the kernel checks it as the user: a link the user planted
+ * towards a root-only directory fails there), and execs: one extra exec,
+ * no shell involved, no capabilities kept.
  */
 #define _GNU_SOURCE
 #include <sys/types.h>
@@ -24,8 +29,6 @@
 #include <unistd.h>
 
 #include "tendd.h"
-
-#define DEFAULT_PATH	"/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
 static void
 proc_closed_cb(uv_handle_t *h)
@@ -43,107 +46,9 @@ proc_exit_cb(uv_process_t *p, int64_t status, int term_signal)
 
 	if (in->proc == p)
 		in->proc = NULL;
+	spawn_forget(in->app->t, p->pid);
 	uv_close((uv_handle_t *)p, proc_closed_cb);
 	inst_exited(in, status, term_signal);
-}
-
-/* The environment an instance starts with; the first error in *why. */
-static int
-build_env(struct inst *in, const struct passwd *pw, struct env *e,
-    char *why, size_t whylen)
-{
-	struct app		*app = in->app;
-	const struct conf_app	*ca = app->ca;
-	struct errs		 errs;
-	const char		*v;
-	char			 num[32], *opts;
-	uint64_t		 mib;
-	size_t			 i;
-	int			 r = 0;
-
-	env_init(e);
-	v = getenv("PATH");
-	r |= env_set(e, "PATH", v != NULL && *v ? v : DEFAULT_PATH);
-	if (pw != NULL) {
-		r |= env_set(e, "HOME", pw->pw_dir);
-		r |= env_set(e, "USER", pw->pw_name);
-		r |= env_set(e, "LOGNAME", pw->pw_name);
-	} else {
-		v = getenv("HOME");
-		r |= env_set(e, "HOME", v != NULL && *v ? v : "/");
-	}
-	v = getenv("LANG");
-	r |= env_set(e, "LANG", v != NULL && *v ? v : "C.UTF-8");
-	if (r != 0)
-		goto oom;
-
-	errs_init(&errs);
-	for (i = 0; i < ca->env_files.n; i++)
-		dotenv_load(ca->env_files.v[i], e, &errs);
-	if (errs.n > 0 || errs.oom) {
-		snprintf(why, whylen, "%s", errs.n > 0 ? errs.msg[0] :
-		    "out of memory reading env_file");
-		errs_free(&errs);
-		return -1;
-	}
-	errs_free(&errs);
-	for (i = 0; i < ca->envs.n; i++)
-		if (env_setkv(e, ca->envs.v[i]) != 0)
-			goto oom;
-
-	if (in->port) {
-		snprintf(num, sizeof(num), "%u", in->port);
-		if (env_set(e, "PORT", num) != 0)
-			goto oom;
-	}
-	snprintf(num, sizeof(num), "%u", in->idx);
-	/* How a later tendd on this socket finds what this one left. */
-	if (env_set(e, "TEND_SUPERVISOR", app->t->conf->socket) != 0 ||
-	    env_set(e, "TEND_APP", app->name) != 0 ||
-	    env_set(e, "TEND_INSTANCE", num) != 0)
-		goto oom;
-
-	app->heap_user = 0;
-	app->heap_mib = 0;
-	if (ca->heap_mode != HEAP_OFF) {
-		v = env_get(e, "NODE_OPTIONS");
-		if (v != NULL && node_options_has_heap(v)) {
-			/* The user's own setting wins; status says so. */
-			app->heap_user = 1;
-		} else {
-			if (ca->heap_mode == HEAP_PERCENT)
-				mib = heap_mib(app->t->mem_limit, ca->heap_pct,
-				    ca->instances);
-			else
-				mib = ca->heap_bytes / (1024 * 1024);
-			if ((opts = node_options_add_heap(v, mib)) == NULL)
-				goto oom;
-			r = env_set(e, "NODE_OPTIONS", opts);
-			free(opts);
-			if (r != 0)
-				goto oom;
-			app->heap_mib = mib;
-		}
-	}
-	return 0;
-oom:
-	snprintf(why, whylen, "out of memory building the environment");
-	return -1;
-}
-
-/* The environment instance in would start with (for checks). */
-int
-spawn_env(struct inst *in, struct env *e, char *why, size_t whylen)
-{
-	struct passwd	*pw = NULL;
-
-	if (in->app->ca->user != NULL)
-		pw = getpwnam(in->app->ca->user);
-	if (build_env(in, pw, e, why, whylen) != 0) {
-		env_free(e);
-		return -1;
-	}
-	return 0;
 }
 
 /*
@@ -185,78 +90,172 @@ spawn_user(const char *user, const char *group, int *as_other, char *why,
 	return pw;
 }
 
+/* --- every child of tendd -------------------------------------------- */
+
+static int
+kids_add(struct tend *t, pid_t pid)
+{
+	pid_t	*n;
+
+	if (t->nkids == t->capkids) {
+		size_t cap = t->capkids ? 2 * t->capkids : 64;
+
+		if ((n = realloc(t->kids, cap * sizeof(*n))) == NULL)
+			return -1;
+		t->kids = n;
+		t->capkids = cap;
+	}
+	t->kids[t->nkids++] = pid;
+	return 0;
+}
+
+/* A child of ours exited (its exit callback ran): not ours any more. */
+void
+spawn_forget(struct tend *t, pid_t pid)
+{
+	size_t	i;
+
+	for (i = 0; i < t->nkids; i++)
+		if (t->kids[i] == pid) {
+			t->kids[i] = t->kids[--t->nkids];
+			return;
+		}
+}
+
+/* Is pid a child libuv will reap (one spawn_process started)? */
+int
+spawn_pid_is_ours(const struct tend *t, pid_t pid)
+{
+	size_t	i;
+
+	for (i = 0; i < t->nkids; i++)
+		if (t->kids[i] == pid)
+			return 1;
+	return 0;
+}
+
+/*
+ * Start one child: as spec->user/group when they name someone other
+ * than tendd (through `tendd --exec-as`, which also enters spec->cwd
+ * only after the privileges are gone), in a session of its own.  0 on
+ * success; otherwise -1 with why set and *must_close telling whether
+ * uv_spawn initialised proc (then it wants uv_close).
+ */
+int
+spawn_process(struct tend *t, uv_process_t *proc, const struct spawn_spec *sp,
+    int *must_close, char *why, size_t whylen)
+{
+	uv_process_options_t	 o;
+	char			*args[SPAWN_MAX_ARGS + 8];
+	int			 n = 0, r, as_other = 0;
+	size_t			 k;
+
+	*must_close = 0;
+	(void)spawn_user(sp->user, sp->group, &as_other, why, whylen);
+	if (as_other < 0)
+		return -1;
+	if (as_other) {
+		args[n++] = "tendd";
+		args[n++] = "--exec-as";
+		args[n++] = sp->user != NULL ? (char *)sp->user : "";
+		args[n++] = sp->group != NULL ? (char *)sp->group : "";
+		if (sp->cwd != NULL) {
+			args[n++] = "--cwd";
+			args[n++] = (char *)sp->cwd;
+		}
+		args[n++] = "--";
+	}
+	for (k = 0; sp->argv[k] != NULL; k++) {
+		if (k == SPAWN_MAX_ARGS) {
+			snprintf(why, whylen, "too many arguments");
+			return -1;
+		}
+		args[n++] = sp->argv[k];
+	}
+	args[n] = NULL;
+	memset(&o, 0, sizeof(o));
+	o.exit_cb = sp->exit_cb;
+	o.file = as_other ? t->self_exe : args[0];
+	o.args = args;
+	o.env = sp->env;
+	o.cwd = as_other ? NULL : sp->cwd;
+	o.flags = UV_PROCESS_DETACHED;	/* setsid(): its own process group */
+	o.stdio_count = sp->stdio_count;
+	o.stdio = sp->stdio;
+	r = uv_spawn(t->loop, proc, &o);
+	*must_close = 1;
+	if (r != 0) {
+		snprintf(why, whylen, "%s %s: %s%s%s", r == UV_ENOENT ?
+		    "cannot run" : "cannot start", sp->argv[0], uv_strerror(r),
+		    sp->cwd ? " in " : "", sp->cwd ? sp->cwd : "");
+		return -1;
+	}
+	if (kids_add(t, proc->pid) != 0) {
+		/* Still reaped by libuv; only the orphan reaper may not
+		 * know it.  Keep it running rather than fail a start. */
+		log_warnx("out of memory noting child %d", (int)proc->pid);
+	}
+	return 0;
+}
+
 int
 spawn_inst(struct inst *in, char *why, size_t whylen)
 {
 	struct app		*app = in->app;
 	struct tend		*t = app->t;
 	const struct conf_app	*ca = app->ca;
-	uv_process_options_t	 o;
+	struct spawn_spec	 sp;
 	uv_stdio_container_t	 stdio[3];
-	struct passwd		*pw;
 	struct env		 e;
-	char			*shcmd = NULL, *args[10], dirbuf[PATH_MAX];
+	char			*shcmd = NULL, *argv[4], dirbuf[PATH_MAX];
 	uv_file			 cfd[2] = { -1, -1 };
-	int			 r, n = 0, as_other = 0;
+	int			 r, must_close;
 
-	pw = spawn_user(ca->user, ca->group, &as_other, why, whylen);
-	if (as_other < 0)
+	if (appenv_for_inst(in, &e, why, whylen) != 0)
 		return -1;
-
-	if (build_env(in, pw, &e, why, whylen) != 0) {
-		env_free(&e);
-		return -1;
-	}
 	if (asprintf(&shcmd, "exec %s", ca->command) < 0) {
 		snprintf(why, whylen, "out of memory");
 		env_free(&e);
 		return -1;
 	}
-	if (as_other) {
-		args[n++] = "tendd";
-		args[n++] = "--exec-as";
-		args[n++] = ca->user != NULL ? ca->user : "";
-		args[n++] = ca->group != NULL ? ca->group : "";
-		args[n++] = "--";
-	}
-	args[n++] = "/bin/sh";
-	args[n++] = "-c";
-	args[n++] = shcmd;
-	args[n] = NULL;
+	argv[0] = "/bin/sh";
+	argv[1] = "-c";
+	argv[2] = shcmd;
+	argv[3] = NULL;
 
 	in->empty_at = 0;
 	if (logpipe_child_stdio(app, in, NULL, (int)in->idx, "out", "err",
 	    &in->out, &in->err, stdio, cfd, why, whylen) != 0)
 		goto fail;
-	memset(&o, 0, sizeof(o));
-	o.exit_cb = proc_exit_cb;
-	o.file = as_other ? t->self_exe : "/bin/sh";
-	o.args = args;
-	o.env = e.kv;
-	o.cwd = inst_dir(in, dirbuf, sizeof(dirbuf));
-	o.flags = UV_PROCESS_DETACHED;	/* setsid(): its own process group */
-	o.stdio_count = 3;
-	o.stdio = stdio;
-
 	if ((in->proc = calloc(1, sizeof(*in->proc))) == NULL) {
 		snprintf(why, whylen, "out of memory");
 		goto fail;
 	}
+	memset(&sp, 0, sizeof(sp));
+	sp.user = ca->user;
+	sp.group = ca->group;
+	sp.cwd = inst_dir(in, dirbuf, sizeof(dirbuf));
+	sp.argv = argv;
+	sp.env = e.kv;
+	sp.stdio = stdio;
+	sp.stdio_count = 3;
+	sp.exit_cb = proc_exit_cb;
 	in->proc->data = in;
-	r = uv_spawn(t->loop, in->proc, &o);
-	app->nhandles++;
+	r = spawn_process(t, in->proc, &sp, &must_close, why, whylen);
 	/* The child has its ends; ours would keep the pipes from EOF. */
 	close(cfd[0]);
 	close(cfd[1]);
 	cfd[0] = cfd[1] = -1;
 	if (r != 0) {
-		uv_close((uv_handle_t *)in->proc, proc_closed_cb);
+		if (must_close) {
+			app->nhandles++;
+			uv_close((uv_handle_t *)in->proc, proc_closed_cb);
+		} else
+			free(in->proc);
 		in->proc = NULL;
-		snprintf(why, whylen, "%s: %s (dir %s)",
-		    r == UV_ENOENT ? "cannot run" : "spawn failed",
-		    uv_strerror(r), o.cwd);
 		goto fail;
 	}
+	app->nhandles++;
 	free(shcmd);
 	env_free(&e);
 	in->pid = in->proc->pid;
@@ -292,8 +291,9 @@ fail:
 }
 
 /*
- * `tendd --exec-as USER GROUP -- PROGRAM ARGS...`: become USER (with
- * its supplementary groups) or GROUP, then exec.  Runs in the freshly
+ * `tendd --exec-as USER GROUP [--cwd DIR] -- PROGRAM ARGS...`: become
+ * USER (with its supplementary groups) or GROUP, enter DIR, then exec
+ * PROGRAM (looked up in the environment's PATH).  Runs in the freshly
  * spawned child, so it may block on NSS and simply exit on error: the
  * message lands in the app's log as stderr.
  */
@@ -307,8 +307,16 @@ exec_as_main(int argc, char **argv)
 	gid_t		 gid = getgid();
 	char		*end;
 
-	if (argc < 6 || strcmp(argv[4], "--") != 0) {
-		fprintf(stderr, "tend: --exec-as: usage: USER GROUP -- PROGRAM...\n");
+	const char	*cwd = NULL;
+	int		 prog = 5;
+
+	if (argc >= 8 && strcmp(argv[4], "--cwd") == 0) {
+		cwd = argv[5];
+		prog = 7;
+	}
+	if (argc < prog + 1 || strcmp(argv[prog - 1], "--") != 0) {
+		fprintf(stderr, "tend: --exec-as: usage: USER GROUP [--cwd DIR] "
+		    "-- PROGRAM...\n");
 		return 127;
 	}
 	user = argv[2];
@@ -359,7 +367,15 @@ exec_as_main(int argc, char **argv)
 		fprintf(stderr, "tend: privileges not dropped\n");
 		return 127;
 	}
-	execv(argv[5], argv + 5);
-	fprintf(stderr, "tend: exec %s: %s\n", argv[5], strerror(errno));
+	/* Only now, as the user: a directory the user may not enter, or
+	 * a link the user planted towards root's files, stops here. */
+	if (cwd != NULL && chdir(cwd) != 0) {
+		fprintf(stderr, "tend: cannot enter %s as %s: %s\n", cwd,
+		    *user ? user : group, strerror(errno));
+		return 126;
+	}
+	/* PATH from the environment tend built for the child. */
+	execvp(argv[prog], argv + prog);
+	fprintf(stderr, "tend: exec %s: %s\n", argv[prog], strerror(errno));
 	return 127;
 }

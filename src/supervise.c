@@ -198,6 +198,34 @@ apply_policy(struct inst *in, int was_live)
 static void
 begin_start(struct inst *in)
 {
+	struct app	*app = in->app;
+
+	if (app->ca->repo != NULL && app->release[0] == '\0' &&
+	    in->dir == NULL) {
+		/* A deployed app runs its live release: none yet. */
+		snprintf(in->reason, sizeof(in->reason), "no release yet: "
+		    "tendctl deploy %s", app->name);
+		if (in->idx == 0)
+			applog_event(app, -1, "not started: no release yet "
+			    "(tendctl deploy %s)", app->name);
+		in->next_delay = -1;
+		inst_set_state(in, ST_STOPPED);
+		return;
+	}
+	/* The environment of this start, read once for all its instances
+	 * (they start in the same turn of the loop). */
+	if ((app->env_at != uv_now(app->t->loop) || !app->env_ok) &&
+	    appenv_refresh(app) != 0) {
+		app->env_at = 0;
+		snprintf(in->reason, sizeof(in->reason), "%s", app->env_error);
+		applog_event(app, in->idx, "cannot start: %s", app->env_error);
+		log_warnx("%s[%u]: cannot start: %s", app->name, in->idx,
+		    app->env_error);
+		in->next_delay = -1;
+		inst_set_state(in, ST_FAILED);
+		return;
+	}
+	app->env_at = uv_now(app->t->loop);
 	if (prep_wanted(in)) {
 		inst_set_state(in, ST_PREFLIGHT);
 		if (prep_join(in) == 0)

@@ -264,8 +264,10 @@ struct conf_app *conf_find_app(const struct conf *, const char *name);
  * exists, user exists): tendd -t and reread run them, parsing does not.
  * Problems that should not stop anything (an .env others can read) go
  * to warns when it is not NULL; profile rules the env breaks go to rules. */
+typedef int (*conf_env_loader)(const struct conf_app *, struct env *,
+    struct errs *, void *);
 void	conf_check_env(const struct conf *, struct errs *, struct errs *warns,
-	    struct errs *rules);
+	    struct errs *rules, conf_env_loader, void *);
 /* The environment an app's files and env lines give (no PORT, no heap). */
 int	conf_app_env(const struct conf_app *, struct env *, struct errs *);
 
@@ -307,5 +309,18 @@ void	fatalx(const char *, ...) __attribute__((format(printf, 1, 2), noreturn));
 /* strv helpers (conf.c) */
 int	strv_push(struct strv *, const char *);
 void	strv_free(struct strv *);
+
+/* atomic.c: replace dirfd/name whole (temp, fsync, rename, fsync dir). */
+int	atomic_write_at(int dirfd, const char *name, const void *buf,
+	    size_t len, mode_t mode);
+
+/* rootdir.c: where root may write (see the rule atop rootdir.c). */
+/* A descriptor of directory path after checking that only root can write
+ * it and every directory above it; missing ones are made with mode
+ * create (0: none are made). */
+int	rootdir_open(const char *path, mode_t create, char *why, size_t len);
+int	rootdir_file(int dirfd, const char *name, int flags, mode_t mode);
+int	rootdir_path_open(const char *path, mode_t create_dir, int flags,
+	    mode_t mode, char *why, size_t len);
 
 #endif /* TEND_H */

@@ -16,6 +16,8 @@
 #include <getopt.h>
 #include <limits.h>
 #include <signal.h>
+#include <grp.h>
+#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -58,6 +60,10 @@ print_errs(const struct errs *errs)
 		fprintf(stderr, "tendd: out of memory\n");
 }
 
+static int	check_load_env(const struct conf_app *, struct env *,
+		    struct errs *, void *);
+static void	check_root_dirs(const struct conf *, struct errs *);
+
 /* Load and check path; warnings are printed (or logged) and kept out of
  * errs, which only holds what makes the config unusable.  A profile rule
  * broken by an app's environment is an error for tendd -t (strict) but
@@ -73,7 +79,12 @@ load_conf(const char *path, struct errs *errs, int logged, int strict)
 	if ((c = conf_load(path, errs)) == NULL)
 		return NULL;
 	errs_init(&warns);
-	conf_check_env(c, errs, &warns, strict ? errs : &warns);
+	/* The daemon leaves each app's env to its start; tendd -t reads
+	 * them all, as their users, and reports every problem. */
+	conf_check_env(c, errs, &warns, strict ? errs : &warns,
+	    strict ? check_load_env : NULL, NULL);
+	if (strict)
+		check_root_dirs(c, errs);
 	for (i = 0; i < warns.n; i++) {
 		if (logged)
 			log_warnx("%s", warns.msg[i]);
@@ -86,6 +97,93 @@ load_conf(const char *path, struct errs *errs, int logged, int strict)
 		return NULL;
 	}
 	return c;
+}
+
+/* tendd -t: an app's env_file(s) and env lines, read as the app's user
+ * (appenv.c), as a start would. */
+static int
+check_load_env(const struct conf_app *ca, struct env *e, struct errs *errs,
+    void *arg)
+{
+	struct app	app;
+	char		why[512];
+	int		r;
+
+	(void)arg;
+	memset(&app, 0, sizeof(app));
+	app.ca = (struct conf_app *)ca;
+	if (appenv_ids(&app, why, sizeof(why)) != 0) {
+		appenv_clear(&app);
+		return -1;	/* conf_check_env reports the user */
+	}
+	r = appenv_user_env(&app, e, errs);
+	appenv_clear(&app);
+	return r;
+}
+
+/* tendd -t: the directories root writes in must be root's alone. */
+static void
+check_root_dirs(const struct conf *c, struct errs *errs)
+{
+	const char	*dirs[] = { c->state_dir, c->log_dir };
+	char		 why[600], sockdir[PATH_MAX], *slash;
+	size_t		 i;
+	int		 fd;
+
+	for (i = 0; i < 2; i++) {
+		if ((fd = rootdir_open(dirs[i], 0, why, sizeof(why))) != -1)
+			close(fd);
+		else if (errno != ENOENT)
+			errs_add(errs, c->path, 0, "%s", why);
+	}
+	snprintf(sockdir, sizeof(sockdir), "%s", c->socket);
+	if ((slash = strrchr(sockdir, '/')) != NULL && slash > sockdir) {
+		*slash = '\0';
+		if ((fd = rootdir_open(sockdir, 0, why, sizeof(why))) != -1)
+			close(fd);
+		else if (errno != ENOENT)
+			errs_add(errs, c->path, 0, "socket: %s", why);
+	}
+	for (i = 0; i < c->n_apps; i++) {
+		const struct conf_app *a = c->apps[i];
+		struct app app;
+
+		memset(&app, 0, sizeof(app));
+		app.ca = (struct conf_app *)a;
+		if (a->nginx_upstream != NULL &&
+		    nginx_check(&app, why, sizeof(why)) != 0)
+			errs_add(errs, a->file, a->line, "[app:%s]: "
+			    "nginx_upstream: %s", a->name, why);
+		if (a->backup_dir != NULL) {
+			if ((fd = rootdir_open(a->backup_dir, 0, why,
+			    sizeof(why))) != -1)
+				close(fd);
+			else if (errno != ENOENT)
+				errs_add(errs, a->file, a->line, "[app:%s]: "
+				    "backup_before_migrate: %s", a->name, why);
+		}
+	}
+}
+
+/* Does uid run app (its user, or tendd's own uid without one)?  Before
+ * the loop runs: NSS may block here. */
+static int
+orphan_owner_ok(const char *name, uid_t uid, void *arg)
+{
+	const struct conf	*c = arg;
+	const struct conf_app	*ca = conf_find_app(c, name);
+	struct passwd		*pw;
+	char			*end;
+	unsigned long		 u;
+
+	if (ca == NULL)
+		return 0;
+	if (ca->user == NULL)
+		return uid == geteuid();
+	if ((pw = getpwnam(ca->user)) != NULL)
+		return uid == pw->pw_uid;
+	u = strtoul(ca->user, &end, 10);
+	return *end == '\0' && end != ca->user && uid == (uid_t)u;
 }
 
 static int
@@ -166,13 +264,20 @@ tend_mkdir_p(const char *dir, mode_t mode)
 	return r;
 }
 
+/* tendd's own directories: made if need be, and root's alone (or it
+ * will not start: it writes there as root). */
 static void
 make_dirs(const struct conf *c)
 {
-	if (tend_mkdir_p(c->log_dir, 0750) != 0)
-		fatal("mkdir %s", c->log_dir);
-	if (tend_mkdir_p(c->state_dir, 0750) != 0)
-		fatal("mkdir %s", c->state_dir);
+	char	why[600];
+	int	fd;
+
+	if ((fd = rootdir_open(c->log_dir, 0750, why, sizeof(why))) == -1)
+		fatalx("log_dir: %s", why);
+	close(fd);
+	if ((fd = rootdir_open(c->state_dir, 0750, why, sizeof(why))) == -1)
+		fatalx("state_dir: %s", why);
+	close(fd);
 }
 
 int
@@ -193,9 +298,16 @@ tend_reread(struct tend *t, struct errs *errs)
 	if (strcmp(nc->socket, t->conf->socket) != 0)
 		log_warnx("socket changed to %s: takes effect when tendd "
 		    "restarts", nc->socket);
-	if (tend_mkdir_p(nc->log_dir, 0750) != 0 ||
-	    tend_mkdir_p(nc->state_dir, 0750) != 0)
-		log_warn("mkdir");
+	{
+		char	why[600];
+		int	fd;
+
+		if ((fd = rootdir_open(nc->log_dir, 0750, why,
+		    sizeof(why))) == -1 || close(fd) != 0 ||
+		    (fd = rootdir_open(nc->state_dir, 0750, why,
+		    sizeof(why))) == -1 || close(fd) != 0)
+			log_warnx("%s", why);
+	}
 	apps_apply_conf(t, nc);
 	sd_ready(t);
 	return 0;
@@ -447,6 +559,11 @@ main(int argc, char **argv)
 	if (optind != argc)
 		usage();
 
+	/* Root keeps no supplementary groups: when tendd reads an app's
+	 * env_file with the app user's fs identity (appenv.c), only that
+	 * user's uid and gid may count.  Children get their own groups. */
+	if (geteuid() == 0 && setgroups(0, NULL) != 0)
+		fatal("setgroups");
 	memset(&t, 0, sizeof(t));
 	TAILQ_INIT(&t.apps);
 	errs_init(&errs);
@@ -507,7 +624,8 @@ main(int argc, char **argv)
 
 	/* A tendd killed with -9 left its apps running: they hold the
 	 * ports and would outlive their own replacements. */
-	ptree_kill_orphans(t.conf->socket, ORPHAN_WAIT_MS);
+	ptree_kill_orphans(t.conf->socket, ORPHAN_WAIT_MS, orphan_owner_ok,
+	    t.conf);
 	for (i = 0; i < t.conf->n_apps; i++) {
 		if ((app = app_new(&t, t.conf->apps[i])) == NULL)
 			fatalx("%s: out of memory", t.conf->apps[i]->name);

@@ -190,10 +190,22 @@ struct app {
 	struct applog	 log;
 	int		 heap_user;	/* NODE_OPTIONS already set a heap */
 	uint64_t	 heap_mib;
+	/* who it runs as and the environment of this start (appenv.c) */
+	int		 ids_ok;
+	uid_t		 uid;
+	gid_t		 gid;
+	char		*home, *uname;	/* NULL: runs as tendd */
+	int		 env_ok;
+	uint64_t	 env_at;	/* loop time of the start that built it */
+	struct env	 env;
+	char		 env_error[512];
 	int		 removing;	/* dropped by reread: free once down */
 	int		 was_up;	/* changed by reread while running */
 	struct conf_app	*pending;	/* changed by reread: restart with it */
 	struct conf	*pending_conf;
+	int		 deferred_set;	/* reread during a deploy: apply after */
+	struct conf_app	*deferred;	/* NULL: removed */
+	struct conf	*deferred_conf;
 	LIST_HEAD(, waiter) waiters;
 	LIST_HEAD(, logpipe) pipes;	/* open pipes, current and older */
 };
@@ -220,6 +232,8 @@ struct tend {
 	char		 last_status[256];
 	int		 ready_sent;	/* READY=1 went out: STATUS= may follow */
 	uint32_t	 rnd;
+	pid_t		*kids;		/* every child spawn_process started */
+	size_t		 nkids, capkids;
 };
 
 /* supervise.c */
@@ -243,17 +257,45 @@ void	app_restart(struct app *);
 void	app_maybe_free(struct app *);
 void	app_handle_done(struct app *);
 int	apps_apply_conf(struct tend *, struct conf *);
+void	app_deploy_ended(struct app *);
 int	tend_pid_is_ours(struct tend *, pid_t);
 int	inst_active(const struct inst *);
 const char *inst_dir(const struct inst *, char *, size_t);
 
-/* spawn.c */
+/* spawn.c: every child of tendd. */
+#define SPAWN_MAX_ARGS	32
+struct spawn_spec {
+	const char	*user, *group;	/* NULL: as tendd */
+	const char	*cwd;		/* entered after privileges are dropped */
+	char *const	*argv;		/* argv[0] looked up in the env's PATH */
+	char		**env;
+	uv_stdio_container_t *stdio;
+	int		 stdio_count;
+	uv_exit_cb	 exit_cb;
+};
 struct passwd;
+int	spawn_process(struct tend *, uv_process_t *, const struct spawn_spec *,
+	    int *must_close, char *why, size_t whylen);
+void	spawn_forget(struct tend *, pid_t);
+int	spawn_pid_is_ours(const struct tend *, pid_t);
 int	spawn_inst(struct inst *, char *why, size_t whylen);
 struct passwd *spawn_user(const char *user, const char *group, int *as_other,
 	    char *why, size_t whylen);
 int	exec_as_main(int argc, char **argv);
-int	spawn_env(struct inst *, struct env *, char *, size_t);
+
+/* appenv.c: who an app runs as; its environment, built once per start. */
+extern const char *const appenv_default_path;
+int	appenv_ids(struct app *, char *why, size_t len);
+int	appenv_fs_begin(const struct app *);
+void	appenv_fs_end(const struct app *);
+int	appenv_user_env(const struct app *, struct env *, struct errs *);
+int	appenv_refresh(struct app *);
+const struct env *appenv_get(struct app *, char *why, size_t len);
+int	appenv_copy(struct app *, struct env *, char *why, size_t len);
+int	appenv_for_inst(struct inst *, struct env *, char *why, size_t len);
+void	appenv_clear(struct app *);
+char	*appenv_realpath(struct app *, const char *path, char *buf,
+	    size_t len);
 
 /* check.c: cb(arg, ok, detail, info) once, from the loop; detail is
  * one plain sentence, never with a password; info is the callee's to
@@ -278,19 +320,18 @@ struct job_spec {
 	uint64_t	 timeout_ms;	/* 0: none */
 	int		 stop_signal;	/* 0: SIGTERM */
 	uint64_t	 kill_timeout;
+	int		 stdout_fd;	/* > 0: stdout goes here, not the log */
 };
 typedef void (*job_done_cb)(void *, struct job *);
 typedef void (*job_line_cb)(void *, const char *, size_t);
 struct job *job_start(struct app *, const struct job_spec *, job_done_cb,
 	    job_line_cb, void *, char *why, size_t whylen);
 void	job_cancel(struct job *);
-int	job_pid_is_ours(pid_t);
 void	job_line(struct job *, const char *, size_t);
 void	job_pipe_closed(struct job *, struct logpipe *);
 void	job_tail(const struct job *, char *, size_t);
 void	job_outcome(const struct job *, char *, size_t);
 int	job_ok(const struct job *);
-pid_t	job_pid(const struct job *);
 uint64_t job_elapsed(const struct job *);
 
 /* probe-run.c: tend-probe, which speaks PostgreSQL and Redis. */
@@ -335,15 +376,51 @@ void	deploy_init_app(struct app *);
 void	deploy_ensure_upstream(struct app *);
 void	deploy_shutdown(struct app *);
 void	deploys_cancel_client(struct client *);
-unsigned deploy_upstream_color(struct app *);
 json_t	*deploy_releases_json(struct app *);
+
+/* release.c: the app's tree, as the app's user. */
+struct release_cb {
+	job_done_cb	 done;
+	job_line_cb	 line;
+	void		*arg;
+};
+int	release_make_dir(struct app *, char *why, size_t len);
+struct job *release_fetch(struct app *, const struct release_cb *, char *,
+	    size_t);
+struct job *release_resolve(struct app *, const char *ref,
+	    const struct release_cb *, char *, size_t);
+struct job *release_clone(struct app *, const char *id,
+	    const struct release_cb *, char *, size_t);
+struct job *release_checkout(struct app *, const char *id, const char *sha,
+	    const struct release_cb *, char *, size_t);
+struct job *release_link(struct app *, const char *into, const char *need,
+	    const struct release_cb *, char *, size_t);
+struct job *release_build(struct app *, const char *id, struct env *,
+	    const struct release_cb *, char *, size_t);
+struct job *release_point_current(struct app *, const char *id,
+	    const struct release_cb *, char *, size_t);
+int	release_remove(struct app *, char *const *ids, size_t n);
+
+/* nginx.c: the upstream file and nginx's commands. */
+int	nginx_text(const struct app *, unsigned base, const char *release,
+	    char *buf, size_t len);
+int	nginx_check(const struct app *, char *why, size_t len);
+int	nginx_read(const struct app *, char **buf, size_t *blen, char *why,
+	    size_t len);
+int	nginx_write(const struct app *, const char *text, size_t tlen,
+	    char *why, size_t len);
+int	nginx_remove(const struct app *, char *why, size_t len);
+unsigned nginx_serving(const struct app *, char *rel, size_t rlen);
+struct job *nginx_run(struct app *, const char *cmd, job_done_cb,
+	    job_line_cb, void *arg, char *why, size_t len);
 
 /* ptree.c */
 void	ptree_sample(struct tend *, int force);
 int	ptree_group_alive(pid_t pgid);
 void	ptree_reap_orphans(struct tend *);
 void	ptree_signal_group(pid_t pgid, int sig);
-unsigned ptree_kill_orphans(const char *socket, uint64_t wait_ms);
+unsigned ptree_kill_orphans(const char *socket, uint64_t wait_ms,
+	    int (*owner_ok)(const char *, uid_t, void *), void *);
 
 /* logpipe.c */
 int	applog_open(struct app *, const char *log_dir, uint64_t ring_bytes);

@@ -4,7 +4,7 @@
 . "$(dirname "$0")/../lib.sh"
 [ "$(id -u)" = 0 ] || { echo "skip - needs root to mount a tmpfs"; done_testing; }
 mkdir -p "$T/log"
-mount -t tmpfs -o size=256k tmpfs "$T/log" || { echo "skip - cannot mount a tmpfs here"; done_testing; }
+mount -t tmpfs -o size=256k,mode=0755 tmpfs "$T/log" || { echo "skip - cannot mount a tmpfs here"; done_testing; }
 on_exit "umount -l $T/log"
 P=$(free_port)
 tend_conf <<EOF2
