@@ -6,7 +6,8 @@
 # the user, the app cannot get there: it does not start, with a reason
 # naming the directory or the permission, and nothing runs in it.
 #   web   dir = DIR/current, a worker's shape (README); current -> root's
-#   cur   a deployed app whose current -> root's
+#   cur   a deployed app: after a deploy, its release directory (and
+#         current) -> root's, then the app restarts
 . "$(dirname "$0")/../lib.sh"
 [ "$(id -u)" = 0 ] || { echo "skip - needs root"; done_testing; }
 app_user || { not_ok "create the app's user"; done_testing; }
@@ -19,7 +20,6 @@ app_tree "$A"; app_tree "$B"
 TARGET=$V/private/app
 check "the user cannot reach root's dir" bash -c "! runuser -u '$APP_USER' -- test -r '$TARGET/server.js'"
 as_app ln -s "$TARGET" "$A/current"
-as_app ln -s "$TARGET" "$B/current"
 # What runs there reads a file by a relative path (no lookup from /, which
 # the kernel would refuse), then stays.
 CMD="sh -c 'wc -c server.js && exec sleep 1000'"
@@ -43,6 +43,17 @@ EOF
 } | tend_conf
 tendd_start || { not_ok "tendd starts"; done_testing; }
 other_up || not_ok "the other app goes live"
+out=$(timeout 60 "$TENDCTL" -c "$T/tend.conf" deploy cur 2>&1); rc=$?
+printf '%s\n' "$out" | sed 's/^/# deploy cur: /'
+check "cur's deploy goes live (exit $rc)" test "$rc" = 0
+rel=$(json cur release)
+check "cur ran its release and read its own server.js" grep -q '[0-9] server.js' "$T/log/cur.log"
+: > "$T/log/cur.log"
+# The attack on cur: its release directory and current lead into root's.
+as_app mv "$B/releases/$rel" "$B/releases/$rel.real"
+as_app ln -s "$TARGET" "$B/releases/$rel"
+as_app ln -sfn "$TARGET" "$B/current"
+timeout 10 "$TENDCTL" -c "$T/tend.conf" restart cur 2>&1 | sed 's/^/# restart cur: /'
 for a in web cur; do
 	not_started() { local s; s=$(json "$1" state); [ "$s" = failed ] || [ "$s" = backoff ]; }
 	check "$a does not start (failed or backoff)" wait_for "$a refused" 15 not_started "$a"
