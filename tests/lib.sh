@@ -264,3 +264,156 @@ app_user() {
 }
 # as_app CMD...: CMD as $APP_USER (the attacker's shell).
 as_app() { runuser -u "$APP_USER" -- "$@"; }
+
+# --- privilege separation: the attacker's side ----------------------------
+# The attack tests (t-attack-*.sh) play the owner of an app account: a
+# real user (app_user) who owns the app's dir and runs code there, and
+# who tries to make root (tendd) act on root's own files.  The helpers
+# below set up what the attacker aims at and check, after the attack,
+# that nothing of root's changed, no secret got out, tendd still answers
+# and an unrelated app kept running.
+
+# victim_setup: root's files under $V ($T/victim, root-owned): secret
+# (0600, a dotenv line VICTIM_TOKEN=$SECRET), private/ (0700) with
+# app/server.js and key, public/ (0755) with data.txt and sub/file.  A
+# listing of it all (type, owner, mode, size, content) goes to
+# $T/victim.before for victim_intact.  $SECRET must leak nowhere.
+victim_setup() {
+	V=$T/victim
+	SECRET=victim$(od -An -N12 -tx1 /dev/urandom | tr -d ' \n')
+	mkdir -p "$V/private/app" "$V/public/sub"
+	printf 'VICTIM_TOKEN=%s\n' "$SECRET" > "$V/secret"
+	printf 'key %s\n' "$SECRET" > "$V/private/key"
+	cp "$SERVER" "$V/private/app/server.js"
+	echo data > "$V/public/data.txt"
+	echo file > "$V/public/sub/file"
+	chown -R root:root "$V"
+	chmod 755 "$V" "$V/public" "$V/public/sub" "$V/private/app"
+	chmod 700 "$V/private"
+	chmod 600 "$V/secret" "$V/private/key"
+	chmod 644 "$V/public/data.txt" "$V/public/sub/file" \
+	    "$V/private/app/server.js"
+	victim_list > "$T/victim.before"
+}
+victim_list() {
+	(cd "$V" && find . -printf '%p %y %u:%g %m %s %l\n' | LC_ALL=C sort &&
+	    find . -type f -exec md5sum {} + | LC_ALL=C sort)
+}
+# victim_intact DESC: one result: every path under $V is still there
+# with its type, owner, mode and content, and nothing new appeared.
+victim_intact() {
+	local d
+	if d=$(diff "$T/victim.before" <(victim_list) 2>&1); then
+		ok "$1"
+	else
+		not_ok "$1" "root's files changed under $V (< before, > now):"
+		printf '%s\n' "$d" | head -n 12 | sed 's/^/# /'
+	fi
+}
+
+# secret_nowhere DESC: $SECRET is not in any process's environment, not
+# in tendctl status, releases or logs, not in a file under $T (tend's
+# logs and state, the app's tree) other than the victim's own.
+secret_nowhere() {
+	local where=() f a
+	for f in /proc/[0-9]*/environ; do
+		grep -qaF "$SECRET" "$f" 2>/dev/null && where+=("$f")
+	done
+	timeout 5 "$TENDCTL" -c "$T/tend.conf" status --json 2>&1 |
+	    grep -qF "$SECRET" && where+=("tendctl status --json")
+	timeout 5 "$TENDCTL" -c "$T/tend.conf" logs all -n 100000 2>&1 |
+	    grep -qF "$SECRET" && where+=("tendctl logs")
+	for a in $(timeout 5 "$TENDCTL" -c "$T/tend.conf" status --json 2>/dev/null |
+	    jq -r '.apps[].name' 2>/dev/null); do
+		timeout 5 "$TENDCTL" -c "$T/tend.conf" releases "$a" --json 2>&1 |
+		    grep -qF "$SECRET" && where+=("tendctl releases $a")
+	done
+	while IFS= read -r f; do
+		where+=("$f")
+	done < <(grep -rlaF -D skip --exclude-dir=victim "$SECRET" "$T" 2>/dev/null)
+	if [ ${#where[@]} -eq 0 ]; then
+		ok "$1"
+	else
+		not_ok "$1" "the secret is in:" "${where[@]}"
+	fi
+}
+
+# status_fast DESC: tendctl status answers, in under a second.
+status_fast() {
+	local t0 rc dt
+	t0=$(now_ms)
+	timeout 5 "$TENDCTL" -c "$T/tend.conf" status >/dev/null 2>&1
+	rc=$?
+	dt=$(( $(now_ms) - t0 ))
+	if [ "$rc" = 0 ] && [ "$dt" -lt 1000 ]; then
+		ok "$1 (${dt} ms)"
+	else
+		not_ok "$1" "tendctl status: exit $rc after ${dt} ms"
+	fi
+}
+
+# other_conf: the section of [app:other], root's plain app in the same
+# tendd that an attack on another app must leave running.  other_up
+# waits for it and remembers its pid; other_same checks it kept it.
+other_conf() {
+	mkdir -p "$T/other"
+	cp "$SERVER" "$T/other/server.js"
+	# Often called in a pipeline's subshell: the port goes in a file.
+	[ -s "$T/.other-port" ] || free_port > "$T/.other-port"
+	OTHER_PORT=$(cat "$T/.other-port")
+	printf '[app:other]\ndir = %s/other\ncommand = %s server.js\nport = %s\nhealth = /health\nmin_ready = 200ms\n\n' \
+	    "$T" "$NODE" "$OTHER_PORT"
+}
+other_up() {
+	OTHER_PORT=$(cat "$T/.other-port")
+	wait_for "app other live" 15 state_is other live || return 1
+	OTHER_PID=$(json other pid)
+}
+other_same() {
+	local st pid
+	st=$(json other state 2>/dev/null)
+	pid=$(json other pid 2>/dev/null)
+	if [ "$st" = live ] && [ "$pid" = "${OTHER_PID:-}" ] &&
+	    curl -s --max-time 2 "http://127.0.0.1:$OTHER_PORT/health" | grep -q OK; then
+		ok "$1"
+	else
+		not_ok "$1" "other: state $st, pid $pid (was ${OTHER_PID:-none})"
+	fi
+}
+
+# attack_checks: what every attack test ends with.
+attack_checks() {
+	victim_intact "root's victim files: same owner, mode, content; nothing new"
+	secret_nowhere "root's secret is in no environment, status, log or file"
+	status_fast "tendd answers status within 1 s"
+	other_same "the other app kept running (same pid, healthy)"
+}
+
+# app_tree DIR: DIR and DIR/shared owned by $APP_USER (as an admin makes
+# /srv/APP for its user), with shared/.env (0600) holding GREETING=hello.
+app_tree() {
+	install -d -o "$APP_USER" -g "$APP_USER" -m 755 "$1" "$1/shared"
+	printf 'GREETING=hello\n' > "$1/shared/.env"
+	chown "$APP_USER:$APP_USER" "$1/shared/.env"
+	chmod 600 "$1/shared/.env"
+}
+
+# user_repo DIR: git_repo DIR, which $APP_USER may clone: root owns it,
+# so the user's git must be told to trust it (git refuses a repository
+# another user owns since 2.35.2).
+user_repo() {
+	git_repo "$1"
+	printf '[safe]\n\tdirectory = *\n' > "$T/home/$APP_USER/.gitconfig"
+	chown "$APP_USER:$APP_USER" "$T/home/$APP_USER/.gitconfig"
+}
+
+# procs_in DIR: pids of the processes whose working directory is DIR.
+procs_in() {
+	local f
+	for f in /proc/[0-9]*/cwd; do
+		[ "$(readlink "$f" 2>/dev/null)" = "$1" ] && { f=${f#/proc/}; echo "${f%/cwd}"; }
+	done
+	return 0
+}
+# none_in DIR: no process has its working directory in DIR.
+none_in() { [ -z "$(procs_in "$1")" ]; }
