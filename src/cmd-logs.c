@@ -1,6 +1,7 @@
 /*
  * cmd-logs.c: `logs APP [-n N] [-f]`: the last lines kept in memory, then,
  * with follow, every new line as an event until the client hangs up.
+ * Output that is not UTF-8 goes out with U+FFFD in its place (proto_text).
  */
 #define _GNU_SOURCE
 #include <stdlib.h>
@@ -24,6 +25,7 @@ cmd_logs_exec(struct tend *t, struct client *c, json_t *req, struct app *app)
 	json_t		*jn = json_object_get(req, "n");
 	json_int_t	 n = 20;
 	struct follower	*f;
+	json_t		*data;
 	char		*tail;
 	size_t		 len;
 
@@ -40,20 +42,22 @@ cmd_logs_exec(struct tend *t, struct client *c, json_t *req, struct app *app)
 		client_finish(c, cmd_error("out of memory"));
 		return;
 	}
-	if (!json_is_true(json_object_get(req, "follow"))) {
-		client_finish(c, json_pack("{s:b,s:s%}", "ok", 1, "data", tail,
-		    len));
-		free(tail);
-		return;
-	}
-	if ((f = calloc(1, sizeof(*f))) == NULL) {
-		free(tail);
+	data = proto_text(tail, len);
+	free(tail);
+	if (data == NULL) {
 		client_finish(c, cmd_error("out of memory"));
 		return;
 	}
-	client_send(c, json_pack("{s:s,s:s%}", "event", "log", "data", tail,
-	    len));
-	free(tail);
+	if (!json_is_true(json_object_get(req, "follow"))) {
+		client_finish(c, json_pack("{s:b,s:o}", "ok", 1, "data", data));
+		return;
+	}
+	if ((f = calloc(1, sizeof(*f))) == NULL) {
+		json_decref(data);
+		client_finish(c, cmd_error("out of memory"));
+		return;
+	}
+	client_send(c, json_pack("{s:s,s:o}", "event", "log", "data", data));
 	if (client_is_closing(c)) {
 		free(f);
 		return;

@@ -234,10 +234,11 @@ applog_follow(struct app *app, const char *p, size_t n)
 			continue;
 		}
 		follower_note_drops(f);
+		/* Text that is not UTF-8 gets U+FFFD: JSON must be UTF-8. */
 		ev = json_object();
 		if (ev == NULL || json_object_set_new(ev, "event",
 		    json_string("log")) != 0 || json_object_set_new(ev, "data",
-		    json_stringn_nocheck(p, n)) != 0) {
+		    proto_text(p, n)) != 0) {
 			json_decref(ev);
 			continue;
 		}
@@ -507,14 +508,27 @@ logpipe_alloc_cb(uv_handle_t *h, size_t hint, uv_buf_t *buf)
 	buf->len = sizeof(rbuf) - lp->len;
 }
 
-/* One line of a pipe: to the log, and to the job that owns it. */
+/*
+ * One line of a pipe: to the log as it came, and to the job that owns it
+ * as valid UTF-8: a job's lines become deploy progress events and the
+ * reasons in status, which are JSON.
+ */
 static void
 pipe_line(struct logpipe *lp, const char *prefix, size_t plen, const char *p,
     size_t n)
 {
+	char	*fixed;
+	size_t	 len;
+
 	stage_line(lp->app, prefix, plen, p, n, lp->idx, lp->prio);
-	if (lp->job != NULL)
+	if (lp->job == NULL)
+		return;
+	if (utf8_valid_prefix(p, n) == n)
 		job_line(lp->job, p, n);
+	else if ((fixed = utf8_repair(p, n, &len)) != NULL) {
+		job_line(lp->job, fixed, len);
+		free(fixed);
+	}
 }
 
 static void

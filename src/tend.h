@@ -25,7 +25,7 @@
 #define TEND_DEFAULT_CONF	"/etc/tend/tend.conf"
 #define TEND_DEFAULT_SOCKET	"/run/tend/tend.sock"
 
-/* A control request is one JSON line; DESIGN.md caps it at 64 KiB. */
+/* A control request is one JSON line, at most 64 KiB (tendctl(1)). */
 #define PROTO_MAX_REQUEST	(64 * 1024)
 /* An .env file larger than this is a mistake, not configuration. */
 #define DOTENV_MAX_SIZE		(1024 * 1024)
@@ -293,6 +293,16 @@ struct json_t;
 struct json_t *proto_decode(const char *line, size_t len, const char **why);
 /* Encode value as one line ending in '\n'; malloc'd, *len set. */
 char	*proto_encode(const struct json_t *, size_t *len);
+/* A JSON string of n bytes of app output, U+FFFD where it is not UTF-8
+ * (utf8.c); NULL when out of memory. */
+struct json_t *proto_text(const char *p, size_t n);
+
+/* utf8.c: app output made fit for JSON. */
+/* How many bytes at the start of s are valid UTF-8 (len if all are). */
+size_t	utf8_valid_prefix(const char *s, size_t len);
+/* s with every ill-formed sequence replaced by U+FFFD; malloc'd and
+ * NUL-terminated, its length in *outlen; NULL when out of memory. */
+char	*utf8_repair(const char *s, size_t len, size_t *outlen);
 
 /* log.c: tendd's own messages (stderr, prefixed; syslog priority
  * prefixes when stderr is the journal). */
