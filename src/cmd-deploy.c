@@ -6,6 +6,24 @@
 #define _GNU_SOURCE
 #include "tendd.h"
 
+/* A deploy outlives its client: one that hangs up is forgotten. */
+static void
+deploy_client_gone(struct client *c, void *arg)
+{
+	(void)arg;
+	deploys_cancel_client(c);
+}
+
+/* Registered once per client (same fn, same arg), kept until it closes. */
+static int
+watch_client(struct client *c)
+{
+	if (client_on_close(c, deploy_client_gone, NULL) != NULL)
+		return 0;
+	client_finish(c, cmd_error("out of memory"));
+	return -1;
+}
+
 static const char *
 opt_string(json_t *req, const char *key, struct client *c, int *bad)
 {
@@ -30,7 +48,7 @@ cmd_deploy_exec(struct tend *t, struct client *c, json_t *req, struct app *app)
 
 	(void)t;
 	ref = opt_string(req, "ref", c, &bad);
-	if (!bad)
+	if (!bad && watch_client(c) == 0)
 		deploy_request(app, c, ref);
 }
 
@@ -43,7 +61,7 @@ cmd_rollback_exec(struct tend *t, struct client *c, json_t *req,
 
 	(void)t;
 	rel = opt_string(req, "release", c, &bad);
-	if (!bad)
+	if (!bad && watch_client(c) == 0)
 		deploy_rollback(app, c, rel);
 }
 
@@ -53,7 +71,8 @@ cmd_reload_exec(struct tend *t, struct client *c, json_t *req,
 {
 	(void)t;
 	(void)req;
-	deploy_reload(app, c);
+	if (watch_client(c) == 0)
+		deploy_reload(app, c);
 }
 
 static void

@@ -11,12 +11,33 @@
 /* More lines than the ring holds cannot be given anyway. */
 #define LOGS_MAX_LINES	100000
 
+/* The follower goes (its client closed, or its app is removed). */
 void
 follower_remove(struct follower *f)
 {
 	LIST_REMOVE(f, entry);
-	client_set_follow(f->client, NULL);
+	client_hook_remove(f->on_close);
+	client_hook_remove(f->on_drain);
 	free(f);
+}
+
+static void
+follower_client_gone(struct client *c, void *arg)
+{
+	struct follower	*f = arg;
+
+	(void)c;
+	f->on_close = NULL;	/* freed as it ran */
+	follower_remove(f);
+}
+
+/* A follower that caught up hears what it missed, even if the app has
+ * gone quiet since. */
+static void
+follower_drained(struct client *c, void *arg)
+{
+	(void)c;
+	follower_note_drops(arg);
 }
 
 static void
@@ -57,15 +78,18 @@ cmd_logs_exec(struct tend *t, struct client *c, json_t *req, struct app *app)
 		client_finish(c, cmd_error("out of memory"));
 		return;
 	}
-	client_send(c, json_pack("{s:s,s:o}", "event", "log", "data", data));
-	if (client_is_closing(c)) {
-		free(f);
-		return;
-	}
 	f->client = c;
 	f->app = app;
+	if ((f->on_close = client_on_close(c, follower_client_gone, f)) == NULL ||
+	    (f->on_drain = client_on_drain(c, follower_drained, f)) == NULL) {
+		client_hook_remove(f->on_close);
+		free(f);
+		json_decref(data);
+		client_finish(c, cmd_error("out of memory"));
+		return;
+	}
 	LIST_INSERT_HEAD(&app->log.followers, f, entry);
-	client_set_follow(c, f);
+	client_send(c, json_pack("{s:s,s:o}", "event", "log", "data", data));
 	/* No final reply: the stream ends when either side hangs up. */
 }
 

@@ -93,7 +93,8 @@ cmd_dispatch(struct tend *t, struct client *c, json_t *req)
 
 /* One start/stop/restart request, waiting on one or more apps. */
 struct pend {
-	struct client	*client;
+	struct client	*client;	/* NULL once it hung up */
+	struct client_hook *on_close;
 	unsigned	 outstanding;
 	json_t		*errors;
 	json_t		*done;
@@ -114,9 +115,10 @@ pend_settle(struct pend *p)
 		reply = json_pack("{s:b,s:O}", "ok", 1, "apps", p->done);
 	json_decref(p->errors);
 	json_decref(p->done);
-	if (p->client != NULL)
+	if (p->client != NULL) {
+		client_hook_remove(p->on_close);
 		client_finish(p->client, reply);
-	else
+	} else
 		json_decref(reply);
 	free(p);
 }
@@ -183,16 +185,22 @@ waiters_notify(struct app *app)
 	}
 }
 
-void
-waiters_cancel_client(struct client *c)
+/* The client hung up: what it waited for is moot. */
+static void
+pend_client_gone(struct client *c, void *arg)
 {
+	struct pend	*p = arg;
 	struct app	*app;
 	struct waiter	*w, *next;
+	unsigned	 left = p->outstanding;
 
+	p->client = NULL;
+	p->on_close = NULL;	/* freed as it ran */
+	/* The last waiter_done frees p: count rather than look at it. */
 	TAILQ_FOREACH(app, &client_tend(c)->apps, entry)
 		LIST_FOREACH_SAFE(w, &app->waiters, entry, next)
-			if (w->client == c) {
-				w->pend->client = NULL;
+			if (left > 0 && w->pend == p) {
+				left--;
 				waiter_done(w, "client went away");
 			}
 }
@@ -232,6 +240,13 @@ cmd_wait(struct tend *t, struct client *c, json_t *req, struct app *one,
 		client_finish(c, cmd_error("out of memory"));
 		return;
 	}
+	if ((p->on_close = client_on_close(c, pend_client_gone, p)) == NULL) {
+		json_decref(p->errors);
+		json_decref(p->done);
+		free(p);
+		client_finish(c, cmd_error("out of memory"));
+		return;
+	}
 	p->client = c;
 	p->outstanding = 1;	/* held until every waiter is in place */
 	TAILQ_FOREACH(app, &t->apps, entry) {
@@ -241,7 +256,6 @@ cmd_wait(struct tend *t, struct client *c, json_t *req, struct app *one,
 			continue;
 		if ((w = calloc(1, sizeof(*w))) == NULL)
 			continue;
-		w->client = c;
 		w->app = app;
 		w->want_up = want_up;
 		w->pend = p;

@@ -10,6 +10,9 @@
  * reader's queue is capped by its user (logs -f drops to it).  A bad
  * client gets an error and is closed; the daemon never is.
  *
+ * This file knows nothing of what the commands do: cmd.c runs them, and
+ * whoever keeps a client hears of its end through client_on_close.
+ *
  * Who may talk: the peer is identified with SO_PEERCRED: root, tendd's
  * own uid, and members of socket_group (primary or supplementary group,
  * read from /proc/PID/status so no NSS lookup blocks the loop).
@@ -37,6 +40,15 @@
 #define CLIENT_IDLE_MS	10000
 #define LISTEN_BACKLOG	511
 
+/* What a layer above asked to hear about a client (client_on_close). */
+enum hook_on { HOOK_CLOSE, HOOK_DRAIN };
+struct client_hook {
+	LIST_ENTRY(client_hook) entry;
+	enum hook_on	 on;
+	void		(*fn)(struct client *, void *);
+	void		*arg;
+};
+
 struct client {
 	LIST_ENTRY(client) entry;
 	struct tend	*t;
@@ -51,12 +63,11 @@ struct client {
 	size_t		 queued;
 	uid_t		 uid;
 	pid_t		 pid;
-	struct follower	*follow;
+	LIST_HEAD(, client_hook) hooks;
 };
 
 struct control {
 	uv_pipe_t	 server;
-	int		 open;
 	char		*path;
 	int		 activated;
 	gid_t		 gid;
@@ -88,6 +99,100 @@ client_freed_cb(uv_handle_t *h)
 	free(c);
 }
 
+/* --- hooks: how the layers above hear about a client ---------------- */
+
+static struct client_hook *
+hook_add(struct client *c, enum hook_on on, void (*fn)(struct client *, void *),
+    void *arg)
+{
+	struct client_hook	*h;
+
+	if (c->closing)
+		return NULL;
+	LIST_FOREACH(h, &c->hooks, entry)
+		if (h->on == on && h->fn == fn && h->arg == arg)
+			return h;
+	if ((h = malloc(sizeof(*h))) == NULL)
+		return NULL;
+	h->on = on;
+	h->fn = fn;
+	h->arg = arg;
+	LIST_INSERT_HEAD(&c->hooks, h, entry);
+	return h;
+}
+
+/*
+ * fn(c, arg) runs once when c closes (the peer hung up, broke the rules,
+ * or tendd stops), before c is gone: whoever keeps c must forget it
+ * there.  The hook is freed just before fn runs.  Adding the same fn and
+ * arg twice adds one hook.  NULL when out of memory or c is closing.
+ */
+struct client_hook *
+client_on_close(struct client *c, void (*fn)(struct client *, void *),
+    void *arg)
+{
+	return hook_add(c, HOOK_CLOSE, fn, arg);
+}
+
+/*
+ * fn(c, arg) runs each time everything queued for c has been written.
+ * fn may send (and so close c), but must not remove other hooks; its
+ * owner removes it, at the latest from its close hook.
+ */
+struct client_hook *
+client_on_drain(struct client *c, void (*fn)(struct client *, void *),
+    void *arg)
+{
+	return hook_add(c, HOOK_DRAIN, fn, arg);
+}
+
+void
+client_hook_remove(struct client_hook *h)
+{
+	if (h == NULL)
+		return;
+	LIST_REMOVE(h, entry);
+	free(h);
+}
+
+static void
+hooks_run_close(struct client *c)
+{
+	struct client_hook	*h;
+	void			(*fn)(struct client *, void *);
+	void			*arg;
+
+	/* A close hook may remove other hooks: look again each time. */
+	for (;;) {
+		LIST_FOREACH(h, &c->hooks, entry)
+			if (h->on == HOOK_CLOSE)
+				break;
+		if (h == NULL)
+			break;
+		fn = h->fn;
+		arg = h->arg;
+		client_hook_remove(h);
+		fn(c, arg);
+	}
+	while ((h = LIST_FIRST(&c->hooks)) != NULL)
+		client_hook_remove(h);	/* drain hooks left by their owner */
+}
+
+static void
+hooks_run_drain(struct client *c)
+{
+	struct client_hook	*h, *next;
+
+	for (h = LIST_FIRST(&c->hooks); h != NULL; h = next) {
+		next = LIST_NEXT(h, entry);
+		if (h->on != HOOK_DRAIN)
+			continue;
+		h->fn(c, h->arg);
+		if (c->closing)
+			break;	/* every hook is gone, next too */
+	}
+}
+
 static void
 client_close(struct client *c)
 {
@@ -96,16 +201,11 @@ client_close(struct client *c)
 	if (c->closing)
 		return;
 	c->closing = 1;
-	waiters_cancel_client(c);
-	checks_cancel_client(c);
-	deploys_cancel_client(c);
-	if (c->follow != NULL)
-		follower_remove(c->follow);
+	hooks_run_close(c);
 	LIST_REMOVE(c, entry);
 	ctl->n_clients--;
 	uv_close((uv_handle_t *)&c->pipe, client_freed_cb);
 	uv_close((uv_handle_t *)&c->idle, client_freed_cb);
-	tend_check_shutdown(c->t);
 }
 
 struct tend *
@@ -136,12 +236,12 @@ write_cb(uv_write_t *req, int status)
 	free(w);
 	if (c->closing)
 		return;
-	/* A follower that caught up hears what it missed, even if the app
-	 * has gone quiet since. */
-	if (status == 0 && c->queued == 0 && c->follow != NULL)
-		follower_note_drops(c->follow);
-	if (status != 0 || (c->close_after_write && c->queued == 0))
+	if (status != 0 || (c->close_after_write && c->queued == 0)) {
 		client_close(c);
+		return;
+	}
+	if (c->queued == 0)
+		hooks_run_drain(c);
 }
 
 int
@@ -357,6 +457,7 @@ accept_cb(uv_stream_t *server, int status)
 		return;
 	}
 	c->t = t;
+	LIST_INIT(&c->hooks);
 	uv_pipe_init(t->loop, &c->pipe, 0);
 	uv_timer_init(t->loop, &c->idle);
 	c->pipe.data = c->idle.data = c;
@@ -439,7 +540,6 @@ control_start(struct tend *t)
 		fatalx("out of memory");
 	uv_pipe_init(t->loop, &ctl->server, 0);
 	ctl->server.data = t;
-	ctl->open = 1;
 
 	n = tend_listen_fds();
 	if (n > 1)
@@ -488,15 +588,6 @@ control_start(struct tend *t)
 	return 0;
 }
 
-static void
-server_closed_cb(uv_handle_t *h)
-{
-	struct tend	*t = h->data;
-
-	t->ctl->open = 0;
-	tend_check_shutdown(t);
-}
-
 /* Stop accepting; clients are closed as their requests end. */
 void
 control_stop(struct tend *t)
@@ -504,21 +595,14 @@ control_stop(struct tend *t)
 	struct control	*ctl = t->ctl;
 	struct client	*c, *next;
 
-	if (ctl == NULL || !ctl->open || uv_is_closing((uv_handle_t *)&ctl->server))
+	if (ctl == NULL || uv_is_closing((uv_handle_t *)&ctl->server))
 		return;
-	uv_close((uv_handle_t *)&ctl->server, server_closed_cb);
+	uv_close((uv_handle_t *)&ctl->server, NULL);
 	if (!ctl->activated)
 		unlink(ctl->path);
 	LIST_FOREACH_SAFE(c, &ctl->clients, entry, next)
 		if (!c->busy)
 			client_close(c);
-}
-
-int
-control_idle(struct tend *t)
-{
-	return t->ctl == NULL || (!t->ctl->open &&
-	    LIST_EMPTY(&t->ctl->clients));
 }
 
 void
@@ -529,12 +613,6 @@ control_free(struct tend *t)
 	free(t->ctl->path);
 	free(t->ctl);
 	t->ctl = NULL;
-}
-
-void
-client_set_follow(struct client *c, struct follower *f)
-{
-	c->follow = f;
 }
 
 void

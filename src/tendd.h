@@ -367,12 +367,18 @@ void	logpipe_shutdown(void);
 
 /* control.c */
 struct client;
+struct client_hook;
 int	control_start(struct tend *);
 void	control_stop(struct tend *);
-int	control_idle(struct tend *);
 void	control_free(struct tend *);
-void	client_set_follow(struct client *, struct follower *);
 void	client_close_all(struct tend *);
+/* What the layers above keep of a client they forget when it closes, or
+ * act on when it has caught up: control.c calls only these. */
+struct client_hook *client_on_close(struct client *,
+	    void (*)(struct client *, void *), void *);
+struct client_hook *client_on_drain(struct client *,
+	    void (*)(struct client *, void *), void *);
+void	client_hook_remove(struct client_hook *);
 int	client_send(struct client *, json_t *);	/* steals the reference */
 void	client_finish(struct client *, json_t *);	/* final reply */
 int	client_write_raw(struct client *, const char *, size_t);
@@ -385,13 +391,13 @@ struct follower {
 	struct client	*client;
 	struct app	*app;
 	uint64_t	 dropped;
+	struct client_hook *on_close;
+	struct client_hook *on_drain;
 };
 struct waiter {
 	LIST_ENTRY(waiter) entry;
-	struct client	*client;
 	struct app	*app;
 	int		 want_up;
-	int		 seen_down;	/* restart: went through a stop */
 	struct pend	*pend;
 };
 void	follower_remove(struct follower *);
@@ -412,9 +418,7 @@ extern const struct cmd_entry cmd_status_entry, cmd_start_entry,
     cmd_check_entry, cmd_deploy_entry, cmd_rollback_entry, cmd_reload_entry,
     cmd_releases_entry;
 void	waiters_notify(struct app *);
-void	waiters_cancel_client(struct client *);
 void	waiters_cancel_app(struct app *);
-void	checks_cancel_client(struct client *);
 void	cmd_wait(struct tend *, struct client *, json_t *, struct app *,
 	    void (*)(struct app *), int want_up);
 json_t *status_app_json(struct tend *, struct app *);
