@@ -6,9 +6,11 @@
  *
  * Bounded at every edge: a request is at most PROTO_MAX_REQUEST bytes and
  * the limit is checked before the newline arrives; a client must finish a
- * request within CLIENT_IDLE_MS; there are at most MAX_CLIENTS; a slow
- * reader's queue is capped by its user (logs -f drops to it).  A bad
- * client gets an error and is closed; the daemon never is.
+ * request within CLIENT_IDLE_MS; there are at most MAX_CLIENTS; a client
+ * with more than CLIENT_QUEUE_HIGH bytes of replies waiting is neither
+ * read nor served until it has read them (a follower is dropped to
+ * instead, by logpipe.c).  A bad client gets an error and is closed; the
+ * daemon never is.
  *
  * This file knows nothing of what the commands do: cmd.c runs them, and
  * whoever keeps a client hears of its end through client_on_close.
@@ -39,6 +41,16 @@
  * (slowloris). */
 #define CLIENT_IDLE_MS	10000
 #define LISTEN_BACKLOG	511
+/*
+ * A client that asks and does not read (3,000 pipelined `logs`) would
+ * make tendd hold every reply.  Past CLIENT_QUEUE_HIGH queued bytes its
+ * input is left in the kernel and its pipelined requests wait; both go
+ * on once it is down to CLIENT_QUEUE_LOW (bgpd's control.c, redis's
+ * client output buffers).  Its memory is then the high mark, the last
+ * reply that crossed it and one input buffer.
+ */
+#define CLIENT_QUEUE_HIGH	(1024 * 1024)
+#define CLIENT_QUEUE_LOW	(256 * 1024)
 
 /* What a layer above asked to hear about a client (client_on_close). */
 enum hook_on { HOOK_CLOSE, HOOK_DRAIN };
@@ -59,6 +71,7 @@ struct client {
 	int		 busy;
 	int		 closing;
 	int		 close_after_write;
+	int		 stalled;	/* over CLIENT_QUEUE_HIGH: not served */
 	unsigned	 handles;
 	size_t		 queued;
 	uid_t		 uid;
@@ -85,6 +98,8 @@ struct wreq {
 
 static void	client_close(struct client *);
 static void	client_dispatch(struct client *);
+static void	client_alloc_cb(uv_handle_t *, size_t, uv_buf_t *);
+static void	client_read_cb(uv_stream_t *, ssize_t, const uv_buf_t *);
 static void	next_cb(uv_timer_t *);
 static void	idle_cb(uv_timer_t *);
 
@@ -226,6 +241,33 @@ client_queue_size(struct client *c)
 	return c->queued;
 }
 
+/* Too much is queued for c: leave its input in the kernel, run none of
+ * its pipelined requests, and do not time it out: tendd is the one
+ * waiting. */
+static void
+client_stall(struct client *c)
+{
+	c->stalled = 1;
+	uv_read_stop((uv_stream_t *)&c->pipe);
+	uv_timer_stop(&c->idle);
+}
+
+/* It has read most of it: read it again, and run its next request. */
+static void
+client_unstall(struct client *c)
+{
+	c->stalled = 0;
+	if (c->close_after_write)
+		return;		/* rejected: it only gets its error */
+	uv_read_start((uv_stream_t *)&c->pipe, client_alloc_cb, client_read_cb);
+	if (c->busy)
+		return;
+	if (c->in_len > 0)
+		uv_timer_start(&c->idle, next_cb, 0, 0);
+	else
+		uv_timer_start(&c->idle, idle_cb, CLIENT_IDLE_MS, 0);
+}
+
 static void
 write_cb(uv_write_t *req, int status)
 {
@@ -240,6 +282,8 @@ write_cb(uv_write_t *req, int status)
 		client_close(c);
 		return;
 	}
+	if (c->stalled && c->queued <= CLIENT_QUEUE_LOW)
+		client_unstall(c);
 	if (c->queued == 0)
 		hooks_run_drain(c);
 }
@@ -268,6 +312,8 @@ client_write_raw(struct client *c, const char *p, size_t len)
 		return -1;
 	}
 	c->queued += len;
+	if (c->queued > CLIENT_QUEUE_HIGH && !c->stalled)
+		client_stall(c);
 	return 0;
 }
 
@@ -304,10 +350,12 @@ client_finish(struct client *c, json_t *v)
 	client_send(c, v);
 	c->busy = 0;
 	/* The next pipelined request runs from the loop, not from inside
-	 * whatever finished this one. */
-	if (!c->closing && c->in_len > 0)
+	 * whatever finished this one; a stalled client's when it reads. */
+	if (c->closing || c->stalled)
+		return;
+	if (c->in_len > 0)
 		uv_timer_start(&c->idle, next_cb, 0, 0);
-	else if (!c->closing)
+	else
 		uv_timer_start(&c->idle, idle_cb, CLIENT_IDLE_MS, 0);
 }
 
@@ -349,7 +397,7 @@ client_dispatch(struct client *c)
 	json_t		*req;
 	const char	*why;
 
-	while (!c->busy && !c->closing &&
+	while (!c->busy && !c->closing && !c->stalled &&
 	    (nl = memchr(c->in, '\n', c->in_len)) != NULL) {
 		len = (size_t)(nl - c->in);
 		req = proto_decode(c->in, len, &why);
@@ -364,7 +412,8 @@ client_dispatch(struct client *c)
 		cmd_dispatch(c->t, c, req);
 		json_decref(req);
 	}
-	if (!c->busy && !c->closing && c->in_len > 0)
+	/* A stalled client is not idle: it is tendd that waits. */
+	if (!c->busy && !c->closing && !c->stalled && c->in_len > 0)
 		uv_timer_start(&c->idle, idle_cb, CLIENT_IDLE_MS, 0);
 }
 
