@@ -68,5 +68,5 @@ cmd_check_exec(struct tend *t, struct client *c, json_t *req, struct app *app)
 }
 
 const struct cmd_entry cmd_check_entry = {
-	"check", "check APP", 1, cmd_check_exec
+	.id = CMD_CHECK, .exec = cmd_check_exec
 };

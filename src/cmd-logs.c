@@ -94,5 +94,5 @@ cmd_logs_exec(struct tend *t, struct client *c, json_t *req, struct app *app)
 }
 
 const struct cmd_entry cmd_logs_entry = {
-	"logs", "logs APP [-n N] [-f]", 1, cmd_logs_exec
+	.id = CMD_LOGS, .exec = cmd_logs_exec
 };

@@ -234,5 +234,5 @@ cmd_status_exec(struct tend *t, struct client *c, json_t *req,
 }
 
 const struct cmd_entry cmd_status_entry = {
-	"status", "status [APP]", 2, cmd_status_exec
+	.id = CMD_STATUS, .exec = cmd_status_exec
 };

@@ -297,6 +297,39 @@ char	*proto_encode(const struct json_t *, size_t *len);
  * (utf8.c); NULL when out of memory. */
 struct json_t *proto_text(const char *p, size_t n);
 
+/* cmd-table.c: the commands of the control protocol, shared by tendd
+ * (cmd.c runs them) and tendctl (which builds requests from them). */
+enum cmd_id {
+	CMD_STATUS, CMD_START, CMD_STOP, CMD_RESTART, CMD_LOGS, CMD_CHECK,
+	CMD_DEPLOY, CMD_RELOAD, CMD_RELEASES, CMD_ROLLBACK, CMD_REREAD,
+	CMD__COUNT
+};
+/* What an operand is. */
+enum cmd_arg {
+	CMD_ARG_NONE,		/* none may be given */
+	CMD_ARG_APP,		/* APP: "app", required */
+	CMD_ARG_APP_OPTIONAL,	/* [APP] */
+	CMD_ARG_APP_OR_ALL,	/* APP|all: "all" means every app */
+	CMD_ARG_REF,		/* [REF]: "ref", a git ref */
+	CMD_ARG_RELEASE,	/* [RELEASE]: "release", a release id */
+};
+#define CMD_F_NO_WAIT	0x01	/* --no-wait: "no_wait": true */
+#define CMD_F_LINES	0x02	/* -n N: "n": N */
+#define CMD_F_FOLLOW	0x04	/* -f: "follow": true */
+#define CMD_F_BRIEF	0x08	/* tendctl's table asks "brief": true */
+#define CMD_F_SHUTDOWN	0x10	/* still served while tendd stops */
+struct cmd_def {
+	const char	*name;
+	const char	*usage;
+	enum cmd_arg	 app;		/* the first operand */
+	enum cmd_arg	 extra;		/* the second: NONE, REF or RELEASE */
+	unsigned	 flags;		/* CMD_F_* */
+};
+extern const struct cmd_def cmd_defs[CMD__COUNT];
+const struct cmd_def *cmd_def_find(const char *name);
+enum cmd_id cmd_def_id(const struct cmd_def *);
+const char *cmd_arg_key(enum cmd_arg);
+
 /* utf8.c: app output made fit for JSON. */
 /* How many bytes at the start of s are valid UTF-8 (len if all are). */
 size_t	utf8_valid_prefix(const char *s, size_t len);

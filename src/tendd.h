@@ -403,11 +403,11 @@ struct waiter {
 void	follower_remove(struct follower *);
 void	follower_note_drops(struct follower *);
 
-/* cmd.c */
+/* cmd.c: a command's code; what it takes is cmd_defs[id] (tend.h).
+ * exec gets a request that passed those checks and the app it names
+ * (NULL for none or "all"), and answers with client_finish. */
 struct cmd_entry {
-	const char	*name;
-	const char	*usage;
-	int		 app_arg;	/* 0 none, 1 required, 2 optional, 3 app or "all" */
+	enum cmd_id	 id;
 	void		(*exec)(struct tend *, struct client *, json_t *req,
 			    struct app *);
 };
