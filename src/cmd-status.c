@@ -109,7 +109,7 @@ app_view(const struct app *app, struct app_view *v)
 		}
 }
 
-json_t *
+static json_t *
 status_app_json(struct tend *t, struct app *app)
 {
 	json_t		*o, *pids, *insts;

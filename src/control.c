@@ -288,7 +288,7 @@ write_cb(uv_write_t *req, int status)
 		hooks_run_drain(c);
 }
 
-int
+static int
 client_write_raw(struct client *c, const char *p, size_t len)
 {
 	struct wreq	*w;

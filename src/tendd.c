@@ -236,7 +236,7 @@ tend_check_shutdown(struct tend *t)
 	if (t->watchdog_usec)
 		uv_close((uv_handle_t *)&t->watchdog, noop_close_cb);
 	health_shutdown(t);
-	logpipe_shutdown();
+	logpipe_shutdown(t);
 }
 
 static void
@@ -489,8 +489,9 @@ main(int argc, char **argv)
 	t.journal = journal_wanted(t.conf);
 
 	t.loop = uv_default_loop();
+	logpipe_init(&t);
 	if (health_init(&t) != 0)
-		fatalx("cannot initialise libcurl");
+		fatalx("cannot set up health checks");
 	control_start(&t);
 	signal_watch(&t, &t.sig_term, SIGTERM);
 	signal_watch(&t, &t.sig_int, SIGINT);
@@ -528,6 +529,7 @@ main(int argc, char **argv)
 	if (uv_loop_close(t.loop) != 0)
 		log_warnx("loop not empty at exit");
 	control_free(&t);
+	logpipe_free(&t);
 	if (t.conf != NULL && --t.conf->refs == 0)
 		conf_free(t.conf);
 	free(t.conf_path);

@@ -56,9 +56,9 @@ enum inst_event {
 };
 extern const char *const event_names[EV__COUNT];
 
-/* Every pipe is read into one shared buffer of this size (reads never
- * overlap: libuv calls alloc, read, read_cb in turn); a pipe keeps only
- * its unfinished line, in memory of its own. */
+/* Every pipe is read into one shared buffer of this size (logpipe.c's
+ * struct logsink); a pipe keeps only its unfinished line, in memory of
+ * its own. */
 #define LOGPIPE_BUF	(64 * 1024)
 /* How long a dead instance's pipes may take to reach EOF. */
 #define LOG_DRAIN_MS	1000
@@ -89,6 +89,7 @@ struct follower;
 
 /* Per-app log: the file, its rotation, and the in-memory tail. */
 struct applog {
+	struct app	*app;		/* set by applog_open */
 	char		*path;
 	int		 fd;
 	uint64_t	 size;
@@ -200,6 +201,7 @@ struct app {
 TAILQ_HEAD(apps, app);
 
 struct control;
+struct logsink;
 
 struct tend {
 	uv_loop_t	*loop;
@@ -207,6 +209,7 @@ struct tend {
 	char		*conf_path;
 	struct apps	 apps;
 	struct control	*ctl;
+	struct logsink	*logs;		/* logpipe.c: what all output shares */
 	uv_signal_t	 sig_term, sig_int, sig_hup, sig_usr1, sig_chld;
 	uv_timer_t	 drain_timer;	/* polls groups that outlive their leader */
 	uv_timer_t	 tick;		/* memory limits, STATUS= */
@@ -351,10 +354,7 @@ void	applog_close(struct applog *);
 void	applog_reopen(struct app *);
 void	applog_event(struct app *, int idx, const char *fmt, ...)
 	    __attribute__((format(printf, 3, 4)));
-struct logpipe *logpipe_new(struct app *, struct inst *, struct job *,
-	    int idx, const char *stream, int prio);
 int	logpipe_start(struct logpipe *);
-int	logpipe_make(struct logpipe *, uv_file *child_fd);
 int	logpipe_child_stdio(struct app *, struct inst *, struct job *, int idx,
 	    const char *out_stream, const char *err_stream, struct logpipe **,
 	    struct logpipe **, uv_stdio_container_t stdio[3], uv_file cfd[2],
@@ -362,8 +362,9 @@ int	logpipe_child_stdio(struct app *, struct inst *, struct job *, int idx,
 void	logpipe_close(struct logpipe *);
 /* The last n lines kept in memory, as one malloc'd buffer. */
 char	*applog_tail(const struct applog *, unsigned n, size_t *len);
-void	applog_follow(struct app *, const char *, size_t);
-void	logpipe_shutdown(void);
+void	logpipe_init(struct tend *);
+void	logpipe_shutdown(struct tend *);
+void	logpipe_free(struct tend *);
 
 /* control.c */
 struct client;
@@ -381,7 +382,6 @@ struct client_hook *client_on_drain(struct client *,
 void	client_hook_remove(struct client_hook *);
 int	client_send(struct client *, json_t *);	/* steals the reference */
 void	client_finish(struct client *, json_t *);	/* final reply */
-int	client_write_raw(struct client *, const char *, size_t);
 size_t	client_queue_size(struct client *);
 int	client_is_closing(struct client *);
 struct tend *client_tend(struct client *);
@@ -421,7 +421,6 @@ void	waiters_notify(struct app *);
 void	waiters_cancel_app(struct app *);
 void	cmd_wait(struct tend *, struct client *, json_t *, struct app *,
 	    void (*)(struct app *), int want_up);
-json_t *status_app_json(struct tend *, struct app *);
 
 /* health.c */
 int	health_init(struct tend *);
