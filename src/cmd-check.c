@@ -14,22 +14,20 @@
 /* An unreachable server costs this long at most. */
 #define CHECK_TIMEOUT_MS	3000
 
+/* A check in flight; it runs to its end even if the client hangs up. */
 struct check_req {
-	LIST_ENTRY(check_req) entry;
-	struct client	*client;
+	struct client	*client;	/* NULL once it hung up */
+	struct client_hook *on_close;
 };
 
-/* Checks in flight, so a client that hangs up can be forgotten. */
-static LIST_HEAD(, check_req) check_reqs = LIST_HEAD_INITIALIZER(check_reqs);
-
-void
-checks_cancel_client(struct client *c)
+static void
+check_client_gone(struct client *c, void *arg)
 {
-	struct check_req	*r;
+	struct check_req	*r = arg;
 
-	LIST_FOREACH(r, &check_reqs, entry)
-		if (r->client == c)
-			r->client = NULL;
+	(void)c;
+	r->client = NULL;
+	r->on_close = NULL;	/* freed as it ran */
 }
 
 static void
@@ -39,11 +37,12 @@ check_done(void *arg, int outcome, json_t *checks, const char *reason,
 	struct check_req	*r = arg;
 
 	(void)missing_db;
-	LIST_REMOVE(r, entry);
-	if (r->client != NULL && !client_is_closing(r->client))
+	if (r->client != NULL) {
+		client_hook_remove(r->on_close);
 		client_finish(r->client, json_pack("{s:b,s:O,s:s*}", "ok",
 		    outcome == CHECK_OK, "checks", checks, "error",
 		    outcome == CHECK_OK ? NULL : reason));
+	}
 	free(r);
 }
 
@@ -59,14 +58,15 @@ cmd_check_exec(struct tend *t, struct client *c, json_t *req, struct app *app)
 		return;
 	}
 	r->client = c;
-	if (preflight_start(app, CHECK_TIMEOUT_MS, check_done, r) == NULL) {
+	if ((r->on_close = client_on_close(c, check_client_gone, r)) == NULL ||
+	    preflight_start(app, CHECK_TIMEOUT_MS, check_done, r) == NULL) {
+		client_hook_remove(r->on_close);
 		free(r);
 		client_finish(c, cmd_error("out of memory"));
 		return;
 	}
-	LIST_INSERT_HEAD(&check_reqs, r, entry);
 }
 
 const struct cmd_entry cmd_check_entry = {
-	"check", "check APP", 1, cmd_check_exec
+	.id = CMD_CHECK, .exec = cmd_check_exec
 };

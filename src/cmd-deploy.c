@@ -6,45 +6,43 @@
 #define _GNU_SOURCE
 #include "tendd.h"
 
-static const char *
-opt_string(json_t *req, const char *key, struct client *c, int *bad)
+/* A deploy outlives its client: one that hangs up is forgotten. */
+static void
+deploy_client_gone(struct client *c, void *arg)
 {
-	json_t	*v = json_object_get(req, key);
-
-	*bad = 0;
-	if (v == NULL || json_is_null(v))
-		return NULL;
-	if (!json_is_string(v)) {
-		client_finish(c, cmd_error("\"%s\" must be a string", key));
-		*bad = 1;
-		return NULL;
-	}
-	return json_string_value(v);
+	(void)arg;
+	deploys_cancel_client(c);
 }
+
+/* Registered once per client (same fn, same arg), kept until it closes. */
+static int
+watch_client(struct client *c)
+{
+	if (client_on_close(c, deploy_client_gone, NULL) != NULL)
+		return 0;
+	client_finish(c, cmd_error("out of memory"));
+	return -1;
+}
+
 
 static void
 cmd_deploy_exec(struct tend *t, struct client *c, json_t *req, struct app *app)
 {
-	const char	*ref;
-	int		 bad;
-
 	(void)t;
-	ref = opt_string(req, "ref", c, &bad);
-	if (!bad)
-		deploy_request(app, c, ref);
+	/* cmd.c checked that "ref" is a string if given. */
+	if (watch_client(c) == 0)
+		deploy_request(app, c, json_string_value(json_object_get(req,
+		    "ref")));
 }
 
 static void
 cmd_rollback_exec(struct tend *t, struct client *c, json_t *req,
     struct app *app)
 {
-	const char	*rel;
-	int		 bad;
-
 	(void)t;
-	rel = opt_string(req, "release", c, &bad);
-	if (!bad)
-		deploy_rollback(app, c, rel);
+	if (watch_client(c) == 0)
+		deploy_rollback(app, c, json_string_value(json_object_get(req,
+		    "release")));
 }
 
 static void
@@ -53,7 +51,8 @@ cmd_reload_exec(struct tend *t, struct client *c, json_t *req,
 {
 	(void)t;
 	(void)req;
-	deploy_reload(app, c);
+	if (watch_client(c) == 0)
+		deploy_reload(app, c);
 }
 
 static void
@@ -67,14 +66,14 @@ cmd_releases_exec(struct tend *t, struct client *c, json_t *req,
 }
 
 const struct cmd_entry cmd_deploy_entry = {
-	"deploy", "deploy APP [REF]", 1, cmd_deploy_exec
+	.id = CMD_DEPLOY, .exec = cmd_deploy_exec
 };
 const struct cmd_entry cmd_rollback_entry = {
-	"rollback", "rollback APP [RELEASE]", 1, cmd_rollback_exec
+	.id = CMD_ROLLBACK, .exec = cmd_rollback_exec
 };
 const struct cmd_entry cmd_reload_entry = {
-	"reload", "reload APP", 1, cmd_reload_exec
+	.id = CMD_RELOAD, .exec = cmd_reload_exec
 };
 const struct cmd_entry cmd_releases_entry = {
-	"releases", "releases APP", 1, cmd_releases_exec
+	.id = CMD_RELEASES, .exec = cmd_releases_exec
 };

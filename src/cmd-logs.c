@@ -1,6 +1,7 @@
 /*
  * cmd-logs.c: `logs APP [-n N] [-f]`: the last lines kept in memory, then,
  * with follow, every new line as an event until the client hangs up.
+ * Output that is not UTF-8 goes out with U+FFFD in its place (proto_text).
  */
 #define _GNU_SOURCE
 #include <stdlib.h>
@@ -10,12 +11,33 @@
 /* More lines than the ring holds cannot be given anyway. */
 #define LOGS_MAX_LINES	100000
 
+/* The follower goes (its client closed, or its app is removed). */
 void
 follower_remove(struct follower *f)
 {
 	LIST_REMOVE(f, entry);
-	client_set_follow(f->client, NULL);
+	client_hook_remove(f->on_close);
+	client_hook_remove(f->on_drain);
 	free(f);
+}
+
+static void
+follower_client_gone(struct client *c, void *arg)
+{
+	struct follower	*f = arg;
+
+	(void)c;
+	f->on_close = NULL;	/* freed as it ran */
+	follower_remove(f);
+}
+
+/* A follower that caught up hears what it missed, even if the app has
+ * gone quiet since. */
+static void
+follower_drained(struct client *c, void *arg)
+{
+	(void)c;
+	follower_note_drops(arg);
 }
 
 static void
@@ -24,6 +46,7 @@ cmd_logs_exec(struct tend *t, struct client *c, json_t *req, struct app *app)
 	json_t		*jn = json_object_get(req, "n");
 	json_int_t	 n = 20;
 	struct follower	*f;
+	json_t		*data;
 	char		*tail;
 	size_t		 len;
 
@@ -40,31 +63,36 @@ cmd_logs_exec(struct tend *t, struct client *c, json_t *req, struct app *app)
 		client_finish(c, cmd_error("out of memory"));
 		return;
 	}
-	if (!json_is_true(json_object_get(req, "follow"))) {
-		client_finish(c, json_pack("{s:b,s:s%}", "ok", 1, "data", tail,
-		    len));
-		free(tail);
-		return;
-	}
-	if ((f = calloc(1, sizeof(*f))) == NULL) {
-		free(tail);
+	data = proto_text(tail, len);
+	free(tail);
+	if (data == NULL) {
 		client_finish(c, cmd_error("out of memory"));
 		return;
 	}
-	client_send(c, json_pack("{s:s,s:s%}", "event", "log", "data", tail,
-	    len));
-	free(tail);
-	if (client_is_closing(c)) {
-		free(f);
+	if (!json_is_true(json_object_get(req, "follow"))) {
+		client_finish(c, json_pack("{s:b,s:o}", "ok", 1, "data", data));
+		return;
+	}
+	if ((f = calloc(1, sizeof(*f))) == NULL) {
+		json_decref(data);
+		client_finish(c, cmd_error("out of memory"));
 		return;
 	}
 	f->client = c;
 	f->app = app;
+	if ((f->on_close = client_on_close(c, follower_client_gone, f)) == NULL ||
+	    (f->on_drain = client_on_drain(c, follower_drained, f)) == NULL) {
+		client_hook_remove(f->on_close);
+		free(f);
+		json_decref(data);
+		client_finish(c, cmd_error("out of memory"));
+		return;
+	}
 	LIST_INSERT_HEAD(&app->log.followers, f, entry);
-	client_set_follow(c, f);
+	client_send(c, json_pack("{s:s,s:o}", "event", "log", "data", data));
 	/* No final reply: the stream ends when either side hangs up. */
 }
 
 const struct cmd_entry cmd_logs_entry = {
-	"logs", "logs APP [-n N] [-f]", 1, cmd_logs_exec
+	.id = CMD_LOGS, .exec = cmd_logs_exec
 };

@@ -28,5 +28,5 @@ cmd_reread_exec(struct tend *t, struct client *c, json_t *req, struct app *a)
 }
 
 const struct cmd_entry cmd_reread_entry = {
-	"reread", "reread", 0, cmd_reread_exec
+	.id = CMD_REREAD, .exec = cmd_reread_exec
 };

@@ -26,11 +26,11 @@ cmd_restart_exec(struct tend *t, struct client *c, json_t *req,
 }
 
 const struct cmd_entry cmd_start_entry = {
-	"start", "start APP|all", 3, cmd_start_exec
+	.id = CMD_START, .exec = cmd_start_exec
 };
 const struct cmd_entry cmd_stop_entry = {
-	"stop", "stop APP|all", 3, cmd_stop_exec
+	.id = CMD_STOP, .exec = cmd_stop_exec
 };
 const struct cmd_entry cmd_restart_entry = {
-	"restart", "restart APP|all", 3, cmd_restart_exec
+	.id = CMD_RESTART, .exec = cmd_restart_exec
 };

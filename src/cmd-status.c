@@ -1,7 +1,9 @@
 /*
  * cmd-status.c: `status [APP]`: every app's state, processes and figures
- * as JSON.  The names of the fields are a contract (DESIGN.md): scripts
- * and monitoring read them, so fields are added, never renamed.
+ * as JSON.  The names of the fields are a contract (tendctl(1)): scripts
+ * and monitoring read them, so fields are added, never renamed.  Reasons
+ * may quote an app's output: they go out through proto_text, so output
+ * that is not UTF-8 cannot break the reply.
  */
 #define _GNU_SOURCE
 #include <stdio.h>
@@ -26,6 +28,13 @@ nullable_int(int64_t v)
 	return v < 0 ? json_null() : json_integer(v);
 }
 
+/* Free text that may hold app output (a reason, a health check's). */
+static json_t *
+text(const char *s)
+{
+	return proto_text(s, strlen(s));
+}
+
 static json_t *
 inst_json(struct tend *t, const struct inst *in)
 {
@@ -33,7 +42,7 @@ inst_json(struct tend *t, const struct inst *in)
 	char		hw[64];
 
 	health_word(in, hw, sizeof(hw));
-	return json_pack("{s:i,s:s,s:o,s:o,s:i,s:o,s:o,s:I,s:f,s:o,s:o,s:s,s:s,s:i}",
+	return json_pack("{s:i,s:s,s:o,s:o,s:i,s:o,s:o,s:I,s:f,s:o,s:o,s:o,s:o,s:i}",
 	    "index", (int)in->idx,
 	    "state", state_names[in->state],
 	    "pid", in->running ? json_integer(in->pid) : json_null(),
@@ -47,8 +56,8 @@ inst_json(struct tend *t, const struct inst *in)
 	    "ready_ms", nullable_int(in->ready_ms),
 	    "next_restart_ms", nullable_int(in->state == ST_BACKOFF ?
 	    in->next_delay : -1),
-	    "reason", in->reason,
-	    "health", hw,
+	    "reason", text(in->reason),
+	    "health", text(hw),
 	    "health_restarts", (int)in->health_restarts);
 }
 
@@ -100,7 +109,7 @@ app_view(const struct app *app, struct app_view *v)
 		}
 }
 
-json_t *
+static json_t *
 status_app_json(struct tend *t, struct app *app)
 {
 	json_t		*o, *pids, *insts;
@@ -122,7 +131,7 @@ status_app_json(struct tend *t, struct app *app)
 			json_array_append_new(pids, json_integer(in->pid));
 		json_array_append_new(insts, inst_json(t, in));
 	}
-	o = json_pack("{s:s,s:s,s:o,s:o,s:i,s:o,s:o,s:I,s:f,s:s,s:o,s:o,s:s}",
+	o = json_pack("{s:s,s:s,s:o,s:o,s:i,s:o,s:o,s:I,s:f,s:o,s:o,s:o,s:o}",
 	    "name", app->name,
 	    "state", app_state(app),
 	    "pid", first->running ? json_integer(first->pid) : json_null(),
@@ -133,10 +142,10 @@ status_app_json(struct tend *t, struct app *app)
 	    "last_exit", v.latest != NULL ? exit_json(v.latest) : json_null(),
 	    "rss_bytes", (json_int_t)v.rss,
 	    "cpu_percent", v.cpu,
-	    "health", v.health,
+	    "health", text(v.health),
 	    "ready_ms", nullable_int(first->ready_ms),
 	    "release", app->release[0] ? json_string(app->release) : json_null(),
-	    "reason", v.reason);
+	    "reason", text(v.reason));
 	if (o == NULL) {
 		json_decref(insts);
 		return NULL;
@@ -188,10 +197,10 @@ status_app_brief(struct tend *t, struct app *app)
 	json_object_set_new_nocheck(o, "rss_bytes",
 	    json_integer((json_int_t)v.rss));
 	json_object_set_new_nocheck(o, "cpu_percent", json_real(v.cpu));
-	json_object_set_new_nocheck(o, "health", json_string(v.health));
-	json_object_set_new_nocheck(o, "reason", json_string(v.reason));
+	json_object_set_new_nocheck(o, "health", text(v.health));
+	json_object_set_new_nocheck(o, "reason", text(v.reason));
 	if (step != NULL)
-		json_object_set_new_nocheck(o, "step", json_string(step));
+		json_object_set_new_nocheck(o, "step", text(step));
 	if (v.first->state == ST_BACKOFF)
 		json_object_set_new_nocheck(o, "next_restart_ms",
 		    nullable_int(v.first->next_delay));
@@ -225,5 +234,5 @@ cmd_status_exec(struct tend *t, struct client *c, json_t *req,
 }
 
 const struct cmd_entry cmd_status_entry = {
-	"status", "status [APP]", 2, cmd_status_exec
+	.id = CMD_STATUS, .exec = cmd_status_exec
 };

@@ -1,8 +1,10 @@
 /*
- * cmd.c: the command table of the control protocol, and the checks every
- * command shares (arguments, app name, app existence), made once here so a
- * new command is one new file and one line below.  Also the waiters that
- * let `start`, `stop` and `restart` answer only when the app got there.
+ * cmd.c: runs the commands of the control protocol.  What each takes is
+ * its row in cmd_defs (cmd-table.c, shared with tendctl); what it does is
+ * its cmd-X.c, found below by its id.  The checks every command shares
+ * (operands, app name, app existence, shutdown) are made once here.  Also
+ * the waiters that let `start`, `stop` and `restart` answer only when
+ * the app got there.
  */
 #define _GNU_SOURCE
 #include <stdarg.h>
@@ -12,19 +14,18 @@
 
 #include "tendd.h"
 
-static const struct cmd_entry *const cmd_table[] = {
-	&cmd_status_entry,
-	&cmd_start_entry,
-	&cmd_stop_entry,
-	&cmd_restart_entry,
-	&cmd_logs_entry,
-	&cmd_reread_entry,
-	&cmd_check_entry,
-	&cmd_deploy_entry,
-	&cmd_rollback_entry,
-	&cmd_reload_entry,
-	&cmd_releases_entry,
-	NULL
+static const struct cmd_entry *const cmd_table[CMD__COUNT] = {
+	[CMD_STATUS] = &cmd_status_entry,
+	[CMD_START] = &cmd_start_entry,
+	[CMD_STOP] = &cmd_stop_entry,
+	[CMD_RESTART] = &cmd_restart_entry,
+	[CMD_LOGS] = &cmd_logs_entry,
+	[CMD_CHECK] = &cmd_check_entry,
+	[CMD_DEPLOY] = &cmd_deploy_entry,
+	[CMD_RELOAD] = &cmd_reload_entry,
+	[CMD_RELEASES] = &cmd_releases_entry,
+	[CMD_ROLLBACK] = &cmd_rollback_entry,
+	[CMD_REREAD] = &cmd_reread_entry,
 };
 
 json_t *
@@ -39,52 +40,57 @@ cmd_error(const char *fmt, ...)
 	return json_pack("{s:b,s:s}", "ok", 0, "error", buf);
 }
 
+/* The checks of a request against its command's row; NULL if it passes,
+ * else the error to answer with.  *app is the app it names, if any. */
+static json_t *
+cmd_check_request(struct tend *t, const struct cmd_def *d, json_t *req,
+    struct app **app)
+{
+	const char	*name, *key;
+	json_t		*a, *v;
+
+	*app = NULL;
+	if (t->shutting_down && !(d->flags & CMD_F_SHUTDOWN))
+		return cmd_error("tendd is shutting down");
+	a = json_object_get(req, "app");
+	if (a != NULL && !json_is_string(a))
+		return cmd_error("\"app\" must be a string");
+	name = json_string_value(a);
+	if (d->app == CMD_ARG_NONE && name != NULL)
+		return cmd_error("%s takes no app", d->name);
+	if ((d->app == CMD_ARG_APP || d->app == CMD_ARG_APP_OR_ALL) &&
+	    name == NULL)
+		return cmd_error("usage: %s", d->usage);
+	if (name != NULL && !(d->app == CMD_ARG_APP_OR_ALL &&
+	    strcmp(name, "all") == 0)) {
+		if (!valid_app_name(name))
+			return cmd_error("invalid app name");
+		if ((*app = app_find(t, name)) == NULL)
+			return cmd_error("no app named %s", name);
+	}
+	if ((key = cmd_arg_key(d->extra)) != NULL &&
+	    (v = json_object_get(req, key)) != NULL && !json_is_null(v) &&
+	    !json_is_string(v))
+		return cmd_error("\"%s\" must be a string", key);
+	return NULL;
+}
+
 void
 cmd_dispatch(struct tend *t, struct client *c, json_t *req)
 {
-	const struct cmd_entry	*ce = NULL;
-	const char		*name, *appname = NULL;
-	struct app		*app = NULL;
-	json_t			*a;
-	size_t			 i;
+	const struct cmd_def	*d;
+	const struct cmd_entry	*ce;
+	struct app		*app;
+	json_t			*err;
 
-	name = json_string_value(json_object_get(req, "cmd"));
-	for (i = 0; cmd_table[i] != NULL; i++)
-		if (strcmp(cmd_table[i]->name, name) == 0)
-			ce = cmd_table[i];
-	if (ce == NULL) {
+	d = cmd_def_find(json_string_value(json_object_get(req, "cmd")));
+	if (d == NULL || (ce = cmd_table[cmd_def_id(d)]) == NULL) {
 		client_finish(c, cmd_error("unknown command"));
 		return;
 	}
-	if (t->shutting_down && strcmp(name, "status") != 0 &&
-	    strcmp(name, "logs") != 0) {
-		client_finish(c, cmd_error("tendd is shutting down"));
+	if ((err = cmd_check_request(t, d, req, &app)) != NULL) {
+		client_finish(c, err);
 		return;
-	}
-	a = json_object_get(req, "app");
-	if (a != NULL && !json_is_string(a)) {
-		client_finish(c, cmd_error("\"app\" must be a string"));
-		return;
-	}
-	appname = json_string_value(a);
-	if (ce->app_arg == 0 && appname != NULL) {
-		client_finish(c, cmd_error("%s takes no app", ce->name));
-		return;
-	}
-	if ((ce->app_arg == 1 || ce->app_arg == 3) && appname == NULL) {
-		client_finish(c, cmd_error("usage: %s", ce->usage));
-		return;
-	}
-	if (appname != NULL && !(ce->app_arg == 3 &&
-	    strcmp(appname, "all") == 0)) {
-		if (!valid_app_name(appname)) {
-			client_finish(c, cmd_error("invalid app name"));
-			return;
-		}
-		if ((app = app_find(t, appname)) == NULL) {
-			client_finish(c, cmd_error("no app named %s", appname));
-			return;
-		}
 	}
 	ce->exec(t, c, req, app);
 }
@@ -93,7 +99,8 @@ cmd_dispatch(struct tend *t, struct client *c, json_t *req)
 
 /* One start/stop/restart request, waiting on one or more apps. */
 struct pend {
-	struct client	*client;
+	struct client	*client;	/* NULL once it hung up */
+	struct client_hook *on_close;
 	unsigned	 outstanding;
 	json_t		*errors;
 	json_t		*done;
@@ -114,9 +121,10 @@ pend_settle(struct pend *p)
 		reply = json_pack("{s:b,s:O}", "ok", 1, "apps", p->done);
 	json_decref(p->errors);
 	json_decref(p->done);
-	if (p->client != NULL)
+	if (p->client != NULL) {
+		client_hook_remove(p->on_close);
 		client_finish(p->client, reply);
-	else
+	} else
 		json_decref(reply);
 	free(p);
 }
@@ -183,16 +191,22 @@ waiters_notify(struct app *app)
 	}
 }
 
-void
-waiters_cancel_client(struct client *c)
+/* The client hung up: what it waited for is moot. */
+static void
+pend_client_gone(struct client *c, void *arg)
 {
+	struct pend	*p = arg;
 	struct app	*app;
 	struct waiter	*w, *next;
+	unsigned	 left = p->outstanding;
 
+	p->client = NULL;
+	p->on_close = NULL;	/* freed as it ran */
+	/* The last waiter_done frees p: count rather than look at it. */
 	TAILQ_FOREACH(app, &client_tend(c)->apps, entry)
 		LIST_FOREACH_SAFE(w, &app->waiters, entry, next)
-			if (w->client == c) {
-				w->pend->client = NULL;
+			if (left > 0 && w->pend == p) {
+				left--;
 				waiter_done(w, "client went away");
 			}
 }
@@ -232,6 +246,13 @@ cmd_wait(struct tend *t, struct client *c, json_t *req, struct app *one,
 		client_finish(c, cmd_error("out of memory"));
 		return;
 	}
+	if ((p->on_close = client_on_close(c, pend_client_gone, p)) == NULL) {
+		json_decref(p->errors);
+		json_decref(p->done);
+		free(p);
+		client_finish(c, cmd_error("out of memory"));
+		return;
+	}
 	p->client = c;
 	p->outstanding = 1;	/* held until every waiter is in place */
 	TAILQ_FOREACH(app, &t->apps, entry) {
@@ -241,7 +262,6 @@ cmd_wait(struct tend *t, struct client *c, json_t *req, struct app *one,
 			continue;
 		if ((w = calloc(1, sizeof(*w))) == NULL)
 			continue;
-		w->client = c;
 		w->app = app;
 		w->want_up = want_up;
 		w->pend = p;

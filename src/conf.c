@@ -167,10 +167,366 @@ suggest(const struct conf_key *tab, const char *name)
 	return best;
 }
 
+/*
+ * One setter per value type, in setters[] below.  Each stores st->value
+ * into st->field and returns NULL, or returns why it cannot: a phrase
+ * that set_value reports as "file:line: key: why (got 'value')",
+ * SET_OOM, or SET_REPORTED when it said something else itself.  What
+ * canon shows is st->txt: the value, unless the setter normalised it.
+ */
+struct set {
+	struct pctx		*x;
+	const struct conf_key	*k;
+	void			*base;		/* struct conf or conf_app */
+	void			*field;		/* base + k->off */
+	const char		*value;
+	const char		*txt;
+	int			 line;
+	char			 buf[128];	/* for a why with numbers */
+};
+
+static const char	SET_OOM[] = "out of memory";
+static const char	SET_REPORTED[] = "reported";
+
+/* Replace a string field with a copy of s. */
+static const char *
+store_str(struct set *st, const char *s)
+{
+	char	*d;
+
+	if ((d = strdup(s)) == NULL)
+		return SET_OOM;
+	free(*(char **)st->field);
+	*(char **)st->field = d;
+	return NULL;
+}
+
+/* str, cmd */
+static const char *
+set_str(struct set *st)
+{
+	if (*st->value == '\0')
+		return "must not be empty";
+	return store_str(st, st->value);
+}
+
+static const char *
+set_user(struct set *st)
+{
+	if (*st->value == '\0')
+		return "must not be empty";
+	if (strpbrk(st->value, " \t:/") != NULL)
+		return "expected a user or group name or number";
+	return store_str(st, st->value);
+}
+
+/* Relative to the config file's directory, folded. */
+static const char *
+set_path(struct set *st)
+{
+	char	*s;
+
+	if (*st->value == '\0')
+		return "must not be empty";
+	if ((s = resolve_path(st->x->dir, st->value)) == NULL)
+		return SET_OOM;
+	free(*(char **)st->field);
+	*(char **)st->field = s;
+	st->txt = s;
+	return NULL;
+}
+
+static const char *
+set_pathv(struct set *st)
+{
+	struct strv	*v = st->field;
+	char		*s;
+	int		 r;
+
+	if (*st->value == '\0')
+		return "must not be empty";
+	if ((s = resolve_path(st->x->dir, st->value)) == NULL)
+		return SET_OOM;
+	r = strv_push(v, s);
+	free(s);	/* strv_push kept a copy */
+	if (r != 0)
+		return SET_OOM;
+	st->txt = v->v[v->n - 1];
+	return NULL;
+}
+
+static const char *
+set_strv(struct set *st)
+{
+	return strv_push(st->field, st->value) != 0 ? SET_OOM : NULL;
+}
+
+/* KEY=value, where the value may be a secret. */
+static const char *
+set_envv(struct set *st)
+{
+	const char	*eq = strchr(st->value, '=');
+
+	if (eq == NULL || !env_valid_key(st->value, (size_t)(eq - st->value))) {
+		/* Say which key, never the value: it may be a secret. */
+		errs_add(st->x->errs, st->x->file, st->line, "env: expected "
+		    "KEY=value with KEY made of letters, digits and _ . -");
+		return SET_REPORTED;
+	}
+	return strv_push(st->field, st->value) != 0 ? SET_OOM : NULL;
+}
+
+static const char *
+set_duration(struct set *st)
+{
+	const struct conf_key	*k = st->k;
+	const char		*why;
+	uint64_t		 ms;
+	char			 lo[32], hi[32];
+
+	if (parse_duration(st->value, &ms, &why) != 0)
+		return why;
+	if (ms < k->min || (k->max && ms > k->max)) {
+		format_duration(lo, sizeof(lo), k->min);
+		format_duration(hi, sizeof(hi), k->max);
+		snprintf(st->buf, sizeof(st->buf), "must be from %s to %s", lo,
+		    hi);
+		return st->buf;
+	}
+	*(uint64_t *)st->field = ms;
+	return NULL;
+}
+
+static const char *
+set_size(struct set *st)
+{
+	const char	*why;
+	uint64_t	 bytes;
+	char		 lo[32];
+
+	if (parse_size(st->value, &bytes, &why) != 0)
+		return why;
+	if (bytes < st->k->min) {
+		format_size(lo, sizeof(lo), st->k->min);
+		snprintf(st->buf, sizeof(st->buf), "must be at least %s", lo);
+		return st->buf;
+	}
+	*(uint64_t *)st->field = bytes;
+	return NULL;
+}
+
+/* uint, port */
+static const char *
+set_uint(struct set *st)
+{
+	const char	*why;
+	unsigned long	 ul;
+
+	if (parse_uint(st->value, st->k->min, st->k->max, &ul, &why) != 0)
+		return why;
+	*(unsigned *)st->field = (unsigned)ul;
+	return NULL;
+}
+
+static const char *
+set_bool(struct set *st)
+{
+	const char	*why;
+	int		 b;
+
+	if (parse_bool(st->value, &b, &why) != 0)
+		return why;
+	*(int *)st->field = b;
+	return NULL;
+}
+
+/* auto (-1), yes or no */
+static const char *
+set_autobool(struct set *st)
+{
+	const char	*why;
+	int		 b;
+
+	if (strcmp(st->value, "auto") == 0)
+		b = -1;
+	else if (parse_bool(st->value, &b, &why) != 0)
+		return "expected auto, yes or no";
+	*(int *)st->field = b;
+	return NULL;
+}
+
+static const char *
+set_restart(struct set *st)
+{
+	static const char *const names[] = {
+		[RESTART_ALWAYS] = "always",
+		[RESTART_ON_FAILURE] = "on-failure",
+		[RESTART_NEVER] = "never",
+	};
+	size_t	i;
+
+	for (i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+		if (strcmp(st->value, names[i]) == 0) {
+			*(enum restart_policy *)st->field = (enum restart_policy)i;
+			return NULL;
+		}
+	return "expected always, on-failure or never";
+}
+
+static const char *
+set_signal(struct set *st)
+{
+	const char	*why;
+	int		 sig;
+
+	if (parse_signal(st->value, &sig, &why) != 0)
+		return why;
+	*(int *)st->field = sig;
+	return NULL;
+}
+
+/* off, 75% (of the memory, split over instances) or a size. */
+static const char *
+set_heap(struct set *st)
+{
+	struct conf_app	*a = st->base;
+	const char	*why;
+	uint64_t	 bytes;
+	unsigned	 pct;
+
+	if (strcmp(st->value, "off") == 0)
+		a->heap_mode = HEAP_OFF;
+	else if (strchr(st->value, '%') != NULL) {
+		if (parse_percent(st->value, &pct, &why) != 0)
+			return why;
+		a->heap_mode = HEAP_PERCENT;
+		a->heap_pct = pct;
+	} else {
+		if (parse_size(st->value, &bytes, &why) != 0)
+			return "expected off, a percentage like 75% or a size "
+			    "like 1536M";
+		if (bytes < 16ULL * 1024 * 1024)
+			return "must be at least 16M";
+		a->heap_mode = HEAP_FIXED;
+		a->heap_bytes = bytes;
+	}
+	return NULL;
+}
+
+/* Space-separated relative names: "shared = .env static". */
+static const char *
+set_words(struct set *st)
+{
+	const char	*why = NULL;
+	char		*copy, *w, *save = NULL;
+	size_t		 n;
+
+	if ((copy = strdup(st->value)) == NULL)
+		return SET_OOM;
+	for (w = strtok_r(copy, " \t", &save); w != NULL && why == NULL;
+	    w = strtok_r(NULL, " \t", &save)) {
+		n = strlen(w);
+		if (w[0] == '/' || strcmp(w, "..") == 0 ||
+		    strncmp(w, "../", 3) == 0 || strstr(w, "/../") != NULL ||
+		    (n >= 3 && strcmp(w + n - 3, "/..") == 0))
+			why = "expected names inside the app's dir (no /, no ..)";
+		else if (strv_push(st->field, w) != 0)
+			why = SET_OOM;
+	}
+	free(copy);
+	return why;
+}
+
+/* A path inside a release. */
+static const char *
+set_relpath(struct set *st)
+{
+	const char	*v = st->value;
+
+	if (*v == '\0' || v[0] == '/' || strcmp(v, "..") == 0 ||
+	    strncmp(v, "../", 3) == 0 || strstr(v, "/..") != NULL)
+		return "expected a path inside the release (no leading /, "
+		    "no ..)";
+	return store_str(st, v);
+}
+
+static const char *
+set_profile(struct set *st)
+{
+	if (profile_parse(st->value, st->field) != 0)
+		return "expected none or medusa";
+	return NULL;
+}
+
+/* A command, or off for none. */
+static const char *
+set_optcmd(struct set *st)
+{
+	if (*st->value == '\0')
+		return "must not be empty (off: none)";
+	if (strcmp(st->value, "off") == 0) {
+		free(*(char **)st->field);
+		*(char **)st->field = NULL;
+		return NULL;
+	}
+	return store_str(st, st->value);
+}
+
+/* off, or the path of an HTTP GET. */
+static const char *
+set_health(struct set *st)
+{
+	const char	*p;
+
+	if (strcmp(st->value, "off") == 0) {
+		free(*(char **)st->field);
+		*(char **)st->field = NULL;
+		return NULL;
+	}
+	if (st->value[0] != '/' || strlen(st->value) > 200)
+		return "expected off or a path like /health";
+	for (p = st->value; *p != '\0'; p++)
+		if ((unsigned char)*p <= ' ' || *p == 0x7f)
+			return "a path must not contain spaces or control "
+			    "characters";
+	return store_str(st, st->value);
+}
+
+/* Each type's setter, and whether a key of it may be given repeatedly
+ * (each line adds a value) rather than once. */
+static const struct conf_type_def {
+	const char	*(*set)(struct set *);
+	int		  repeatable;
+} conf_types[] = {
+	[CT_STR] = { set_str, 0 },
+	[CT_PATH] = { set_path, 0 },
+	[CT_CMD] = { set_str, 0 },
+	[CT_STRV] = { set_strv, 1 },
+	[CT_PATHV] = { set_pathv, 1 },
+	[CT_ENVV] = { set_envv, 1 },
+	[CT_DURATION] = { set_duration, 0 },
+	[CT_SIZE] = { set_size, 0 },
+	[CT_UINT] = { set_uint, 0 },
+	[CT_PORT] = { set_uint, 0 },
+	[CT_BOOL] = { set_bool, 0 },
+	[CT_AUTOBOOL] = { set_autobool, 0 },
+	[CT_RESTART] = { set_restart, 0 },
+	[CT_SIGNAL] = { set_signal, 0 },
+	[CT_HEAP] = { set_heap, 0 },
+	[CT_HEALTH] = { set_health, 0 },
+	[CT_USER] = { set_user, 0 },
+	[CT_PROFILE] = { set_profile, 0 },
+	[CT_OPTCMD] = { set_optcmd, 0 },
+	[CT_WORDS] = { set_words, 1 },
+	[CT_RELPATH] = { set_relpath, 0 },
+};
+_Static_assert(sizeof(conf_types) / sizeof(conf_types[0]) == CT__COUNT,
+    "every conf_type needs a setter");
+
 static int
 is_repeatable(enum conf_type t)
 {
-	return t == CT_STRV || t == CT_PATHV || t == CT_ENVV || t == CT_WORDS;
+	return conf_types[t].repeatable;
 }
 
 /*
@@ -179,252 +535,34 @@ is_repeatable(enum conf_type t)
  */
 static int
 set_value(struct pctx *x, const struct conf_key *k, void *base,
-    const char *value, int line, const char *scope, char **shown)
+    const char *value, int line, char **shown)
 {
-	char		*p = (char *)base + k->off, *s = NULL, buf[128];
-	const char	*why = NULL, *txt = value;
-	uint64_t	 u64;
-	unsigned long	 ul;
-	unsigned	 pct;
-	int		 b, sig;
+	struct set	 st;
+	const char	*why;
+	char		*old, *n;
 
-	switch (k->type) {
-	case CT_STR:
-	case CT_CMD:
-	case CT_USER:
-		if (*value == '\0') {
-			why = "must not be empty";
-			break;
-		}
-		if (k->type == CT_USER && strpbrk(value, " \t:/") != NULL) {
-			why = "expected a user or group name or number";
-			break;
-		}
-		if ((s = strdup(value)) == NULL)
-			goto oom;
-		free(*(char **)p);
-		*(char **)p = s;
-		break;
-	case CT_PATH:
-		if (*value == '\0') {
-			why = "must not be empty";
-			break;
-		}
-		if ((s = resolve_path(x->dir, value)) == NULL)
-			goto oom;
-		free(*(char **)p);
-		*(char **)p = s;
-		txt = s;
-		break;
-	case CT_PATHV:
-		if (*value == '\0') {
-			why = "must not be empty";
-			break;
-		}
-		if ((s = resolve_path(x->dir, value)) == NULL)
-			goto oom;
-		if (strv_push((struct strv *)p, s) != 0) {
-			free(s);
-			goto oom;
-		}
-		free(s);	/* strv_push kept a copy */
-		txt = ((struct strv *)p)->v[((struct strv *)p)->n - 1];
-		s = NULL;
-		break;
-	case CT_STRV:
-		if (strv_push((struct strv *)p, value) != 0)
-			goto oom;
-		break;
-	case CT_ENVV: {
-		const char *eq = strchr(value, '=');
-
-		if (eq == NULL || !env_valid_key(value, (size_t)(eq - value))) {
-			/* Say which key, never the value: it may be a secret. */
-			errs_add(x->errs, x->file, line, "env: expected KEY=value "
-			    "with KEY made of letters, digits and _ . -");
-			return -1;
-		}
-		if (strv_push((struct strv *)p, value) != 0)
-			goto oom;
-		break;
-	}
-	case CT_DURATION:
-		if (parse_duration(value, &u64, &why) != 0)
-			break;
-		if (u64 < k->min || (k->max && u64 > k->max)) {
-			char lo[32], hi[32];
-
-			format_duration(lo, sizeof(lo), k->min);
-			format_duration(hi, sizeof(hi), k->max);
-			snprintf(buf, sizeof(buf), "must be from %s to %s", lo, hi);
-			why = buf;
-			break;
-		}
-		*(uint64_t *)p = u64;
-		break;
-	case CT_SIZE:
-		if (parse_size(value, &u64, &why) != 0)
-			break;
-		if (u64 < k->min) {
-			char lo[32];
-
-			format_size(lo, sizeof(lo), k->min);
-			snprintf(buf, sizeof(buf), "must be at least %s", lo);
-			why = buf;
-			break;
-		}
-		*(uint64_t *)p = u64;
-		break;
-	case CT_UINT:
-	case CT_PORT:
-		if (parse_uint(value, k->min, k->max, &ul, &why) != 0)
-			break;
-		*(unsigned *)p = (unsigned)ul;
-		break;
-	case CT_BOOL:
-		if (parse_bool(value, &b, &why) != 0)
-			break;
-		*(int *)p = b;
-		break;
-	case CT_AUTOBOOL:
-		if (strcmp(value, "auto") == 0)
-			b = -1;
-		else if (parse_bool(value, &b, &why) != 0) {
-			why = "expected auto, yes or no";
-			break;
-		}
-		*(int *)p = b;
-		break;
-	case CT_RESTART:
-		if (strcmp(value, "always") == 0)
-			*(enum restart_policy *)p = RESTART_ALWAYS;
-		else if (strcmp(value, "on-failure") == 0)
-			*(enum restart_policy *)p = RESTART_ON_FAILURE;
-		else if (strcmp(value, "never") == 0)
-			*(enum restart_policy *)p = RESTART_NEVER;
-		else
-			why = "expected always, on-failure or never";
-		break;
-	case CT_SIGNAL:
-		if (parse_signal(value, &sig, &why) != 0)
-			break;
-		*(int *)p = sig;
-		break;
-	case CT_HEAP: {
-		struct conf_app *a = base;
-
-		if (strcmp(value, "off") == 0)
-			a->heap_mode = HEAP_OFF;
-		else if (strchr(value, '%') != NULL) {
-			if (parse_percent(value, &pct, &why) != 0)
-				break;
-			a->heap_mode = HEAP_PERCENT;
-			a->heap_pct = pct;
-		} else {
-			if (parse_size(value, &u64, &why) != 0) {
-				why = "expected off, a percentage like 75% or a "
-				    "size like 1536M";
-				break;
-			}
-			if (u64 < 16ULL * 1024 * 1024) {
-				why = "must be at least 16M";
-				break;
-			}
-			a->heap_mode = HEAP_FIXED;
-			a->heap_bytes = u64;
-		}
-		break;
-	}
-	case CT_WORDS: {
-		/* Space-separated relative names: "shared = .env static". */
-		char *copy, *w, *save = NULL;
-
-		if ((copy = strdup(value)) == NULL)
-			goto oom;
-		for (w = strtok_r(copy, " \t", &save); w != NULL;
-		    w = strtok_r(NULL, " \t", &save)) {
-			if (w[0] == '/' || strcmp(w, "..") == 0 ||
-			    strncmp(w, "../", 3) == 0 || strstr(w, "/../") != NULL ||
-			    (strlen(w) >= 3 && strcmp(w + strlen(w) - 3, "/..") == 0)) {
-				why = "expected names inside the app's dir (no /, no ..)";
-				break;
-			}
-			if (strv_push((struct strv *)p, w) != 0) {
-				free(copy);
-				goto oom;
-			}
-		}
-		free(copy);
-		break;
-	}
-	case CT_RELPATH:
-		if (*value == '\0' || value[0] == '/' || strcmp(value, "..") == 0 ||
-		    strncmp(value, "../", 3) == 0 || strstr(value, "/..") != NULL) {
-			why = "expected a path inside the release (no leading /, "
-			    "no ..)";
-			break;
-		}
-		if ((s = strdup(value)) == NULL)
-			goto oom;
-		free(*(char **)p);
-		*(char **)p = s;
-		break;
-	case CT_PROFILE:
-		if (profile_parse(value, (enum profile *)p) != 0)
-			why = "expected none or medusa";
-		break;
-	case CT_OPTCMD:
-		if (*value == '\0') {
-			why = "must not be empty (off: none)";
-			break;
-		}
-		if (strcmp(value, "off") == 0) {
-			free(*(char **)p);
-			*(char **)p = NULL;
-			break;
-		}
-		if ((s = strdup(value)) == NULL)
-			goto oom;
-		free(*(char **)p);
-		*(char **)p = s;
-		break;
-	case CT_HEALTH:
-		if (strcmp(value, "off") == 0) {
-			free(*(char **)p);
-			*(char **)p = NULL;
-			break;
-		}
-		if (value[0] != '/' || strlen(value) > 200) {
-			why = "expected off or a path like /health";
-			break;
-		}
-		for (s = (char *)value; *s != '\0'; s++)
-			if ((unsigned char)*s <= ' ' || *s == 0x7f)
-				break;
-		if (*s != '\0') {
-			s = NULL;
-			why = "a path must not contain spaces or control "
-			    "characters";
-			break;
-		}
-		if ((s = strdup(value)) == NULL)
-			goto oom;
-		free(*(char **)p);
-		*(char **)p = s;
-		break;
-	}
+	st.x = x;
+	st.k = k;
+	st.base = base;
+	st.field = (char *)base + k->off;
+	st.value = st.txt = value;
+	st.line = line;
+	why = conf_types[k->type].set(&st);
+	if (why == SET_OOM)
+		goto oom;
+	if (why == SET_REPORTED)
+		return -1;
 	if (why != NULL) {
 		errs_add(x->errs, x->file, line, "%s: %s (got '%.100s')",
 		    k->name, why, value);
 		return -1;
 	}
 	if (shown != NULL) {
-		char *old = *shown, *n;
-
+		old = *shown;
 		if (old != NULL && is_repeatable(k->type)) {
-			if (asprintf(&n, "%s\x1f%s", old, txt) < 0)
+			if (asprintf(&n, "%s\x1f%s", old, st.txt) < 0)
 				goto oom;
-		} else if ((n = strdup(txt)) == NULL)
+		} else if ((n = strdup(st.txt)) == NULL)
 			goto oom;
 		free(old);
 		*shown = n;
@@ -556,7 +694,7 @@ handler(void *user, const char *section, const char *name, const char *value)
 		return 1;
 	}
 	lines[i] = x->lineno;
-	set_value(x, k, base, value, x->lineno, scope,
+	set_value(x, k, base, value, x->lineno,
 	    x->scope == SC_APP ? &x->cur->raw[i] : NULL);
 	return 1;
 }
@@ -710,7 +848,7 @@ apply_defaults(struct pctx *x, const struct conf_key *tab, void *base,
 			d = tab[i].dflt;
 		if (d == NULL)
 			continue;
-		set_value(x, &tab[i], base, d, 0, "",
+		set_value(x, &tab[i], base, d, 0,
 		    raw != NULL ? &raw[i] : NULL);
 	}
 }
@@ -989,20 +1127,6 @@ name_exists(const char *s, int user)
 	if (*end == '\0' && end != s)
 		return 1;	/* numeric ids need no entry */
 	return user ? getpwnam(s) != NULL : getgrnam(s) != NULL;
-}
-
-/* The env an app's env_file(s) and env lines give, errors to errs. */
-int
-conf_app_env(const struct conf_app *a, struct env *e, struct errs *errs)
-{
-	size_t	i, n = errs->n;
-
-	for (i = 0; i < a->env_files.n; i++)
-		dotenv_load(a->env_files.v[i], e, errs);
-	for (i = 0; i < a->envs.n; i++)
-		if (env_setkv(e, a->envs.v[i]) != 0)
-			errs->oom = 1;
-	return errs->n > n || errs->oom ? -1 : 0;
 }
 
 void

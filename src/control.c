@@ -6,9 +6,14 @@
  *
  * Bounded at every edge: a request is at most PROTO_MAX_REQUEST bytes and
  * the limit is checked before the newline arrives; a client must finish a
- * request within CLIENT_IDLE_MS; there are at most MAX_CLIENTS; a slow
- * reader's queue is capped by its user (logs -f drops to it).  A bad
- * client gets an error and is closed; the daemon never is.
+ * request within CLIENT_IDLE_MS; there are at most MAX_CLIENTS; a client
+ * with more than CLIENT_QUEUE_HIGH bytes of replies waiting is neither
+ * read nor served until it has read them (a follower is dropped to
+ * instead, by logpipe.c).  A bad client gets an error and is closed; the
+ * daemon never is.
+ *
+ * This file knows nothing of what the commands do: cmd.c runs them, and
+ * whoever keeps a client hears of its end through client_on_close.
  *
  * Who may talk: the peer is identified with SO_PEERCRED: root, tendd's
  * own uid, and members of socket_group (primary or supplementary group,
@@ -36,6 +41,25 @@
  * (slowloris). */
 #define CLIENT_IDLE_MS	10000
 #define LISTEN_BACKLOG	511
+/*
+ * A client that asks and does not read (3,000 pipelined `logs`) would
+ * make tendd hold every reply.  Past CLIENT_QUEUE_HIGH queued bytes its
+ * input is left in the kernel and its pipelined requests wait; both go
+ * on once it is down to CLIENT_QUEUE_LOW (bgpd's control.c, redis's
+ * client output buffers).  Its memory is then the high mark, the last
+ * reply that crossed it and one input buffer.
+ */
+#define CLIENT_QUEUE_HIGH	(1024 * 1024)
+#define CLIENT_QUEUE_LOW	(256 * 1024)
+
+/* What a layer above asked to hear about a client (client_on_close). */
+enum hook_on { HOOK_CLOSE, HOOK_DRAIN };
+struct client_hook {
+	LIST_ENTRY(client_hook) entry;
+	enum hook_on	 on;
+	void		(*fn)(struct client *, void *);
+	void		*arg;
+};
 
 struct client {
 	LIST_ENTRY(client) entry;
@@ -47,16 +71,16 @@ struct client {
 	int		 busy;
 	int		 closing;
 	int		 close_after_write;
+	int		 stalled;	/* over CLIENT_QUEUE_HIGH: not served */
 	unsigned	 handles;
 	size_t		 queued;
 	uid_t		 uid;
 	pid_t		 pid;
-	struct follower	*follow;
+	LIST_HEAD(, client_hook) hooks;
 };
 
 struct control {
 	uv_pipe_t	 server;
-	int		 open;
 	char		*path;
 	int		 activated;
 	gid_t		 gid;
@@ -74,6 +98,8 @@ struct wreq {
 
 static void	client_close(struct client *);
 static void	client_dispatch(struct client *);
+static void	client_alloc_cb(uv_handle_t *, size_t, uv_buf_t *);
+static void	client_read_cb(uv_stream_t *, ssize_t, const uv_buf_t *);
 static void	next_cb(uv_timer_t *);
 static void	idle_cb(uv_timer_t *);
 
@@ -88,6 +114,100 @@ client_freed_cb(uv_handle_t *h)
 	free(c);
 }
 
+/* --- hooks: how the layers above hear about a client ---------------- */
+
+static struct client_hook *
+hook_add(struct client *c, enum hook_on on, void (*fn)(struct client *, void *),
+    void *arg)
+{
+	struct client_hook	*h;
+
+	if (c->closing)
+		return NULL;
+	LIST_FOREACH(h, &c->hooks, entry)
+		if (h->on == on && h->fn == fn && h->arg == arg)
+			return h;
+	if ((h = malloc(sizeof(*h))) == NULL)
+		return NULL;
+	h->on = on;
+	h->fn = fn;
+	h->arg = arg;
+	LIST_INSERT_HEAD(&c->hooks, h, entry);
+	return h;
+}
+
+/*
+ * fn(c, arg) runs once when c closes (the peer hung up, broke the rules,
+ * or tendd stops), before c is gone: whoever keeps c must forget it
+ * there.  The hook is freed just before fn runs.  Adding the same fn and
+ * arg twice adds one hook.  NULL when out of memory or c is closing.
+ */
+struct client_hook *
+client_on_close(struct client *c, void (*fn)(struct client *, void *),
+    void *arg)
+{
+	return hook_add(c, HOOK_CLOSE, fn, arg);
+}
+
+/*
+ * fn(c, arg) runs each time everything queued for c has been written.
+ * fn may send (and so close c), but must not remove other hooks; its
+ * owner removes it, at the latest from its close hook.
+ */
+struct client_hook *
+client_on_drain(struct client *c, void (*fn)(struct client *, void *),
+    void *arg)
+{
+	return hook_add(c, HOOK_DRAIN, fn, arg);
+}
+
+void
+client_hook_remove(struct client_hook *h)
+{
+	if (h == NULL)
+		return;
+	LIST_REMOVE(h, entry);
+	free(h);
+}
+
+static void
+hooks_run_close(struct client *c)
+{
+	struct client_hook	*h;
+	void			(*fn)(struct client *, void *);
+	void			*arg;
+
+	/* A close hook may remove other hooks: look again each time. */
+	for (;;) {
+		LIST_FOREACH(h, &c->hooks, entry)
+			if (h->on == HOOK_CLOSE)
+				break;
+		if (h == NULL)
+			break;
+		fn = h->fn;
+		arg = h->arg;
+		client_hook_remove(h);
+		fn(c, arg);
+	}
+	while ((h = LIST_FIRST(&c->hooks)) != NULL)
+		client_hook_remove(h);	/* drain hooks left by their owner */
+}
+
+static void
+hooks_run_drain(struct client *c)
+{
+	struct client_hook	*h, *next;
+
+	for (h = LIST_FIRST(&c->hooks); h != NULL; h = next) {
+		next = LIST_NEXT(h, entry);
+		if (h->on != HOOK_DRAIN)
+			continue;
+		h->fn(c, h->arg);
+		if (c->closing)
+			break;	/* every hook is gone, next too */
+	}
+}
+
 static void
 client_close(struct client *c)
 {
@@ -96,16 +216,11 @@ client_close(struct client *c)
 	if (c->closing)
 		return;
 	c->closing = 1;
-	waiters_cancel_client(c);
-	checks_cancel_client(c);
-	deploys_cancel_client(c);
-	if (c->follow != NULL)
-		follower_remove(c->follow);
+	hooks_run_close(c);
 	LIST_REMOVE(c, entry);
 	ctl->n_clients--;
 	uv_close((uv_handle_t *)&c->pipe, client_freed_cb);
 	uv_close((uv_handle_t *)&c->idle, client_freed_cb);
-	tend_check_shutdown(c->t);
 }
 
 struct tend *
@@ -126,6 +241,33 @@ client_queue_size(struct client *c)
 	return c->queued;
 }
 
+/* Too much is queued for c: leave its input in the kernel, run none of
+ * its pipelined requests, and do not time it out: tendd is the one
+ * waiting. */
+static void
+client_stall(struct client *c)
+{
+	c->stalled = 1;
+	uv_read_stop((uv_stream_t *)&c->pipe);
+	uv_timer_stop(&c->idle);
+}
+
+/* It has read most of it: read it again, and run its next request. */
+static void
+client_unstall(struct client *c)
+{
+	c->stalled = 0;
+	if (c->close_after_write)
+		return;		/* rejected: it only gets its error */
+	uv_read_start((uv_stream_t *)&c->pipe, client_alloc_cb, client_read_cb);
+	if (c->busy)
+		return;
+	if (c->in_len > 0)
+		uv_timer_start(&c->idle, next_cb, 0, 0);
+	else
+		uv_timer_start(&c->idle, idle_cb, CLIENT_IDLE_MS, 0);
+}
+
 static void
 write_cb(uv_write_t *req, int status)
 {
@@ -136,15 +278,17 @@ write_cb(uv_write_t *req, int status)
 	free(w);
 	if (c->closing)
 		return;
-	/* A follower that caught up hears what it missed, even if the app
-	 * has gone quiet since. */
-	if (status == 0 && c->queued == 0 && c->follow != NULL)
-		follower_note_drops(c->follow);
-	if (status != 0 || (c->close_after_write && c->queued == 0))
+	if (status != 0 || (c->close_after_write && c->queued == 0)) {
 		client_close(c);
+		return;
+	}
+	if (c->stalled && c->queued <= CLIENT_QUEUE_LOW)
+		client_unstall(c);
+	if (c->queued == 0)
+		hooks_run_drain(c);
 }
 
-int
+static int
 client_write_raw(struct client *c, const char *p, size_t len)
 {
 	struct wreq	*w;
@@ -168,6 +312,8 @@ client_write_raw(struct client *c, const char *p, size_t len)
 		return -1;
 	}
 	c->queued += len;
+	if (c->queued > CLIENT_QUEUE_HIGH && !c->stalled)
+		client_stall(c);
 	return 0;
 }
 
@@ -204,10 +350,12 @@ client_finish(struct client *c, json_t *v)
 	client_send(c, v);
 	c->busy = 0;
 	/* The next pipelined request runs from the loop, not from inside
-	 * whatever finished this one. */
-	if (!c->closing && c->in_len > 0)
+	 * whatever finished this one; a stalled client's when it reads. */
+	if (c->closing || c->stalled)
+		return;
+	if (c->in_len > 0)
 		uv_timer_start(&c->idle, next_cb, 0, 0);
-	else if (!c->closing)
+	else
 		uv_timer_start(&c->idle, idle_cb, CLIENT_IDLE_MS, 0);
 }
 
@@ -249,7 +397,7 @@ client_dispatch(struct client *c)
 	json_t		*req;
 	const char	*why;
 
-	while (!c->busy && !c->closing &&
+	while (!c->busy && !c->closing && !c->stalled &&
 	    (nl = memchr(c->in, '\n', c->in_len)) != NULL) {
 		len = (size_t)(nl - c->in);
 		req = proto_decode(c->in, len, &why);
@@ -264,7 +412,8 @@ client_dispatch(struct client *c)
 		cmd_dispatch(c->t, c, req);
 		json_decref(req);
 	}
-	if (!c->busy && !c->closing && c->in_len > 0)
+	/* A stalled client is not idle: it is tendd that waits. */
+	if (!c->busy && !c->closing && !c->stalled && c->in_len > 0)
 		uv_timer_start(&c->idle, idle_cb, CLIENT_IDLE_MS, 0);
 }
 
@@ -357,6 +506,7 @@ accept_cb(uv_stream_t *server, int status)
 		return;
 	}
 	c->t = t;
+	LIST_INIT(&c->hooks);
 	uv_pipe_init(t->loop, &c->pipe, 0);
 	uv_timer_init(t->loop, &c->idle);
 	c->pipe.data = c->idle.data = c;
@@ -421,8 +571,10 @@ control_start(struct tend *t)
 	struct control	*ctl;
 	struct group	*gr;
 	struct stat	 st;
-	char		*dcopy, *dir;
-	int		 r, n;
+	char		*dcopy, *dir, why[600];
+	const char	*base;
+	mode_t		 old;
+	int		 r, n, dfd;
 
 	if ((ctl = calloc(1, sizeof(*ctl))) == NULL)
 		fatalx("out of memory");
@@ -439,7 +591,6 @@ control_start(struct tend *t)
 		fatalx("out of memory");
 	uv_pipe_init(t->loop, &ctl->server, 0);
 	ctl->server.data = t;
-	ctl->open = 1;
 
 	n = tend_listen_fds();
 	if (n > 1)
@@ -453,28 +604,27 @@ control_start(struct tend *t)
 		if ((dcopy = strdup(ctl->path)) == NULL)
 			fatalx("out of memory");
 		dir = dirname(dcopy);
-		if (stat(dir, &st) != 0) {
-			/* Every directory on the way must let socket_group
-			 * members through, whatever tendd's own umask. */
-			mode_t old = umask(022);
-
-			if (tend_mkdir_p(dir, 0755) != 0)
-				fatal("mkdir %s", dir);
-			umask(old);
-			if (chmod(dir, 0755) != 0)
-				fatal("chmod %s", dir);
-		}
+		/* Root's alone (rootdir.c), made if need be; every directory
+		 * on the way lets socket_group members through, whatever
+		 * tendd's own umask. */
+		old = umask(022);
+		if ((dfd = rootdir_open(dir, 0755, why, sizeof(why))) == -1)
+			fatalx("socket %s: %s", ctl->path, why);
+		umask(old);
 		free(dcopy);
-		if (lstat(ctl->path, &st) == 0) {
+		base = strrchr(ctl->path, '/') != NULL ?
+		    strrchr(ctl->path, '/') + 1 : ctl->path;
+		if (fstatat(dfd, base, &st, AT_SYMLINK_NOFOLLOW) == 0) {
 			if (!S_ISSOCK(st.st_mode))
 				fatalx("%s exists and is not a socket",
 				    ctl->path);
 			if (socket_in_use(ctl->path))
 				fatalx("%s: another tendd is already "
 				    "listening there", ctl->path);
-			if (unlink(ctl->path) != 0)
+			if (unlinkat(dfd, base, 0) != 0)
 				fatal("unlink stale socket %s", ctl->path);
 		}
+		close(dfd);
 		if ((r = uv_pipe_bind(&ctl->server, ctl->path)) != 0)
 			fatalx("bind %s: %s", ctl->path, uv_strerror(r));
 		if (chmod(ctl->path, 0660) != 0)
@@ -488,15 +638,6 @@ control_start(struct tend *t)
 	return 0;
 }
 
-static void
-server_closed_cb(uv_handle_t *h)
-{
-	struct tend	*t = h->data;
-
-	t->ctl->open = 0;
-	tend_check_shutdown(t);
-}
-
 /* Stop accepting; clients are closed as their requests end. */
 void
 control_stop(struct tend *t)
@@ -504,21 +645,14 @@ control_stop(struct tend *t)
 	struct control	*ctl = t->ctl;
 	struct client	*c, *next;
 
-	if (ctl == NULL || !ctl->open || uv_is_closing((uv_handle_t *)&ctl->server))
+	if (ctl == NULL || uv_is_closing((uv_handle_t *)&ctl->server))
 		return;
-	uv_close((uv_handle_t *)&ctl->server, server_closed_cb);
+	uv_close((uv_handle_t *)&ctl->server, NULL);
 	if (!ctl->activated)
 		unlink(ctl->path);
 	LIST_FOREACH_SAFE(c, &ctl->clients, entry, next)
 		if (!c->busy)
 			client_close(c);
-}
-
-int
-control_idle(struct tend *t)
-{
-	return t->ctl == NULL || (!t->ctl->open &&
-	    LIST_EMPTY(&t->ctl->clients));
 }
 
 void
@@ -529,12 +663,6 @@ control_free(struct tend *t)
 	free(t->ctl->path);
 	free(t->ctl);
 	t->ctl = NULL;
-}
-
-void
-client_set_follow(struct client *c, struct follower *f)
-{
-	c->follow = f;
 }
 
 void

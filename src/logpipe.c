@@ -40,18 +40,43 @@
 #define STAGE_EAGER	(64 * 1024)
 #define LOG_FLUSH_MS	3
 
-static char	stage[STAGE_SIZE];
-static size_t	stage_len;
-static struct app *stage_app;	/* whose lines are in stage */
-static uv_timer_t flush_timer;
-static int	flush_timer_init;
+/*
+ * What every app's output shares, one per tendd (t->logs): the lines on
+ * their way to a file, the buffer every pipe is read into (reads never
+ * overlap: libuv calls alloc, read, read_cb in turn), and the pipes
+ * resting between two reads.
+ */
+struct logsink {
+	char		 stage[STAGE_SIZE];
+	size_t		 stage_len;
+	struct app	*stage_app;	/* whose lines are in stage */
+	uv_timer_t	 flush_timer;
+	LIST_HEAD(, logpipe) paused;	/* see logpipe_rest */
+	uv_timer_t	 rest_timer;
+	char		 rbuf[LOGPIPE_BUF];
+};
 
 static void	stage_flush(struct app *);
+static void	flush_cb(uv_timer_t *);
+static void	rest_cb(uv_timer_t *);
 
-/* Pipes resting between two reads (see logpipe_rest). */
-static LIST_HEAD(, logpipe) paused = LIST_HEAD_INITIALIZER(paused);
-static uv_timer_t rest_timer;
-static int	rest_timer_init;
+/* At start, before any app: fatal if it cannot be had. */
+void
+logpipe_init(struct tend *t)
+{
+	struct logsink	*ls;
+
+	if ((ls = calloc(1, sizeof(*ls))) == NULL)
+		fatalx("out of memory");
+	LIST_INIT(&ls->paused);
+	uv_timer_init(t->loop, &ls->flush_timer);
+	uv_timer_init(t->loop, &ls->rest_timer);
+	ls->flush_timer.data = ls->rest_timer.data = ls;
+	/* Neither keeps the loop alive: output comes with a pipe, which does. */
+	uv_unref((uv_handle_t *)&ls->flush_timer);
+	uv_unref((uv_handle_t *)&ls->rest_timer);
+	t->logs = ls;
+}
 
 int
 applog_open(struct app *app, const char *log_dir, uint64_t ring_bytes)
@@ -59,6 +84,7 @@ applog_open(struct app *app, const char *log_dir, uint64_t ring_bytes)
 	struct applog	*l = &app->log;
 	struct stat	 st;
 
+	l->app = app;
 	if (asprintf(&l->path, "%s/%s.log", log_dir, app->name) < 0) {
 		l->path = NULL;
 		return -1;
@@ -82,8 +108,8 @@ applog_open(struct app *app, const char *log_dir, uint64_t ring_bytes)
 void
 applog_close(struct applog *l)
 {
-	if (stage_app != NULL && &stage_app->log == l)
-		stage_flush(stage_app);
+	if (l->app != NULL)
+		stage_flush(l->app);	/* its lines still staged */
 	if (l->fd != -1)
 		close(l->fd);
 	l->fd = -1;
@@ -209,7 +235,7 @@ follower_note_drops(struct follower *f)
 		client_send(f->client, ev);
 }
 
-void
+static void
 applog_follow(struct app *app, const char *p, size_t n)
 {
 	struct follower	*f, *next;
@@ -221,10 +247,11 @@ applog_follow(struct app *app, const char *p, size_t n)
 			continue;
 		}
 		follower_note_drops(f);
+		/* Text that is not UTF-8 gets U+FFFD: JSON must be UTF-8. */
 		ev = json_object();
 		if (ev == NULL || json_object_set_new(ev, "event",
 		    json_string("log")) != 0 || json_object_set_new(ev, "data",
-		    json_stringn_nocheck(p, n)) != 0) {
+		    proto_text(p, n)) != 0) {
 			json_decref(ev);
 			continue;
 		}
@@ -236,19 +263,19 @@ applog_follow(struct app *app, const char *p, size_t n)
 static void
 stage_flush(struct app *app)
 {
+	struct logsink	*ls = app->t->logs;
 	struct applog	*l;
 	size_t		 off = 0;
 	ssize_t		 w;
 
-	if (stage_len == 0 || app != stage_app)
+	if (ls->stage_len == 0 || app != ls->stage_app)
 		return;
 	l = &app->log;
-	stage_app = NULL;
-	if (flush_timer_init)
-		uv_timer_stop(&flush_timer);
+	ls->stage_app = NULL;
+	uv_timer_stop(&ls->flush_timer);
 	if (l->fd != -1) {
-		while (off < stage_len) {
-			w = write(l->fd, stage + off, stage_len - off);
+		while (off < ls->stage_len) {
+			w = write(l->fd, ls->stage + off, ls->stage_len - off);
 			if (w < 0 && errno == EINTR)
 				continue;
 			if (w <= 0) {
@@ -257,79 +284,90 @@ stage_flush(struct app *app)
 					    "dropped until it works again)",
 					    app->name, l->path);
 				l->err = w < 0 ? errno : ENOSPC;
-				l->dropped += stage_len - off;
+				l->dropped += ls->stage_len - off;
 				break;
 			}
 			off += (size_t)w;
 			l->size += (uint64_t)w;
 		}
-		if (off == stage_len && l->err != 0) {
+		if (off == ls->stage_len && l->err != 0) {
 			log_info("%s: writing %s again (%llu bytes were lost)",
 			    app->name, l->path, (unsigned long long)l->dropped);
 			l->err = 0;
 		}
 	}
-	ring_put(l, stage, stage_len);
+	ring_put(l, ls->stage, ls->stage_len);
 	if (!LIST_EMPTY(&l->followers))
-		applog_follow(app, stage, stage_len);
-	stage_len = 0;
+		applog_follow(app, ls->stage, ls->stage_len);
+	ls->stage_len = 0;
 	if (l->fd != -1 && l->size >= app->t->conf->log_max_size)
 		applog_rotate(app);
 }
 
-/* jprio: syslog priority for the journal copy, or -1 for none. */
 static void
 flush_cb(uv_timer_t *h)
 {
-	(void)h;
-	if (stage_app != NULL)
-		stage_flush(stage_app);
+	struct logsink	*ls = h->data;
+
+	if (ls->stage_app != NULL)
+		stage_flush(ls->stage_app);
 }
 
 /* Flush soon rather than now, unless plenty is waiting. */
 static void
 stage_later(struct app *app)
 {
-	if (stage_len >= STAGE_EAGER || app->t->shutting_down) {
+	struct logsink	*ls = app->t->logs;
+
+	if (ls->stage_len >= STAGE_EAGER || app->t->shutting_down) {
 		stage_flush(app);
 		return;
 	}
-	if (!flush_timer_init) {
-		uv_timer_init(app->t->loop, &flush_timer);
-		uv_unref((uv_handle_t *)&flush_timer);
-		flush_timer_init = 1;
-	}
-	if (stage_len > 0 && !uv_is_active((uv_handle_t *)&flush_timer))
-		uv_timer_start(&flush_timer, flush_cb, LOG_FLUSH_MS, 0);
+	if (ls->stage_len > 0 && !uv_is_active((uv_handle_t *)&ls->flush_timer))
+		uv_timer_start(&ls->flush_timer, flush_cb, LOG_FLUSH_MS, 0);
 }
 
+/* The last lines out, and the timers closed: tendd is stopping. */
 void
-logpipe_shutdown(void)
+logpipe_shutdown(struct tend *t)
 {
-	if (stage_app != NULL)
-		stage_flush(stage_app);
-	if (rest_timer_init && !uv_is_closing((uv_handle_t *)&rest_timer))
-		uv_close((uv_handle_t *)&rest_timer, NULL);
-	if (flush_timer_init && !uv_is_closing((uv_handle_t *)&flush_timer))
-		uv_close((uv_handle_t *)&flush_timer, NULL);
+	struct logsink	*ls = t->logs;
+
+	if (ls->stage_app != NULL)
+		stage_flush(ls->stage_app);
+	if (!uv_is_closing((uv_handle_t *)&ls->rest_timer))
+		uv_close((uv_handle_t *)&ls->rest_timer, NULL);
+	if (!uv_is_closing((uv_handle_t *)&ls->flush_timer))
+		uv_close((uv_handle_t *)&ls->flush_timer, NULL);
 }
 
+/* After the loop has run its last close callback. */
+void
+logpipe_free(struct tend *t)
+{
+	free(t->logs);
+	t->logs = NULL;
+}
+
+/* prio: syslog priority for the journal copy, or -1 for none. */
 static void
 stage_line(struct app *app, const char *prefix, size_t plen, const char *p,
-    size_t n, int idx, int jprio)
+    size_t n, int idx, int prio)
 {
-	if (stage_app != NULL && stage_app != app)
-		stage_flush(stage_app);		/* another app's lines */
-	if (stage_len + plen + n + 1 > sizeof(stage))
+	struct logsink	*ls = app->t->logs;
+
+	if (ls->stage_app != NULL && ls->stage_app != app)
+		stage_flush(ls->stage_app);	/* another app's lines */
+	if (ls->stage_len + plen + n + 1 > sizeof(ls->stage))
 		stage_flush(app);
-	stage_app = app;
-	memcpy(stage + stage_len, prefix, plen);
-	stage_len += plen;
-	memcpy(stage + stage_len, p, n);
-	stage_len += n;
-	stage[stage_len++] = '\n';
-	if (app->t->journal && jprio >= 0)
-		sd_journal_line(app->name, idx, jprio, p, n);
+	ls->stage_app = app;
+	memcpy(ls->stage + ls->stage_len, prefix, plen);
+	ls->stage_len += plen;
+	memcpy(ls->stage + ls->stage_len, p, n);
+	ls->stage_len += n;
+	ls->stage[ls->stage_len++] = '\n';
+	if (app->t->journal && prio >= 0)
+		sd_journal_line(app->name, idx, prio, p, n);
 }
 
 static size_t
@@ -384,7 +422,7 @@ logpipe_closed_cb(uv_handle_t *h)
  * several instances, or -1), at journal priority prio.  Its owner is an
  * instance or a job (migration, backup, build), told when it reaches EOF.
  */
-struct logpipe *
+static struct logpipe *
 logpipe_new(struct app *app, struct inst *in, struct job *job, int idx,
     const char *stream, int prio)
 {
@@ -432,8 +470,6 @@ logpipe_close(struct logpipe *lp)
 	uv_close((uv_handle_t *)&lp->pipe, logpipe_closed_cb);
 }
 
-static char	rbuf[LOGPIPE_BUF];
-
 /*
  * A read that brought little (an app writing one line per write(2), as
  * Node does) is followed by a short rest before the pipe is read again,
@@ -453,10 +489,10 @@ static void	logpipe_alloc_cb(uv_handle_t *, size_t, uv_buf_t *);
 static void
 rest_cb(uv_timer_t *h)
 {
+	struct logsink	*ls = h->data;
 	struct logpipe	*lp;
 
-	(void)h;
-	while ((lp = LIST_FIRST(&paused)) != NULL) {
+	while ((lp = LIST_FIRST(&ls->paused)) != NULL) {
 		LIST_REMOVE(lp, pause_entry);
 		lp->paused = 0;
 		uv_read_start((uv_stream_t *)&lp->pipe, logpipe_alloc_cb,
@@ -467,18 +503,15 @@ rest_cb(uv_timer_t *h)
 static void
 logpipe_rest(struct logpipe *lp)
 {
+	struct logsink	*ls = lp->app->t->logs;
+
 	if (lp->paused || !lp->open)
 		return;
-	if (!rest_timer_init) {
-		uv_timer_init(lp->app->t->loop, &rest_timer);
-		uv_unref((uv_handle_t *)&rest_timer);
-		rest_timer_init = 1;
-	}
 	uv_read_stop((uv_stream_t *)&lp->pipe);
 	lp->paused = 1;
-	LIST_INSERT_HEAD(&paused, lp, pause_entry);
-	if (!uv_is_active((uv_handle_t *)&rest_timer))
-		uv_timer_start(&rest_timer, rest_cb, READ_REST_MS, 0);
+	LIST_INSERT_HEAD(&ls->paused, lp, pause_entry);
+	if (!uv_is_active((uv_handle_t *)&ls->rest_timer))
+		uv_timer_start(&ls->rest_timer, rest_cb, READ_REST_MS, 0);
 }
 
 /* The unfinished line goes first, then the new bytes after it. */
@@ -486,22 +519,44 @@ static void
 logpipe_alloc_cb(uv_handle_t *h, size_t hint, uv_buf_t *buf)
 {
 	struct logpipe	*lp = h->data;
+	char		*rbuf = lp->app->t->logs->rbuf;
 
 	(void)hint;
 	if (lp->len > 0)
 		memcpy(rbuf, lp->part, lp->len);
 	buf->base = rbuf + lp->len;
-	buf->len = sizeof(rbuf) - lp->len;
+	buf->len = LOGPIPE_BUF - lp->len;
 }
 
-/* One line of a pipe: to the log, and to the job that owns it. */
+/*
+ * One line of a pipe: to the log as it came, and to the job that owns it
+ * as valid UTF-8: a job's lines become deploy progress events and the
+ * reasons in status, which are JSON.
+ */
 static void
 pipe_line(struct logpipe *lp, const char *prefix, size_t plen, const char *p,
     size_t n)
 {
+	char	*fixed;
+	size_t	 len;
+
 	stage_line(lp->app, prefix, plen, p, n, lp->idx, lp->prio);
-	if (lp->job != NULL)
+	if (lp->inst != NULL && lp->inst->err == lp && n > 0) {
+		/* What an instance said last on stderr: why it did not
+		 * start, often ("cannot enter ...", a missing module). */
+		n = utf8_valid_prefix(p, n < sizeof(lp->inst->last_err) ? n :
+		    sizeof(lp->inst->last_err) - 1);
+		memcpy(lp->inst->last_err, p, n);
+		lp->inst->last_err[n] = '\0';
+	}
+	if (lp->job == NULL)
+		return;
+	if (utf8_valid_prefix(p, n) == n)
 		job_line(lp->job, p, n);
+	else if ((fixed = utf8_repair(p, n, &len)) != NULL) {
+		job_line(lp->job, fixed, len);
+		free(fixed);
+	}
 }
 
 static void
@@ -510,6 +565,7 @@ logpipe_read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 	struct logpipe	*lp = s->data;
 	struct inst	*in = lp->inst;
 	struct app	*app = lp->app;
+	char		*rbuf = app->t->logs->rbuf;
 	char		 prefix[PREFIX_MAX], *nl, *p, *end;
 	size_t		 plen;
 
@@ -566,7 +622,7 @@ logpipe_read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
  * asynchronously, through its stream machinery, and to a pipe with a
  * plain write(2): the same app logs faster to a pipe.
  */
-int
+static int
 logpipe_make(struct logpipe *lp, uv_file *child_fd)
 {
 	uv_file	fds[2];

@@ -3,7 +3,8 @@
  * One JSON object per line each way; a request is an object with a string
  * "cmd".  Decoding rejects what the daemon must never act on: embedded
  * NULs, invalid UTF-8 (jansson checks it), non-objects, a missing or
- * non-string "cmd", duplicate keys.
+ * non-string "cmd", duplicate keys.  App output on its way out is made
+ * valid UTF-8 (proto_text), as jansson and every JSON reader require.
  */
 #define _GNU_SOURCE
 #include <stdlib.h>
@@ -63,4 +64,20 @@ proto_encode(const struct json_t *v, size_t *len)
 	t[n + 1] = '\0';
 	*len = n + 1;
 	return t;
+}
+
+struct json_t *
+proto_text(const char *p, size_t n)
+{
+	json_t	*v;
+	char	*fixed;
+	size_t	 len;
+
+	if (utf8_valid_prefix(p, n) == n)
+		return json_stringn_nocheck(p, n);
+	if ((fixed = utf8_repair(p, n, &len)) == NULL)
+		return NULL;
+	v = json_stringn_nocheck(fixed, len);
+	free(fixed);
+	return v;
 }

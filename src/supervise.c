@@ -78,6 +78,10 @@ exit_phrase(const struct inst *in, char *buf, size_t len)
 		snprintf(buf, len, "did not start");
 	else if (in->exit_signal != 0)
 		snprintf(buf, len, "killed by %s", signal_name(in->exit_signal));
+	else if (in->live_at == 0 && in->last_err[0] != '\0')
+		/* It never served: its last word says why. */
+		snprintf(buf, len, "exited with code %d: %s", in->exit_code,
+		    in->last_err);
 	else
 		snprintf(buf, len, "exited with code %d", in->exit_code);
 }
@@ -90,6 +94,7 @@ do_spawn(struct inst *in)
 
 	in->spawn_failed = 0;
 	in->keep_reason = 0;
+	in->last_err[0] = '\0';
 	in->live_at = 0;
 	in->ready_ms = -1;
 	in->next_delay = -1;
@@ -141,7 +146,7 @@ apply_policy(struct inst *in, int was_live)
 	const struct conf_app	*ca = app->ca;
 	struct tend		*t = app->t;
 	uint64_t		 now = uv_now(t->loop), delay;
-	char			 ex[64], d[32];
+	char			 ex[256], d[32];
 	int			 clean;
 
 	exit_phrase(in, ex, sizeof(ex));
@@ -485,7 +490,7 @@ void
 inst_exited(struct inst *in, int64_t status, int term_signal)
 {
 	struct app	*app = in->app;
-	char		 ex[64];
+	char		 ex[256];
 
 	in->running = 0;
 	in->has_exit = 1;

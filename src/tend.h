@@ -26,7 +26,7 @@
 #define TEND_DEFAULT_CONF	"/etc/tend/tend.conf"
 #define TEND_DEFAULT_SOCKET	"/run/tend/tend.sock"
 
-/* A control request is one JSON line; DESIGN.md caps it at 64 KiB. */
+/* A control request is one JSON line, at most 64 KiB (tendctl(1)). */
 #define PROTO_MAX_REQUEST	(64 * 1024)
 /* An .env file larger than this is a mistake, not configuration. */
 #define DOTENV_MAX_SIZE		(1024 * 1024)
@@ -403,15 +403,13 @@ typedef int (*conf_env_loader)(const struct conf_app *, struct env *,
     struct errs *, void *);
 void	conf_check_env(const struct conf *, struct errs *, struct errs *warns,
 	    struct errs *rules, conf_env_loader, void *);
-/* The environment an app's files and env lines give (no PORT, no heap). */
-int	conf_app_env(const struct conf_app *, struct env *, struct errs *);
 
 /* conf-table.c */
 enum conf_type {
 	CT_STR, CT_PATH, CT_CMD, CT_STRV, CT_PATHV, CT_ENVV, CT_DURATION,
 	CT_SIZE, CT_UINT, CT_PORT, CT_BOOL, CT_AUTOBOOL, CT_RESTART,
 	CT_SIGNAL, CT_HEAP, CT_HEALTH, CT_USER, CT_PROFILE, CT_OPTCMD,
-	CT_WORDS, CT_RELPATH
+	CT_WORDS, CT_RELPATH, CT__COUNT
 };
 struct conf_key {
 	const char	*name;
@@ -430,6 +428,49 @@ struct json_t;
 struct json_t *proto_decode(const char *line, size_t len, const char **why);
 /* Encode value as one line ending in '\n'; malloc'd, *len set. */
 char	*proto_encode(const struct json_t *, size_t *len);
+/* A JSON string of n bytes of app output, U+FFFD where it is not UTF-8
+ * (utf8.c); NULL when out of memory. */
+struct json_t *proto_text(const char *p, size_t n);
+
+/* cmd-table.c: the commands of the control protocol, shared by tendd
+ * (cmd.c runs them) and tendctl (which builds requests from them). */
+enum cmd_id {
+	CMD_STATUS, CMD_START, CMD_STOP, CMD_RESTART, CMD_LOGS, CMD_CHECK,
+	CMD_DEPLOY, CMD_RELOAD, CMD_RELEASES, CMD_ROLLBACK, CMD_REREAD,
+	CMD__COUNT
+};
+/* What an operand is. */
+enum cmd_arg {
+	CMD_ARG_NONE,		/* none may be given */
+	CMD_ARG_APP,		/* APP: "app", required */
+	CMD_ARG_APP_OPTIONAL,	/* [APP] */
+	CMD_ARG_APP_OR_ALL,	/* APP|all: "all" means every app */
+	CMD_ARG_REF,		/* [REF]: "ref", a git ref */
+	CMD_ARG_RELEASE,	/* [RELEASE]: "release", a release id */
+};
+#define CMD_F_NO_WAIT	0x01	/* --no-wait: "no_wait": true */
+#define CMD_F_LINES	0x02	/* -n N: "n": N */
+#define CMD_F_FOLLOW	0x04	/* -f: "follow": true */
+#define CMD_F_BRIEF	0x08	/* tendctl's table asks "brief": true */
+#define CMD_F_SHUTDOWN	0x10	/* still served while tendd stops */
+struct cmd_def {
+	const char	*name;
+	const char	*usage;
+	enum cmd_arg	 app;		/* the first operand */
+	enum cmd_arg	 extra;		/* the second: NONE, REF or RELEASE */
+	unsigned	 flags;		/* CMD_F_* */
+};
+extern const struct cmd_def cmd_defs[CMD__COUNT];
+const struct cmd_def *cmd_def_find(const char *name);
+enum cmd_id cmd_def_id(const struct cmd_def *);
+const char *cmd_arg_key(enum cmd_arg);
+
+/* utf8.c: app output made fit for JSON. */
+/* How many bytes at the start of s are valid UTF-8 (len if all are). */
+size_t	utf8_valid_prefix(const char *s, size_t len);
+/* s with every ill-formed sequence replaced by U+FFFD; malloc'd and
+ * NUL-terminated, its length in *outlen; NULL when out of memory. */
+char	*utf8_repair(const char *s, size_t len, size_t *outlen);
 
 /* log.c: tendd's own messages (stderr, prefixed; syslog priority
  * prefixes when stderr is the journal). */

@@ -4,6 +4,10 @@
  * request line, prints event lines as they come and the reply as a table
  * for people or, with --json, as it came for scripts.
  *
+ * What a command takes comes from cmd_defs (cmd-table.c), the table
+ * tendd checks requests against; how its reply is shown to people is its
+ * row in printers[] below.
+ *
  * Exit status: 0 success, 1 the operation failed, 2 usage, 3 tendd could
  * not be reached (the message names the socket and why).
  */
@@ -29,22 +33,30 @@
 /* A status of 1000 apps is well under this; anything larger is broken. */
 #define REPLY_MAX	(64 * 1024 * 1024)
 
-static const char *sock_path;
+/* The connection to tendd and what has been read of it. */
+struct conn {
+	int		 fd;
+	const char	*path;
+	char		*buf;
+	size_t		 cap, len, start;
+};
+
+/* What was asked, for the printers. */
+struct ask {
+	const struct cmd_def *def;
+	const char	*app;
+	int		 json;
+	int		 follow;
+};
 
 static void __attribute__((noreturn))
 usage(void)
 {
-	fprintf(stderr,
-	    "usage: tendctl [-s socket] [-c config] command [args]\n"
-	    "  status [APP] [--json]\n"
-	    "  start|stop|restart APP|all [--no-wait]\n"
-	    "  logs APP [-n N] [-f]\n"
-	    "  check APP\n"
-	    "  deploy APP [REF]\n"
-	    "  reload APP\n"
-	    "  releases APP [--json]\n"
-	    "  rollback APP [RELEASE]\n"
-	    "  reread\n");
+	size_t	i;
+
+	fprintf(stderr, "usage: tendctl [-s socket] [-c config] command [args]\n");
+	for (i = 0; i < CMD__COUNT; i++)
+		fprintf(stderr, "  %s\n", cmd_defs[i].usage);
 	exit(EXIT_USAGE);
 }
 
@@ -94,12 +106,13 @@ socket_from_conf(const char *conf)
 	return res;
 }
 
-static int
-connect_socket(const char *path)
+static void
+conn_open(struct conn *cn, const char *path)
 {
 	struct sockaddr_un	sun;
-	int			fd;
 
+	memset(cn, 0, sizeof(*cn));
+	cn->path = path;
 	memset(&sun, 0, sizeof(sun));
 	sun.sun_family = AF_UNIX;
 	if (snprintf(sun.sun_path, sizeof(sun.sun_path), "%s", path) >=
@@ -107,17 +120,16 @@ connect_socket(const char *path)
 		fprintf(stderr, "tendctl: socket path too long: %s\n", path);
 		exit(EXIT_UNREACH);
 	}
-	if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) == -1 ||
-	    connect(fd, (struct sockaddr *)&sun, sizeof(sun)) != 0) {
+	if ((cn->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) == -1 ||
+	    connect(cn->fd, (struct sockaddr *)&sun, sizeof(sun)) != 0) {
 		fprintf(stderr, "tendctl: cannot reach tendd at %s: %s\n", path,
 		    strerror(errno));
 		exit(EXIT_UNREACH);
 	}
-	return fd;
 }
 
 static void
-send_request(int fd, json_t *req)
+conn_send(struct conn *cn, json_t *req)
 {
 	size_t	 len, off = 0;
 	ssize_t	 w;
@@ -128,12 +140,12 @@ send_request(int fd, json_t *req)
 		exit(EXIT_FAIL);
 	}
 	while (off < len) {
-		if ((w = write(fd, s + off, len - off)) < 0) {
+		if ((w = write(cn->fd, s + off, len - off)) < 0) {
 			if (errno == EINTR)
 				continue;
 			if (errno == EPIPE)
 				break;	/* tendd hung up: its reply says why */
-			fprintf(stderr, "tendctl: write to %s: %s\n", sock_path,
+			fprintf(stderr, "tendctl: write to %s: %s\n", cn->path,
 			    strerror(errno));
 			exit(EXIT_UNREACH);
 		}
@@ -142,53 +154,57 @@ send_request(int fd, json_t *req)
 	free(s);
 }
 
-/* Read one line (without '\n') into a growing buffer; NULL at EOF. */
+/* Read one line (without '\n') into the growing buffer; NULL at EOF. */
 static char *
-read_line(int fd, size_t *lenp)
+conn_read_line(struct conn *cn, size_t *lenp)
 {
-	static char	*buf;
-	static size_t	 cap, len, start;
-	char		*nl;
-	ssize_t		 n;
+	char	*nl, *line;
+	ssize_t	 n;
 
 	for (;;) {
-		if (len > start && (nl = memchr(buf + start, '\n',
-		    len - start)) != NULL) {
-			char *line = buf + start;
-
+		if (cn->len > cn->start && (nl = memchr(cn->buf + cn->start,
+		    '\n', cn->len - cn->start)) != NULL) {
+			line = cn->buf + cn->start;
 			*nl = '\0';
 			*lenp = (size_t)(nl - line);
-			start = (size_t)(nl - buf) + 1;
+			cn->start = (size_t)(nl - cn->buf) + 1;
 			return line;
 		}
-		if (start > 0) {
-			memmove(buf, buf + start, len - start);
-			len -= start;
-			start = 0;
+		if (cn->start > 0) {
+			memmove(cn->buf, cn->buf + cn->start, cn->len - cn->start);
+			cn->len -= cn->start;
+			cn->start = 0;
 		}
-		if (len == cap) {
-			if (cap >= REPLY_MAX) {
+		if (cn->len == cn->cap) {
+			if (cn->cap >= REPLY_MAX) {
 				fprintf(stderr, "tendctl: reply too large\n");
 				exit(EXIT_FAIL);
 			}
-			cap = cap ? cap * 2 : 65536;
-			if ((buf = realloc(buf, cap)) == NULL) {
+			cn->cap = cn->cap ? cn->cap * 2 : 65536;
+			if ((cn->buf = realloc(cn->buf, cn->cap)) == NULL) {
 				fprintf(stderr, "tendctl: out of memory\n");
 				exit(EXIT_FAIL);
 			}
 		}
-		n = read(fd, buf + len, cap - len);
+		n = read(cn->fd, cn->buf + cn->len, cn->cap - cn->len);
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0) {
 			fprintf(stderr, "tendctl: read from %s: %s\n",
-			    sock_path, strerror(errno));
+			    cn->path, strerror(errno));
 			exit(EXIT_UNREACH);
 		}
 		if (n == 0)
 			return NULL;
-		len += (size_t)n;
+		cn->len += (size_t)n;
 	}
+}
+
+static void
+conn_close(struct conn *cn)
+{
+	close(cn->fd);
+	free(cn->buf);
 }
 
 static const char *
@@ -213,12 +229,13 @@ print_exit(char *buf, size_t len, json_t *e)
 }
 
 static void
-print_status(json_t *reply)
+print_status(json_t *reply, const struct ask *ask)
 {
 	json_t	*apps = json_object_get(reply, "apps"), *a, *v;
 	size_t	 i;
 	char	 up[32], mem[32], ex[32], pid[16], st[48];
 
+	(void)ask;
 	printf("%-16s %-10s %8s %9s %8s %-12s %6s %8s %-9s %s\n", "NAME",
 	    "STATE", "PID", "UPTIME", "RESTARTS", "LAST-EXIT", "CPU", "MEM",
 	    "HEALTH", "REASON");
@@ -258,12 +275,13 @@ print_status(json_t *reply)
 
 /* tendctl releases: newest first, the live one marked with '*'. */
 static void
-print_releases(json_t *reply)
+print_releases(json_t *reply, const struct ask *a)
 {
 	json_t		*r, *steps;
 	size_t		 i;
 	char		 b[32], t[32], st[40];
 
+	(void)a;
 	printf("  %-26s %-14s %-8s %-20s %7s %7s  %s\n", "RELEASE", "STATUS",
 	    "SHA", "CREATED", "BUILD", "TOTAL", "REF / REASON");
 	json_array_foreach(json_object_get(reply, "releases"), i, r) {
@@ -308,6 +326,160 @@ print_errors(json_t *reply)
 		fprintf(stderr, "tendctl: %s\n", jstr(reply, "error"));
 }
 
+
+/* App output, which may hold NUL bytes: all of it, not up to the first. */
+static void
+print_text(json_t *s)
+{
+	fwrite(json_string_value(s), 1, json_string_length(s), stdout);
+}
+
+static void
+print_json(json_t *v, size_t flags)
+{
+	char *s = json_dumps(v, flags);
+
+	if (s != NULL)
+		printf("%s\n", s);
+	free(s);
+}
+
+static void
+print_logs(json_t *reply, const struct ask *a)
+{
+	(void)a;
+	if (json_is_string(json_object_get(reply, "data")))
+		print_text(json_object_get(reply, "data"));
+}
+
+/* check: one line per check, failed ones too. */
+static void
+print_check(json_t *reply, const struct ask *a)
+{
+	json_t	*checks = json_object_get(reply, "checks"), *c;
+	size_t	 i;
+
+	(void)a;
+	json_array_foreach(checks, i, c)
+		printf("%-9s %-4s %s\n", jstr(c, "name"),
+		    !json_is_true(json_object_get(c, "ok")) ? "FAIL" :
+		    json_is_true(json_object_get(c, "warning")) ? "warn" :
+		    "ok", jstr(c, "detail"));
+	if (json_is_array(checks) && json_array_size(checks) == 0)
+		printf("nothing to check: no DATABASE_URL or REDIS_URL "
+		    "in the app's environment and no profile\n");
+	if (!json_is_true(json_object_get(reply, "ok")) && checks == NULL)
+		print_errors(reply);
+}
+
+/* deploy, rollback, reload: where the app ended up. */
+static void
+print_outcome(json_t *reply, const struct ask *a)
+{
+	printf("%s: %s %s\n", a->app, jstr(reply, "release"),
+	    jstr(reply, "status"));
+}
+
+/*
+ * How each command's reply is shown to people (--json prints it as it
+ * came).  .fn sees successful replies, and failed ones too with
+ * .failed; otherwise a failure prints its error.  No row: nothing to
+ * say on success.
+ */
+static const struct printer {
+	void	(*fn)(json_t *reply, const struct ask *);
+	int	  failed;
+} printers[CMD__COUNT] = {
+	[CMD_STATUS] = { .fn = print_status },
+	[CMD_LOGS] = { .fn = print_logs },
+	[CMD_CHECK] = { .fn = print_check, .failed = 1 },
+	[CMD_DEPLOY] = { .fn = print_outcome },
+	[CMD_RELOAD] = { .fn = print_outcome },
+	[CMD_RELEASES] = { .fn = print_releases },
+	[CMD_ROLLBACK] = { .fn = print_outcome },
+};
+
+/* An event line before the reply: a log line or deploy progress. */
+static void
+print_event(json_t *ev, const struct ask *a)
+{
+	const char	*kind = jstr(ev, "event");
+
+	if (strcmp(kind, "log") == 0) {
+		if (a->json)
+			print_json(ev, JSON_COMPACT);	/* a stream: one a line */
+		else
+			print_text(json_object_get(ev, "data"));
+		fflush(stdout);
+	} else if (strcmp(kind, "progress") == 0 && !a->json) {
+		printf("%s\n", jstr(ev, "line"));
+		fflush(stdout);
+	}
+}
+
+/* The socket to use: -s, $TEND_SOCKET, the config's, the default.
+ * *owned is what to free. */
+static const char *
+find_socket(const char *opt, const char *conf, char **owned)
+{
+	const char	*path = opt;
+
+	*owned = NULL;
+	if (path == NULL)
+		path = getenv("TEND_SOCKET");
+	if (path != NULL && *path != '\0')
+		return path;
+	errno = 0;
+	*owned = socket_from_conf(conf ? conf : TEND_DEFAULT_CONF);
+	if (*owned == NULL && conf != NULL) {
+		fprintf(stderr, "tendctl: %s: %s\n", conf,
+		    errno ? strerror(errno) : "no socket setting");
+		if (errno != 0)
+			exit(EXIT_UNREACH);
+	}
+	return *owned != NULL ? *owned : TEND_DEFAULT_SOCKET;
+}
+
+/* The request for def, from the command line's operands and options;
+ * anything def does not take is a usage error. */
+static json_t *
+build_request(const struct ask *a, const char *extra, int nowait, long lines)
+{
+	const struct cmd_def	*d = a->def;
+	json_t			*req;
+	const char		*key = cmd_arg_key(d->extra);
+
+	if ((nowait && !(d->flags & CMD_F_NO_WAIT)) ||
+	    (lines >= 0 && !(d->flags & CMD_F_LINES)) ||
+	    (a->follow && !(d->flags & CMD_F_FOLLOW)) ||
+	    (a->app != NULL && d->app == CMD_ARG_NONE) ||
+	    (a->app == NULL && (d->app == CMD_ARG_APP ||
+	    d->app == CMD_ARG_APP_OR_ALL)) ||
+	    (extra != NULL && key == NULL))
+		usage();
+	if (a->app != NULL && !(d->app == CMD_ARG_APP_OR_ALL &&
+	    strcmp(a->app, "all") == 0) && !valid_app_name(a->app)) {
+		fprintf(stderr, "tendctl: invalid app name\n");
+		exit(EXIT_USAGE);
+	}
+	if ((req = json_pack("{s:s}", "cmd", d->name)) == NULL)
+		exit(EXIT_FAIL);
+	if (a->app != NULL)
+		json_object_set_new(req, "app", json_string(a->app));
+	if (extra != NULL)
+		json_object_set_new(req, key, json_string(extra));
+	if (nowait)
+		json_object_set_new(req, "no_wait", json_true());
+	if (lines >= 0)
+		json_object_set_new(req, "n", json_integer(lines));
+	if (a->follow)
+		json_object_set_new(req, "follow", json_true());
+	/* The table needs a few fields of each app; --json gets all. */
+	if ((d->flags & CMD_F_BRIEF) && !a->json)
+		json_object_set_new(req, "brief", json_true());
+	return req;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -321,14 +493,19 @@ main(int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 }
 	};
-	const char	*conf = NULL, *cmd, *app = NULL, *arg2 = NULL, *why;
-	char		*from_conf = NULL, *line;
-	int		 ch, json = 0, nowait = 0, follow = 0, fd, ok;
+	const struct printer *pr;
+	struct ask	 a;
+	struct conn	 cn;
+	const char	*conf = NULL, *sock = NULL, *extra = NULL, *why;
+	char		*owned, *line;
+	int		 ch, nowait = 0, ok;
 	long		 lines = -1;
 	unsigned long	 ul;
 	size_t		 len;
 	json_t		*req, *reply = NULL, *ev;
+	json_error_t	 err;
 
+	memset(&a, 0, sizeof(a));
 	/* "+": options end at the command, then are parsed again below. */
 	while ((ch = getopt_long(argc, argv, "+c:s:jh", longopts, NULL)) != -1) {
 		switch (ch) {
@@ -336,10 +513,10 @@ main(int argc, char **argv)
 			conf = optarg;
 			break;
 		case 's':
-			sock_path = optarg;
+			sock = optarg;
 			break;
 		case 'j':
-			json = 1;
+			a.json = 1;
 			break;
 		default:
 			usage();
@@ -347,17 +524,20 @@ main(int argc, char **argv)
 	}
 	if (optind >= argc)
 		usage();
-	cmd = argv[optind];
+	if ((a.def = cmd_def_find(argv[optind])) == NULL) {
+		fprintf(stderr, "tendctl: unknown command %s\n", argv[optind]);
+		usage();
+	}
 	argc -= optind;
 	argv += optind;
 	optind = 0;	/* GNU getopt: 0 starts a fresh scan of a new argv */
 	while ((ch = getopt_long(argc, argv, "jfn:W", longopts, NULL)) != -1) {
 		switch (ch) {
 		case 'j':
-			json = 1;
+			a.json = 1;
 			break;
 		case 'f':
-			follow = 1;
+			a.follow = 1;
 			break;
 		case 'W':
 			nowait = 1;
@@ -375,86 +555,21 @@ main(int argc, char **argv)
 		}
 	}
 	if (optind < argc)
-		app = argv[optind++];
+		a.app = argv[optind++];
 	if (optind < argc)
-		arg2 = argv[optind++];
+		extra = argv[optind++];
 	if (optind < argc)
 		usage();
-	if (arg2 != NULL && strcmp(cmd, "deploy") != 0 &&
-	    strcmp(cmd, "rollback") != 0)
-		usage();
-
-	if ((req = json_pack("{s:s}", "cmd", cmd)) == NULL)
-		exit(EXIT_FAIL);
-	if (strcmp(cmd, "status") == 0) {
-		if (follow || nowait || lines >= 0)
-			usage();
-		/* The table needs a few fields of each app; --json gets all. */
-		if (!json)
-			json_object_set_new(req, "brief", json_true());
-	} else if (strcmp(cmd, "start") == 0 || strcmp(cmd, "stop") == 0 ||
-	    strcmp(cmd, "restart") == 0) {
-		if (app == NULL || follow || lines >= 0)
-			usage();
-		if (nowait)
-			json_object_set_new(req, "no_wait", json_true());
-	} else if (strcmp(cmd, "logs") == 0) {
-		if (app == NULL || nowait)
-			usage();
-		if (lines >= 0)
-			json_object_set_new(req, "n", json_integer(lines));
-		if (follow)
-			json_object_set_new(req, "follow", json_true());
-	} else if (strcmp(cmd, "check") == 0) {
-		if (app == NULL || follow || nowait || lines >= 0)
-			usage();
-	} else if (strcmp(cmd, "deploy") == 0 || strcmp(cmd, "rollback") == 0 ||
-	    strcmp(cmd, "reload") == 0 || strcmp(cmd, "releases") == 0) {
-		if (app == NULL || strcmp(app, "all") == 0 || follow || nowait ||
-		    lines >= 0)
-			usage();
-		if (arg2 != NULL)
-			json_object_set_new(req, strcmp(cmd, "deploy") == 0 ?
-			    "ref" : "release", json_string(arg2));
-	} else if (strcmp(cmd, "reread") == 0) {
-		if (app != NULL || follow || nowait || lines >= 0)
-			usage();
-	} else {
-		fprintf(stderr, "tendctl: unknown command %s\n", cmd);
-		usage();
-	}
-	if (app != NULL) {
-		if (strcmp(app, "all") != 0 && !valid_app_name(app)) {
-			fprintf(stderr, "tendctl: invalid app name\n");
-			exit(EXIT_USAGE);
-		}
-		json_object_set_new(req, "app", json_string(app));
-	}
-
-	if (sock_path == NULL)
-		sock_path = getenv("TEND_SOCKET");
-	if (sock_path == NULL || *sock_path == '\0') {
-		from_conf = socket_from_conf(conf ? conf : TEND_DEFAULT_CONF);
-		if (from_conf == NULL && conf != NULL) {
-			fprintf(stderr, "tendctl: %s: %s\n", conf,
-			    errno ? strerror(errno) : "no socket setting");
-			if (errno == 0) {
-				from_conf = strdup(TEND_DEFAULT_SOCKET);
-			} else
-				exit(EXIT_UNREACH);
-		}
-		sock_path = from_conf ? from_conf : TEND_DEFAULT_SOCKET;
-	}
+	req = build_request(&a, extra, nowait, lines);
 
 	signal(SIGPIPE, SIG_IGN);
-	fd = connect_socket(sock_path);
-	send_request(fd, req);
+	conn_open(&cn, find_socket(sock, conf, &owned));
+	conn_send(&cn, req);
 	json_decref(req);
 	setvbuf(stdout, NULL, _IOFBF, 1 << 16);
-	while ((line = read_line(fd, &len)) != NULL) {
-		json_error_t err;
-
-		if ((ev = json_loadb(line, len, 0, &err)) == NULL) {
+	/* App output may hold NUL bytes (JSON "\u0000"): accept them. */
+	while ((line = conn_read_line(&cn, &len)) != NULL) {
+		if ((ev = json_loadb(line, len, JSON_ALLOW_NUL, &err)) == NULL) {
 			fprintf(stderr, "tendctl: bad reply from tendd: %s\n",
 			    err.text);
 			exit(EXIT_FAIL);
@@ -463,70 +578,29 @@ main(int argc, char **argv)
 			reply = ev;
 			break;
 		}
-		if (strcmp(jstr(ev, "event"), "log") == 0) {
-			fputs(jstr(ev, "data"), stdout);
-			fflush(stdout);
-		} else if (strcmp(jstr(ev, "event"), "progress") == 0 && !json) {
-			printf("%s\n", jstr(ev, "line"));
-			fflush(stdout);
-		}
+		print_event(ev, &a);
 		json_decref(ev);
 	}
-	close(fd);
+	conn_close(&cn);
+	free(owned);
 	if (reply == NULL) {
-		if (follow)
+		if (a.follow)
 			return 0;
 		fprintf(stderr, "tendctl: tendd closed the connection\n");
 		return EXIT_FAIL;
 	}
 	ok = json_is_true(json_object_get(reply, "ok"));
-	if (!json && strcmp(cmd, "check") == 0) {
-		json_t	*c;
-		size_t	 i;
-
-		json_array_foreach(json_object_get(reply, "checks"), i, c)
-			printf("%-9s %-4s %s\n", jstr(c, "name"),
-			    !json_is_true(json_object_get(c, "ok")) ? "FAIL" :
-			    json_is_true(json_object_get(c, "warning")) ? "warn" :
-			    "ok", jstr(c, "detail"));
-		if (json_array_size(json_object_get(reply, "checks")) == 0)
-			printf("nothing to check: no DATABASE_URL or REDIS_URL "
-			    "in the app's environment and no profile\n");
-		if (!ok && json_object_get(reply, "checks") == NULL)
-			print_errors(reply);
+	pr = &printers[cmd_def_id(a.def)];
+	if (a.json) {
+		print_json(reply, JSON_INDENT(2));
 		fflush(stdout);
-		json_decref(reply);
-		free(from_conf);
-		return ok ? 0 : EXIT_FAIL;
-	}
-	if (json && (strcmp(cmd, "status") == 0 || !ok)) {
-		char *s = json_dumps(reply, JSON_INDENT(2));
-
-		if (s != NULL)
-			printf("%s\n", s);
-		free(s);
-	} else if (!ok) {
+		if (!ok)
+			print_errors(reply);
+	} else if (pr->fn != NULL && (ok || pr->failed))
+		pr->fn(reply, &a);
+	else if (!ok)
 		print_errors(reply);
-	} else if (strcmp(cmd, "status") == 0) {
-		print_status(reply);
-	} else if (strcmp(cmd, "logs") == 0) {
-		fputs(jstr(reply, "data"), stdout);
-	} else if (strcmp(cmd, "releases") == 0 && !json) {
-		print_releases(reply);
-	} else if (!json && (strcmp(cmd, "deploy") == 0 ||
-	    strcmp(cmd, "rollback") == 0 || strcmp(cmd, "reload") == 0)) {
-		printf("%s: %s %s\n", app, jstr(reply, "release"),
-		    jstr(reply, "status"));
-	} else if (json) {
-		char *s = json_dumps(reply, JSON_INDENT(2));
-
-		if (s != NULL)
-			printf("%s\n", s);
-		free(s);
-	}
-	if (!ok && json)
-		print_errors(reply);
+	fflush(stdout);
 	json_decref(reply);
-	free(from_conf);
 	return ok ? 0 : EXIT_FAIL;
 }

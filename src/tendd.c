@@ -228,30 +228,6 @@ tend_names_free(char **names, size_t n)
 	free(names);
 }
 
-/* mkdir -p: the directories tendd makes at start (logs, state, socket). */
-int
-tend_mkdir_p(const char *dir, mode_t mode)
-{
-	char	*p, *copy;
-	int	 r = 0;
-
-	if ((copy = strdup(dir)) == NULL)
-		return -1;
-	for (p = copy + 1; r == 0; p++) {
-		if (*p != '/' && *p != '\0')
-			continue;
-		char c = *p;
-		*p = '\0';
-		if (mkdir(copy, mode) != 0 && errno != EEXIST)
-			r = -1;
-		if (c == '\0')
-			break;
-		*p = c;
-	}
-	free(copy);
-	return r;
-}
-
 /* tendd's own directories: made if need be, and root's alone (or it
  * will not start: it writes there as root). */
 static void
@@ -336,7 +312,7 @@ tend_check_shutdown(struct tend *t)
 	if (t->watchdog_usec)
 		uv_close((uv_handle_t *)&t->watchdog, noop_close_cb);
 	health_shutdown(t);
-	logpipe_shutdown();
+	logpipe_shutdown(t);
 }
 
 static void
@@ -591,8 +567,9 @@ main(int argc, char **argv)
 	t.journal = journal_wanted(t.conf);
 
 	t.loop = uv_default_loop();
+	logpipe_init(&t);
 	if (health_init(&t) != 0)
-		fatalx("cannot initialise libcurl");
+		fatalx("cannot set up health checks");
 	control_start(&t);
 	signal_watch(&t, &t.sig_term, SIGTERM);
 	signal_watch(&t, &t.sig_int, SIGINT);
@@ -635,6 +612,7 @@ main(int argc, char **argv)
 		log_warnx("loop not empty at exit");
 	control_free(&t);
 	free(t.kids);
+	logpipe_free(&t);
 	if (t.conf != NULL && --t.conf->refs == 0)
 		conf_free(t.conf);
 	free(t.conf_path);

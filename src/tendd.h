@@ -56,9 +56,9 @@ enum inst_event {
 };
 extern const char *const event_names[EV__COUNT];
 
-/* Every pipe is read into one shared buffer of this size (reads never
- * overlap: libuv calls alloc, read, read_cb in turn); a pipe keeps only
- * its unfinished line, in memory of its own. */
+/* Every pipe is read into one shared buffer of this size (logpipe.c's
+ * struct logsink); a pipe keeps only its unfinished line, in memory of
+ * its own. */
 #define LOGPIPE_BUF	(64 * 1024)
 /* How long a dead instance's pipes may take to reach EOF. */
 #define LOG_DRAIN_MS	1000
@@ -89,6 +89,7 @@ struct follower;
 
 /* Per-app log: the file, its rotation, and the in-memory tail. */
 struct applog {
+	struct app	*app;		/* set by applog_open */
 	char		*path;
 	int		 fd;
 	uint64_t	 size;
@@ -141,6 +142,7 @@ struct inst {
 	int		 exit_signal;
 	int64_t		 next_delay;	/* -1: no restart pending */
 	char		 reason[512];
+	char		 last_err[160];	/* its last stderr line, this run */
 
 	/* health checks (health.c) */
 	uv_timer_t	 hc_timer;
@@ -212,6 +214,7 @@ struct app {
 TAILQ_HEAD(apps, app);
 
 struct control;
+struct logsink;
 
 /* Who hears of an app's changes (supervise.c: app_watch). */
 typedef void (*app_watch_fn)(struct app *, void *);
@@ -225,6 +228,7 @@ struct tend {
 	char		*conf_path;
 	struct apps	 apps;
 	struct control	*ctl;
+	struct logsink	*logs;		/* logpipe.c: what all output shares */
 	uv_signal_t	 sig_term, sig_int, sig_hup, sig_usr1, sig_chld;
 	uv_timer_t	 drain_timer;	/* polls groups that outlive their leader */
 	int		 drain_closed;
@@ -445,10 +449,7 @@ void	applog_close(struct applog *);
 void	applog_reopen(struct app *);
 void	applog_event(struct app *, int idx, const char *fmt, ...)
 	    __attribute__((format(printf, 3, 4)));
-struct logpipe *logpipe_new(struct app *, struct inst *, struct job *,
-	    int idx, const char *stream, int prio);
 int	logpipe_start(struct logpipe *);
-int	logpipe_make(struct logpipe *, uv_file *child_fd);
 int	logpipe_child_stdio(struct app *, struct inst *, struct job *, int idx,
 	    const char *out_stream, const char *err_stream, struct logpipe **,
 	    struct logpipe **, uv_stdio_container_t stdio[3], uv_file cfd[2],
@@ -456,20 +457,26 @@ int	logpipe_child_stdio(struct app *, struct inst *, struct job *, int idx,
 void	logpipe_close(struct logpipe *);
 /* The last n lines kept in memory, as one malloc'd buffer. */
 char	*applog_tail(const struct applog *, unsigned n, size_t *len);
-void	applog_follow(struct app *, const char *, size_t);
-void	logpipe_shutdown(void);
+void	logpipe_init(struct tend *);
+void	logpipe_shutdown(struct tend *);
+void	logpipe_free(struct tend *);
 
 /* control.c */
 struct client;
+struct client_hook;
 int	control_start(struct tend *);
 void	control_stop(struct tend *);
-int	control_idle(struct tend *);
 void	control_free(struct tend *);
-void	client_set_follow(struct client *, struct follower *);
 void	client_close_all(struct tend *);
+/* What the layers above keep of a client they forget when it closes, or
+ * act on when it has caught up: control.c calls only these. */
+struct client_hook *client_on_close(struct client *,
+	    void (*)(struct client *, void *), void *);
+struct client_hook *client_on_drain(struct client *,
+	    void (*)(struct client *, void *), void *);
+void	client_hook_remove(struct client_hook *);
 int	client_send(struct client *, json_t *);	/* steals the reference */
 void	client_finish(struct client *, json_t *);	/* final reply */
-int	client_write_raw(struct client *, const char *, size_t);
 size_t	client_queue_size(struct client *);
 int	client_is_closing(struct client *);
 struct tend *client_tend(struct client *);
@@ -479,23 +486,23 @@ struct follower {
 	struct client	*client;
 	struct app	*app;
 	uint64_t	 dropped;
+	struct client_hook *on_close;
+	struct client_hook *on_drain;
 };
 struct waiter {
 	LIST_ENTRY(waiter) entry;
-	struct client	*client;
 	struct app	*app;
 	int		 want_up;
-	int		 seen_down;	/* restart: went through a stop */
 	struct pend	*pend;
 };
 void	follower_remove(struct follower *);
 void	follower_note_drops(struct follower *);
 
-/* cmd.c */
+/* cmd.c: a command's code; what it takes is cmd_defs[id] (tend.h).
+ * exec gets a request that passed those checks and the app it names
+ * (NULL for none or "all"), and answers with client_finish. */
 struct cmd_entry {
-	const char	*name;
-	const char	*usage;
-	int		 app_arg;	/* 0 none, 1 required, 2 optional, 3 app or "all" */
+	enum cmd_id	 id;
 	void		(*exec)(struct tend *, struct client *, json_t *req,
 			    struct app *);
 };
@@ -506,12 +513,9 @@ extern const struct cmd_entry cmd_status_entry, cmd_start_entry,
     cmd_check_entry, cmd_deploy_entry, cmd_rollback_entry, cmd_reload_entry,
     cmd_releases_entry;
 void	waiters_notify(struct app *);
-void	waiters_cancel_client(struct client *);
 void	waiters_cancel_app(struct app *);
-void	checks_cancel_client(struct client *);
 void	cmd_wait(struct tend *, struct client *, json_t *, struct app *,
 	    void (*)(struct app *), int want_up);
-json_t *status_app_json(struct tend *, struct app *);
 
 /* health.c */
 int	health_init(struct tend *);
@@ -534,7 +538,6 @@ int	tend_listen_fds(void);
 /* tendd.c */
 int	tend_reread(struct tend *, struct errs *);
 void	tend_check_shutdown(struct tend *);
-int	tend_mkdir_p(const char *, mode_t);
 char	**tend_dir_names(const char *, int (*)(const char *, void *), void *,
 	    size_t *);
 void	tend_names_free(char **, size_t);

@@ -219,6 +219,33 @@ test_canon_changes(void)
 	errs_free(&e2);
 }
 
+/* The configurations tend ships parse cleanly: the files themselves, so
+ * a test cannot pass on a copy that has drifted from them. */
+static void
+test_shipped(void)
+{
+	static const char *const shipped[] = {
+		"etc/tend.conf", "etc/example/tend.conf",
+	};
+	const char	*src = getenv("TEND_SRCDIR");
+	char		 path[1400];
+	struct errs	 e;
+	struct conf	*c;
+	size_t		 i, j;
+
+	for (i = 0; i < sizeof(shipped) / sizeof(shipped[0]); i++) {
+		snprintf(path, sizeof(path), "%s/%s", src ? src : ".",
+		    shipped[i]);
+		errs_init(&e);
+		c = conf_load(path, &e);
+		for (j = 0; j < e.n; j++)
+			printf("# %s\n", e.msg[j]);
+		CHECK(c != NULL && c->n_apps > 0);
+		conf_free(c);
+		errs_free(&e);
+	}
+}
+
 /* tests/conf/ok/X.conf parse cleanly; tests/conf/bad/X.conf give exactly
  * the lines of X.err, with FILE standing for the config's path. */
 static void
@@ -300,5 +327,6 @@ main(void)
 	RUN(test_cross_checks);
 	RUN(test_canon_changes);
 	RUN(test_golden);
+	RUN(test_shipped);
 	return check_failed();
 }
