@@ -172,9 +172,10 @@ apply_policy(struct inst *in, int was_live)
 		snprintf(prev, sizeof(prev), "%s", in->keep_reason ?
 		    in->reason : "");
 		format_duration(d, sizeof(d), ca->start_limit_interval);
-		snprintf(in->reason, sizeof(in->reason),
-		    "start limit hit: more than %u restarts in %s; last: %s%s%.300s",
-		    ca->start_limit, d, ex, prev[0] ? ": " : "", prev);
+		if (snprintf(in->reason, sizeof(in->reason), "start limit hit: "
+		    "more than %u restarts in %s; last: %s%s%s", ca->start_limit,
+		    d, ex, prev[0] ? ": " : "", prev) >= (int)sizeof(in->reason))
+			memcpy(in->reason + sizeof(in->reason) - 4, "...", 4);
 		applog_event(app, in->idx, "%s", in->reason);
 		log_warnx("%s[%u]: failed: %s", app->name, in->idx, in->reason);
 		inst_set_state(in, ST_FAILED);
