@@ -107,6 +107,8 @@ for v in v1 v2 v3 v4 v5 v6; do
 	n=$((n + 1))
 done
 echo "# racers: $(tr '\n' ' ' < "$T/race.out")"
-check "old releases were pruned (keep_releases = 1)" test "$(ls -d "$A"/releases/*/ | wc -l)" -le 3
+# (The racer may well make the user's own rm fail: that is its loss.)
+check "the four old releases were pruned under attack (keep_releases = 1)" \
+    test "$(tctl releases web --json | jq '[.releases[] | select(.pruned == true)] | length')" -ge 4
 attack_checks
 done_testing

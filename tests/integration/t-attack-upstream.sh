@@ -100,9 +100,13 @@ check "status shows no planted name (release ids come from tend's history)" bash
 wait_for "web running" 15 bash -c "[ \"\$('$TENDCTL' -c '$T/tend.conf' status --json | jq -r '.apps[] | select(.name == \"web\") | .state')\" = live ]"
 timeout 30 "$TENDCTL" -c "$T/tend.conf" reload web 2>&1 | sed 's/^/# reload: /'
 clean "after tendctl reload"
+# The reload's old instance drains first: a reread during that waits for
+# it, and this one should restart web at once.
+wait_for "one instance of web" 10 bash -c "[ \"\$('$TENDCTL' -c '$T/tend.conf' status --json | jq '.apps[] | select(.name == \"web\") | .pids | length')\" = 1 ]"
+pid=$(json web pid)
 conf "env = TOUCHED=1"
 timeout 30 "$TENDCTL" -c "$T/tend.conf" reread 2>&1 | sed 's/^/# reread: /'
-wait_for "web settled" 15 state_is web live
+wait_for "web restarted" 15 bash -c "p=\$('$TENDCTL' -c '$T/tend.conf' status --json | jq -r '.apps[] | select(.name == \"web\") | \"\\(.state) \\(.pid)\"'); [ \"\${p% *}\" = live ] && [ \"\${p#* }\" != $pid ]"
 clean "after tendctl reread with web's section changed"
 echo v2 > "$SRC/version.txt"; git_commit "$SRC" v2
 out=$(timeout 60 "$TENDCTL" -c "$T/tend.conf" deploy web 2>&1); rc=$?

@@ -2,7 +2,9 @@
 # A reread while a deploy builds: the app's changed section is applied
 # after the deploy ends; the live instance is never stopped meanwhile,
 # and the app stays known to every command.  The build waits for the
-# test's signal (a file), so the reread lands in it for sure.
+# test's signal (a file), so the reread lands in it for sure; the server
+# ignores SIGTERM, so each stop takes kill_timeout and a moment when the
+# app is unknown could not slip between two looks.
 . "$(dirname "$0")/../lib.sh"
 [ "$(id -u)" = 0 ] || { echo "skip - needs root"; done_testing; }
 app_user || { not_ok "create the app's user"; done_testing; }
@@ -33,6 +35,7 @@ user = $APP_USER
 shared = .env
 env_file = $A/shared/.env
 env = MARK=$1
+env = IGNORE_TERM=1
 build = sh build.sh
 command = $NODE server.js
 port = $P
@@ -88,6 +91,21 @@ check "the live instance keeps running, same pid, during the build" test "$same"
 check "and still has the old settings (MARK=one)" test "$(port_of "$P")" = one
 check "the deploy was not canceled by the reread" building
 
+# From here until the change is applied, web stays known: a script's
+# `tendctl deploy web && tendctl releases web` must not be told there is
+# no such app while the new settings take over.
+(
+	end=$(( $(now_ms) + 30000 ))
+	while [ ! -e "$T/poll.stop" ] && [ "$(now_ms)" -lt "$end" ]; do
+		timeout 2 "$TENDCTL" -c "$T/tend.conf" releases web --json >/dev/null 2>"$T/poll.err" ||
+		    { echo "$(now_ms) releases: $(cat "$T/poll.err")" >> "$T/poll.miss"; }
+		timeout 2 "$TENDCTL" -c "$T/tend.conf" status web --json 2>/dev/null |
+		    jq -e '.apps[]? | select(.name == "web")' >/dev/null 2>&1 ||
+		    echo "$(now_ms) status: no web" >> "$T/poll.miss"
+	done
+) &
+poller=$!
+on_exit "touch $T/poll.stop"
 touch "$T/go"
 wait "$dep"; rc=$?
 sed 's/^/# v2: /' "$T/deploy.out"
@@ -98,6 +116,10 @@ marked() {	# the port set nginx is sent to serves v2 with MARK=two
 	[ "$(port_of "$p")" = two ] && curl -s --max-time 2 "http://127.0.0.1:$p/" | grep -q '^hello v2 '
 }
 check "after the deploy the change is applied: v2 serves with MARK=two" wait_for "MARK=two" 20 marked
+touch "$T/poll.stop"
+wait "$poller"
+check "web stayed known to status and releases until then" test ! -s "$T/poll.miss"
+[ -s "$T/poll.miss" ] && head -n 3 "$T/poll.miss" | sed 's/^/#   /'
 check "web is live" wait_for "web live" 10 state_is web live
 attack_checks
 done_testing
