@@ -371,6 +371,7 @@ struct conf_app {
 	unsigned	 port_offset;
 	uint64_t	 drain_timeout;
 	unsigned	 keep_releases;
+	char		*follows;	/* the leader of its release group */
 	char		*canon;		/* every setting, to see what changed */
 };
 

@@ -279,6 +279,7 @@ void	app_maybe_free(struct app *);
 void	app_handle_done(struct app *);
 int	apps_apply_conf(struct tend *, struct conf *);
 void	app_deploy_ended(struct app *);
+struct app *app_leader(const struct app *);
 int	tend_pid_is_ours(struct tend *, pid_t);
 int	inst_active(const struct inst *);
 const char *inst_dir(const struct inst *, char *, size_t);
