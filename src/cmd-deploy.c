@@ -63,7 +63,7 @@ cmd_releases_exec(struct tend *t, struct client *c, json_t *req,
 	(void)t;
 	(void)req;
 	client_finish(c, json_pack("{s:b,s:s,s:o}", "ok", 1, "app", app->name,
-	    "releases", deploy_releases_json(app)));
+	    "releases", history_releases_json(&app->history, app->release)));
 }
 
 const struct cmd_entry cmd_deploy_entry = {

@@ -185,7 +185,7 @@ struct app {
 	unsigned	 color;		/* which n_run slots serve: 0 or 1 */
 	struct deploy	*deploy;	/* running deploy, rollback or reload */
 	struct deploy	*drainer;	/* a live one stopping the old set */
-	json_t		*history;	/* deploy records, newest first */
+	struct history	 history;	/* deploy records (history.c) */
 	char		 release[64];	/* id of the live release, or "" */
 	struct applog	 log;
 	int		 heap_user;	/* NODE_OPTIONS already set a heap */
@@ -393,7 +393,6 @@ void	deploy_init_app(struct app *);
 void	deploy_ensure_upstream(struct app *);
 void	deploy_shutdown(struct app *);
 void	deploys_cancel_client(struct client *);
-json_t	*deploy_releases_json(struct app *);
 
 /* release.c: the app's tree, as the app's user. */
 struct release_cb {
