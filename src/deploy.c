@@ -1153,6 +1153,49 @@ deploys_cancel_client(struct client *c)
 }
 
 
+/*
+ * An unreadable history file is kept for people to look at, as
+ * APP.deploys.json.bad-TIME beside it, and a new history begins: the
+ * next save would otherwise write over it.  Root renames in state_dir
+ * only through a descriptor of it (rootdir.c).
+ */
+static void
+history_set_aside(struct app *app)
+{
+	char		 name[APP_NAME_MAX + 32], bad[APP_NAME_MAX + 80];
+	char		 stamp[TIME_ISO_MAX], why[512];
+	int		 dfd, r = -1;
+	unsigned	 n;
+
+	snprintf(name, sizeof(name), "%s.deploys.json", app->name);
+	if ((dfd = rootdir_open(app->t->conf->state_dir, 0, why,
+	    sizeof(why))) == -1) {
+		log_warnx("%s: cannot set the unreadable deploy history aside "
+		    "(%s): the next deploy writes over it", app->name, why);
+		return;
+	}
+	time_iso(stamp, sizeof(stamp), time_now_ms(), TIME_BASIC);
+	/* Never over an earlier one set aside in the same second. */
+	for (n = 1; n < 100; n++) {
+		snprintf(bad, sizeof(bad), n == 1 ? "%s.bad-%s" :
+		    "%s.bad-%s-%u", name, stamp, n);
+		if ((r = renameat2(dfd, name, dfd, bad,
+		    RENAME_NOREPLACE)) == 0 || errno != EEXIST)
+			break;
+	}
+	/* A filesystem without RENAME_NOREPLACE: a plain rename. */
+	if (r != 0 && errno == EINVAL)
+		r = renameat(dfd, name, dfd, bad);
+	if (r != 0)
+		log_warn("%s: cannot set the unreadable deploy history aside "
+		    "as %s/%s: the next deploy writes over it", app->name,
+		    app->t->conf->state_dir, bad);
+	else
+		log_warnx("%s: the unreadable deploy history is kept as %s/%s",
+		    app->name, app->t->conf->state_dir, bad);
+	close(dfd);
+}
+
 /* history_recover's word on a deploy a killed tendd left midway: its
  * release never went live, so its folder goes. */
 static void
@@ -1190,6 +1233,7 @@ deploy_init_app(struct app *app)
 	else if (history_read(&app->history, path, why, sizeof(why)) != 0) {
 		log_warnx("%s: deploy history unreadable, starting a new one: %s",
 		    app->name, why);
+		history_set_aside(app);
 	}
 	app->color = nginx_serving(app, served, sizeof(served));
 	if (app->ca->repo == NULL)
