@@ -232,19 +232,15 @@ stop_new(struct deploy *d)
 static void
 note_backup(struct deploy *d)
 {
-	json_t	*b = d->app->prep_last != NULL ?
-		    json_object_get(d->app->prep_last, "backup") : NULL;
+	struct prep_backup	b;
 
-	/* prep.c's account of its last dump: one taken since this deploy
-	 * began is this deploy's. */
-	if (b == NULL || d->rec == NULL || (uint64_t)json_integer_value(
-	    json_object_get(b, "at_ms")) < d->t0)
+	/* A dump taken since this deploy began is this deploy's. */
+	if (d->rec == NULL || prep_last_backup(d->app, &b) != 0 ||
+	    b.at_ms < d->t0)
 		return;
-	if (history_set_backup(d->rec, json_string_value(json_object_get(b,
-	    "file")), json_string_value(json_object_get(b, "restore"))) != 0)
+	if (history_set_backup(d->rec, b.file, b.restore) != 0)
 		log_warnx("%s: out of memory: the history does not name the "
-		    "backup %s", d->app->name, json_string_value(
-		    json_object_get(b, "file")));
+		    "backup %s", d->app->name, b.file != NULL ? b.file : "");
 }
 
 static void

@@ -382,6 +382,14 @@ int	prep_join(struct inst *);
 void	prep_leave(struct app *);
 const char *prep_detail(const struct app *);
 void	prep_status(struct app *, json_t *);
+/* The dump the last migration took (backup_before_migrate); the strings
+ * are prep.c's, valid until its next preflight or migration. */
+struct prep_backup {
+	const char	*file;
+	const char	*restore;	/* the command that restores it */
+	uint64_t	 at_ms;		/* loop time it was taken */
+};
+int	prep_last_backup(const struct app *, struct prep_backup *);
 
 /* deploy.c */
 struct client;
