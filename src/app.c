@@ -41,7 +41,7 @@ app_handle_done(struct app *app)
 		}
 		applog_close(&app->log);
 		json_decref(app->prep_last);
-		json_decref(app->history);
+		history_free(&app->history);
 		free(app->migrated);
 		appenv_clear(app);
 		if (app->deferred_conf != NULL)
@@ -92,6 +92,7 @@ app_new(struct tend *t, struct conf_app *ca)
 	LIST_INIT(&app->log.followers);
 	LIST_INIT(&app->waiters);
 	LIST_INIT(&app->pipes);
+	history_init(&app->history);
 	if ((app->name = strdup(ca->name)) == NULL)
 		goto fail;
 	/* Behind nginx an app has two sets of instances, on two port sets,

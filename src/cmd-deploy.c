@@ -74,7 +74,8 @@ cmd_releases_exec(struct tend *t, struct client *c, json_t *req,
 			    "app", m->name, "release", m->release[0] ?
 			    m->release : NULL));
 	client_finish(c, json_pack("{s:b,s:s,s:o,s:o}", "ok", 1, "app",
-	    app->name, "releases", deploy_releases_json(app), "members",
+	    app->name, "releases", history_releases_json(&app->history,
+	    app->release), "members",
 	    members));
 }
 
