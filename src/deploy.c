@@ -51,7 +51,7 @@
 
 enum dstep {
 	D_FETCH, D_RESOLVE, D_CLONE, D_CHECKOUT, D_LINK, D_BUILD, D_LINK_RUN,
-	D_AWAIT, D_START, D_TEST, D_RELOAD, D_DRAIN
+	D_AWAIT, D_START, D_TEST, D_RELOAD, D_FOLLOW, D_DRAIN
 };
 
 struct deploy {
@@ -62,6 +62,8 @@ struct deploy {
 	enum deploy_status status;
 	int		 canceled;
 	int		 finished;	/* reported; maybe still draining */
+	int		 followed;	/* every follower runs the release */
+	char		 follow_fail[700];	/* why a follower did not */
 	struct client	*client;
 	struct job	*job;
 	uv_timer_t	 timer;
@@ -99,6 +101,10 @@ struct deploy {
 static LIST_HEAD(, deploy) deploys = LIST_HEAD_INITIALIZER(deploys);
 
 static void	deploy_next(struct deploy *);
+static void	follow_check(struct deploy *);
+static void	follow_undo(struct deploy *);
+static void	drain_cb(uv_timer_t *);
+static void	undo_reload_done(void *, struct job *);
 static void	do_live(struct deploy *);
 static void	restore_upstream(struct deploy *);
 static void	deploy_fail(struct deploy *, enum deploy_status, const char *,
@@ -188,12 +194,15 @@ deploy_closed_cb(uv_handle_t *h)
 static void
 deploy_free(struct deploy *d)
 {
-	struct app	*app = d->app;
+	struct app	*app = d->app, *f;
 
 	if (app->deploy == d)
 		app->deploy = NULL;
 	if (app->drainer == d)
 		app->drainer = NULL;
+	TAILQ_FOREACH(f, &app->t->apps, entry)
+		if (f->mover == d)
+			f->mover = NULL;
 	uv_close((uv_handle_t *)&d->timer, deploy_closed_cb);
 	app_notify(app);
 	app_deploy_ended(app);
@@ -265,9 +274,28 @@ deploy_fail(struct deploy *d, enum deploy_status st, const char *fmt, ...)
 	deploy_say(d, "%s: %s", deploy_status_names[st], reason);
 	log_warnx("%s: %s %s %s: %s", app->name, deploy_kind_names[d->kind],
 	    d->id, deploy_status_names[st], reason);
+	if (d->step == D_FOLLOW) {
+		/* nginx already sends traffic to the new instances: the
+		 * old text back, nginx reloaded, then they go (below). */
+		follow_undo(d);
+		if (!d->inplace && app->ca->nginx_upstream != NULL) {
+			char why[512];
+
+			restore_upstream(d);
+			deploy_say(d, "nginx back to the previous release: %s",
+			    app->ca->nginx_reload);
+			d->job = nginx_run(app, app->ca->nginx_reload,
+			    undo_reload_done, NULL, d, why, sizeof(why));
+			if (d->job == NULL)
+				log_warnx("%s: nginx_reload: %s", app->name, why);
+		}
+	}
 	if (d->step == D_TEST || d->step == D_RELOAD)
 		restore_upstream(d);	/* idempotent: the old text again */
-	if (d->step >= D_START && d->step != D_DRAIN) {
+	if (d->step == D_FOLLOW && d->job != NULL) {
+		/* Stopped once nginx let go of them: undo_reload_done. */
+		d->old_base = d->base;
+	} else if (d->step >= D_START && d->step != D_DRAIN) {
 		if (!d->inplace || d->prev_rundir[0] == '\0')
 			stop_new(d);
 		else {
@@ -305,6 +333,8 @@ deploy_fail(struct deploy *d, enum deploy_status st, const char *fmt, ...)
 		d->rec = NULL;
 	}
 	deploy_reply(d, 0, reason);
+	if (d->step == D_FOLLOW && d->job != NULL)
+		return;		/* undo_reload_done drains, then frees */
 	deploy_free(d);
 }
 
@@ -680,6 +710,10 @@ deploy_app_changed(struct app *app)
 	struct deploy	*d = app->deploy;
 	unsigned	 i, live = 0;
 
+	if (app->mover != NULL) {
+		follow_check(app->mover);
+		return;
+	}
 	if (d == NULL || d->step != D_START || d->finished || d->canceled ||
 	    d->launching || d->healthy)
 		return;
@@ -711,6 +745,163 @@ deploy_app_changed(struct app *app)
 	}
 }
 
+/* --- the group --------------------------------------------------------- */
+
+/* Is f a member of leader's release group that the deploy moves? */
+static int
+is_follower(const struct app *f, const struct app *leader)
+{
+	return f != leader && !f->removing && !f->unlinked &&
+	    f->ca->follows != NULL && strcmp(f->ca->follows, leader->name) == 0;
+}
+
+/* Restart f's instances on the release f->release names.  Each stops
+ * before it starts again: a worker's job loop never runs twice. */
+static void
+follower_restart(struct app *f)
+{
+	unsigned	i;
+
+	f->env_at = 0;		/* the start reads the env anew */
+	for (i = 0; i < f->n_inst; i++) {
+		struct inst *in = &f->inst[i];
+
+		free(in->dir);
+		in->dir = NULL;	/* inst_dir() goes by f->release */
+		inst_event(in, EV_STOP);
+		if (inst_active(in))
+			inst_event(in, EV_START);
+	}
+}
+
+/*
+ * The leader serves the release: move every follower to it (one that was
+ * stopped on purpose only learns its new release).  Live once they all
+ * are; one that fails takes the group back (deploy_fail).
+ */
+static void
+do_follow(struct deploy *d)
+{
+	struct app	*app = d->app, *f;
+	const char	*rel = d->kind == KIND_RELOAD ? app->release : d->id;
+	unsigned	 n = 0;
+
+	d->step = D_FOLLOW;
+	TAILQ_FOREACH(f, &app->t->apps, entry) {
+		if (!is_follower(f, app))
+			continue;
+		snprintf(f->prev_release, sizeof(f->prev_release), "%s",
+		    f->release);
+		f->prev_set = 1;
+		snprintf(f->release, sizeof(f->release), "%.63s", rel);
+		if (app_is_down(f) && !f->ca->autostart)
+			continue;
+		deploy_say(d, "moving %s to %s", f->name, rel);
+		f->mover = d;
+		n++;
+	}
+	if (n == 0) {
+		do_live(d);
+		return;
+	}
+	d->launching = 1;
+	TAILQ_FOREACH(f, &app->t->apps, entry)
+		if (f->mover == d)
+			follower_restart(f);
+	d->launching = 0;
+	follow_check(d);
+}
+
+/* Called on every change of a follower being moved. */
+static void
+follow_check(struct deploy *d)
+{
+	struct app	*app = d->app, *f;
+	unsigned	 i, pending = 0;
+
+	if (d->step != D_FOLLOW || d->finished || d->launching || d->followed ||
+	    d->follow_fail[0] != '\0')
+		return;
+	TAILQ_FOREACH(f, &app->t->apps, entry) {
+		if (f->mover != d)
+			continue;
+		for (i = 0; i < f->n_inst; i++) {
+			struct inst *in = &f->inst[i];
+
+			if (!inst_active(in))
+				continue;
+			switch (in->state) {
+			case ST_LIVE:
+				break;
+			case ST_FAILED:
+			case ST_BACKOFF:
+			case ST_STOPPED:
+				/* Failed from the loop, not from inside the
+				 * state machine that told us. */
+				snprintf(d->follow_fail, sizeof(d->follow_fail),
+				    "%s (follows %s) on %s: %s%s%s", f->name,
+				    app->name, d->id, state_names[in->state],
+				    in->reason[0] ? ": " : "", in->reason);
+				uv_timer_start(&d->timer, deploy_poll_cb, 0, 0);
+				return;
+			default:
+				pending++;
+				break;
+			}
+		}
+	}
+	if (pending > 0)
+		return;
+	TAILQ_FOREACH(f, &app->t->apps, entry)
+		if (f->mover == d) {
+			f->mover = NULL;
+			deploy_say(d, "%s runs %s", f->name, f->release);
+		}
+	d->followed = 1;
+	/* From the loop: we are inside the state machine. */
+	uv_timer_start(&d->timer, deploy_poll_cb, 0, 0);
+}
+
+/* The group goes back: followers to the release they ran before. */
+static void
+follow_undo(struct deploy *d)
+{
+	struct app	*app = d->app, *f;
+
+	TAILQ_FOREACH(f, &app->t->apps, entry) {
+		if (!is_follower(f, app) || !f->prev_set)
+			continue;
+		snprintf(f->release, sizeof(f->release), "%s", f->prev_release);
+		f->prev_set = 0;
+		if (f->mover != d)
+			continue;
+		f->mover = NULL;
+		if (f->release[0] == '\0') {
+			/* It had no release before this one: down again. */
+			deploy_say(d, "%s stops: it has no release to go back "
+			    "to", f->name);
+			app_stop(f);
+			continue;
+		}
+		deploy_say(d, "%s goes back to %s", f->name, f->release);
+		follower_restart(f);
+	}
+}
+
+/* nginx took the old upstream back: the new instances may go once the
+ * requests they still have are done. */
+static void
+undo_reload_done(void *arg, struct job *j)
+{
+	struct deploy	*d = arg;
+
+	(void)j;
+	d->job = NULL;
+	d->step = D_DRAIN;
+	d->app->drainer = d;
+	uv_timer_start(&d->timer, drain_cb, d->app->ca->drain_timeout, 0);
+}
+
 static void
 do_switch(struct deploy *d)
 {
@@ -720,7 +911,7 @@ do_switch(struct deploy *d)
 	int			 n, r;
 
 	if (ca->nginx_upstream == NULL) {
-		do_live(d);
+		do_follow(d);
 		return;
 	}
 	free(d->old_upstream);
@@ -840,6 +1031,13 @@ do_live(struct deploy *d)
 	}
 	if (!d->inplace)
 		app->color = d->base / app->n_run;
+	{
+		struct app *f;
+
+		TAILQ_FOREACH(f, &app->t->apps, entry)
+			if (is_follower(f, app))
+				f->prev_set = 0;
+	}
 	note_backup(d);
 	step_done(d, RS_SWITCH);
 	format_duration(d2, sizeof(d2), total);
@@ -941,7 +1139,13 @@ deploy_next(struct deploy *d)
 		do_reload(d);
 		break;
 	case D_RELOAD:
-		do_live(d);
+		do_follow(d);
+		break;
+	case D_FOLLOW:
+		if (d->follow_fail[0] != '\0')
+			deploy_fail(d, DS_DEPLOY_FAILED, "%s", d->follow_fail);
+		else if (d->followed)
+			do_live(d);
 		break;
 	case D_DRAIN:
 		break;
@@ -1025,6 +1229,12 @@ deploy_request(struct app *app, struct client *c, const char *ref)
 {
 	struct deploy	*d;
 
+	if (app->ca->follows != NULL) {
+		client_finish(c, cmd_error("%s follows %s: tendctl deploy %s "
+		    "moves the whole group", app->name, app->ca->follows,
+		    app->ca->follows));
+		return;
+	}
 	if (app->ca->repo == NULL) {
 		client_finish(c, cmd_error("%s has no repo: there is nothing to "
 		    "deploy (tendctl reload restarts it without downtime)",
@@ -1061,6 +1271,12 @@ deploy_rollback(struct app *app, struct client *c, const char *release)
 	struct deploy		*d;
 	struct deploy_rec	*r;
 
+	if (app->ca->follows != NULL) {
+		client_finish(c, cmd_error("%s follows %s: tendctl rollback %s "
+		    "moves the whole group", app->name, app->ca->follows,
+		    app->ca->follows));
+		return;
+	}
 	if (app->ca->repo == NULL) {
 		client_finish(c, cmd_error("%s has no repo: it has no releases",
 		    app->name));

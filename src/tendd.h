@@ -187,6 +187,10 @@ struct app {
 	unsigned	 color;		/* which n_run slots serve: 0 or 1 */
 	struct deploy	*deploy;	/* running deploy, rollback or reload */
 	struct deploy	*drainer;	/* a live one stopping the old set */
+	struct deploy	*mover;		/* a follower: the leader's deploy
+					 * that is moving it to a release */
+	char		 prev_release[64];	/* a follower's, while moved */
+	int		 prev_set;	/* prev_release is the one to go back to */
 	struct history	 history;	/* deploy records (history.c) */
 	char		 release[64];	/* id of the live release, or "" */
 	struct applog	 log;

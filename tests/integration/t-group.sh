@@ -11,8 +11,7 @@
 app_user || { not_ok "app user"; done_testing; }
 SRC=$T/src
 APPDIR=$T/srv/shop
-git_repo "$SRC"
-chmod -R a+rX "$SRC"
+user_repo "$SRC"
 mkdir -p "$APPDIR/shared"
 printf 'GREETING=hello\n' > "$APPDIR/shared/.env"
 chmod 600 "$APPDIR/shared/.env"
