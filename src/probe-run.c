@@ -106,12 +106,66 @@ alloc_cb(uv_handle_t *h, size_t hint, uv_buf_t *b)
 	b->len = sizeof(p->buf) - p->len;
 }
 
+/* A string of a probe's answer as one printable line, bounded. */
+static json_t *
+probe_text(json_t *v, size_t max)
+{
+	const char	*s = json_string_value(v);
+	char		*c, *e;
+	json_t		*r;
+
+	if (s == NULL || (c = strndup(s, max)) == NULL)
+		return NULL;
+	for (e = c; *e != '\0'; e++)
+		if ((unsigned char)*e < 0x20 || *e == 0x7f)
+			*e = ' ';
+	r = json_string(c);	/* NULL if the cut split a UTF-8 sequence */
+	free(c);
+	return r != NULL ? r : json_string("?");
+}
+
+/*
+ * A probe runs as the app's user, who may trace it: its answer is that
+ * user's input.  Only the fields tendd reads pass, strings as printable
+ * lines of bounded length (they reach status, logs and terminals), info
+ * one level of strings and integers.
+ */
+static json_t *
+probe_clean(json_t *msg)
+{
+	static const char *const strs[] = { "detail", "event", "key" };
+	json_t		*o, *info, *ci, *v;
+	const char	*k;
+	size_t		 i;
+
+	if (!json_is_object(msg) || (o = json_object()) == NULL)
+		return NULL;
+	if (json_is_integer(v = json_object_get(msg, "ok")))
+		json_object_set(o, "ok", v);
+	for (i = 0; i < sizeof(strs) / sizeof(strs[0]); i++)
+		if (json_is_string(v = json_object_get(msg, strs[i])))
+			json_object_set_new(o, strs[i], probe_text(v, 1000));
+	info = json_object_get(msg, "info");
+	if (json_is_object(info) && (ci = json_object()) != NULL) {
+		json_object_foreach(info, k, v) {
+			if (strlen(k) > 32)
+				continue;
+			if (json_is_integer(v))
+				json_object_set(ci, k, v);
+			else if (json_is_string(v))
+				json_object_set_new(ci, k, probe_text(v, 200));
+		}
+		json_object_set_new(o, "info", ci);
+	}
+	return o;
+}
+
 static void
 read_cb(uv_stream_t *s, ssize_t n, const uv_buf_t *b)
 {
 	struct probe	*p = s->data;
 	char		*nl, *start;
-	json_t		*msg;
+	json_t		*msg, *clean;
 
 	(void)b;
 	if (n < 0) {
@@ -125,9 +179,11 @@ read_cb(uv_stream_t *s, ssize_t n, const uv_buf_t *b)
 	while ((nl = memchr(start, '\n', p->len - (size_t)(start - p->buf))) != NULL) {
 		msg = json_loadb(start, (size_t)(nl - start), 0, NULL);
 		start = nl + 1;
-		if (msg != NULL && !p->canceled && p->line != NULL)
-			p->line(p->arg, msg);
+		clean = probe_clean(msg);
 		json_decref(msg);
+		if (clean != NULL && !p->canceled && p->line != NULL)
+			p->line(p->arg, clean);
+		json_decref(clean);
 		if (p->canceled)
 			break;
 	}
@@ -247,7 +303,9 @@ probe_start(struct tend *t, const char *user, const char *group,
 	stdio[0].data.stream = (uv_stream_t *)&p->in;
 	stdio[1].flags = UV_CREATE_PIPE | UV_WRITABLE_PIPE;
 	stdio[1].data.stream = (uv_stream_t *)&p->out;
-	stdio[2].flags = UV_INHERIT_FD;
+	/* As the app's user its stderr is that user's to write: not into
+	 * tendd's own log (or journal), where it could pass for tendd's. */
+	stdio[2].flags = as_other ? UV_IGNORE : UV_INHERIT_FD;
 	stdio[2].data.fd = 2;
 	memset(&sp, 0, sizeof(sp));
 	sp.user = user;

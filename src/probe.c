@@ -120,7 +120,8 @@ pg_where(PGconn *conn, const struct pg_url *u, char *out, size_t len)
 	if (*host == '/')
 		snprintf(out, len, "the socket in %s (port %s)", host, port);
 	else
-		snprintf(out, len, "%s:%s", host, port);
+		snprintf(out, len, strchr(host, ':') != NULL ? "[%s]:%s" :
+		    "%s:%s", host, port);
 }
 
 static int

@@ -128,7 +128,10 @@ check "the same socket for an app run as root: ok" bash -c "[ $rc = 0 ] && grep 
 run good
 check "a healthy app as its user passes" test "$rc" = 0
 
-# The probe's process, caught while it waits on the black hole.
+# The probe's process, caught while it waits on the black hole (once the
+# probes of the checks above have exited: they answer before they exit).
+no_probes() { ! pgrep -f 'tend-probe (pg|redis|lock|createdb) ' >/dev/null; }
+wait_for "earlier probes to exit" 10 no_probes
 tctl check hole > "$T/hole.out" 2>&1 &
 cpid=$!
 # Only this test's tendd's children: another tendd may run on the machine.
