@@ -41,7 +41,7 @@ app_handle_done(struct app *app)
 		}
 		applog_close(&app->log);
 		json_decref(app->prep_last);
-		json_decref(app->history);
+		history_free(&app->history);
 		free(app->migrated);
 		appenv_clear(app);
 		if (app->deferred_conf != NULL)
@@ -92,6 +92,7 @@ app_new(struct tend *t, struct conf_app *ca)
 	LIST_INIT(&app->log.followers);
 	LIST_INIT(&app->waiters);
 	LIST_INIT(&app->pipes);
+	history_init(&app->history);
 	if ((app->name = strdup(ca->name)) == NULL)
 		goto fail;
 	/* Behind nginx an app has two sets of instances, on two port sets,
@@ -174,10 +175,19 @@ app_find(struct tend *t, const char *name)
 {
 	struct app	*app;
 
-	TAILQ_FOREACH(app, &t->apps, entry)
-		if (!app->removing && strcmp(app->name, name) == 0)
+	struct app	*going = NULL;
+
+	TAILQ_FOREACH(app, &t->apps, entry) {
+		if (strcmp(app->name, name) != 0)
+			continue;
+		if (!app->removing)
 			return app;
-	return NULL;
+		/* Being replaced by new settings: still the app a script
+		 * asks about, until the new one takes its place. */
+		if (app->pending != NULL)
+			going = app;
+	}
+	return going;
 }
 
 /* Is in one of the instances that serve (the live port set)? */
@@ -196,7 +206,7 @@ inst_dir(const struct inst *in, char *buf, size_t len)
 
 	if (in->dir != NULL)
 		return in->dir;
-	if (ca->repo == NULL)
+	if (ca->repo == NULL && ca->follows == NULL)
 		return ca->dir;
 	/* From tend's own record of the live release, never from the
 	 * `current` link, which is the app user's to change. */
@@ -212,6 +222,9 @@ void
 app_start(struct app *app)
 {
 	unsigned	i;
+
+	if (app->removing)
+		return;	/* its replacement starts once it is down */
 
 	for (i = 0; i < app->n_inst; i++)
 		if (inst_active(&app->inst[i]))
@@ -231,6 +244,9 @@ void
 app_restart(struct app *app)
 {
 	unsigned	i;
+
+	if (app->removing)
+		return;
 
 	for (i = 0; i < app->n_inst; i++) {
 		inst_event(&app->inst[i], EV_STOP);
@@ -394,6 +410,20 @@ app_deploy_ended(struct app *app)
 		app_stop(app);
 		app_maybe_free(app);
 	}
+}
+
+/* The app whose releases app runs (follows =), if it is here. */
+struct app *
+app_leader(const struct app *app)
+{
+	struct app	*l;
+
+	if (app->ca->follows == NULL)
+		return NULL;
+	TAILQ_FOREACH(l, &app->t->apps, entry)
+		if (!l->removing && strcmp(l->name, app->ca->follows) == 0)
+			return l;
+	return NULL;
 }
 
 int

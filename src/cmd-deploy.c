@@ -4,6 +4,8 @@
  * `releases APP` (the history).  The work is deploy.c's.
  */
 #define _GNU_SOURCE
+#include <string.h>
+
 #include "tendd.h"
 
 /* A deploy outlives its client: one that hangs up is forgotten. */
@@ -59,10 +61,22 @@ static void
 cmd_releases_exec(struct tend *t, struct client *c, json_t *req,
     struct app *app)
 {
-	(void)t;
+	json_t		*members;
+	struct app	*m;
+
 	(void)req;
-	client_finish(c, json_pack("{s:b,s:s,s:o}", "ok", 1, "app", app->name,
-	    "releases", deploy_releases_json(app)));
+	/* Which release each member of its group runs. */
+	members = json_array();
+	TAILQ_FOREACH(m, &t->apps, entry)
+		if (m == app || (m->ca->follows != NULL &&
+		    strcmp(m->ca->follows, app->name) == 0))
+			json_array_append_new(members, json_pack("{s:s,s:s?}",
+			    "app", m->name, "release", m->release[0] ?
+			    m->release : NULL));
+	client_finish(c, json_pack("{s:b,s:s,s:o,s:o}", "ok", 1, "app",
+	    app->name, "releases", history_releases_json(&app->history,
+	    app->release), "members",
+	    members));
 }
 
 const struct cmd_entry cmd_deploy_entry = {

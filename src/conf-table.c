@@ -126,5 +126,7 @@ const struct conf_key conf_app_keys[] = {
 	  "old instances stop this long after the switch" },
 	{ "keep_releases", CT_UINT, A(keep_releases), 1, 100, "5",
 	  "release folders kept (never the live one or the rollback target)" },
+	{ "follows", CT_STR, A(follows), 0, 0, NULL,
+	  "run from this app's releases: deployed with it, as one group" },
 	{ NULL, 0, 0, 0, 0, NULL, NULL }
 };

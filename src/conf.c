@@ -834,6 +834,37 @@ reader(char *out, int num, void *stream)
 /* --- after parsing ------------------------------------------------------ */
 
 /* Keys left out take the profile's value, else the table's. */
+/* The settings of a release group's leader alone (deploys, migrations,
+ * nginx): a follower takes the leader's. */
+static int
+leader_key(const char *k)
+{
+	static const char *const keys[] = {
+		"repo", "branch", "shared", "build", "build_timeout",
+		"start_dir", "migrate", "migrate_timeout",
+		"backup_before_migrate", "backup_keep", "create_database",
+		"nginx_upstream", "nginx_test", "nginx_reload", "port_offset",
+		"drain_timeout", "keep_releases", NULL
+	};
+	size_t	i;
+
+	for (i = 0; keys[i] != NULL; i++)
+		if (strcmp(k, keys[i]) == 0)
+			return 1;
+	return 0;
+}
+
+static size_t
+key_index(const char *k)
+{
+	size_t	i;
+
+	for (i = 0; conf_app_keys[i].name != NULL; i++)
+		if (strcmp(conf_app_keys[i].name, k) == 0)
+			return i;
+	return 0;
+}
+
 static void
 apply_defaults(struct pctx *x, const struct conf_key *tab, void *base,
     int *lines, char **raw, enum profile prof)
@@ -843,6 +874,11 @@ apply_defaults(struct pctx *x, const struct conf_key *tab, void *base,
 
 	for (i = 0; tab[i].name != NULL; i++) {
 		if (lines[i] != 0)
+			continue;
+		/* A follower's release settings are its leader's. */
+		if (tab == conf_app_keys &&
+		    ((struct conf_app *)base)->follows != NULL &&
+		    leader_key(tab[i].name))
 			continue;
 		if ((d = profile_default(prof, tab[i].name)) == NULL)
 			d = tab[i].dflt;
@@ -880,7 +916,7 @@ check_app(struct pctx *x, struct appstate *as)
 	if (a->command == NULL)
 		errs_add(x->errs, x->file, a->line, "[app:%s] needs a command",
 		    a->name);
-	if (a->dir == NULL)
+	if (a->dir == NULL && a->follows == NULL)
 		errs_add(x->errs, x->file, a->line, "[app:%s] needs a dir",
 		    a->name);
 	if (a->health != NULL && a->port == 0)
@@ -904,6 +940,59 @@ check_app(struct pctx *x, struct appstate *as)
 	if (a->restart_delay_max < a->restart_delay)
 		errs_add(x->errs, x->file, a->line, "[app:%s]: restart_delay_max "
 		    "is below restart_delay", a->name);
+}
+
+/*
+ * Release groups: a follower runs from its leader's releases (its dir and
+ * start_dir) and has no release settings of its own; its leader deploys
+ * from a repo and follows nobody.
+ */
+static void
+check_follows(struct pctx *x)
+{
+	struct conf_app	*a, *l;
+	size_t		 i, j, k;
+
+	for (i = 0; i < x->n_apps; i++) {
+		a = x->apps[i].a;
+		if (a->follows == NULL)
+			continue;
+		for (l = NULL, j = 0; j < x->n_apps; j++)
+			if (strcmp(x->apps[j].a->name, a->follows) == 0)
+				l = x->apps[j].a;
+		if (l == NULL || l == a) {
+			errs_add(x->errs, x->file, x->apps[i].lines[key_index(
+			    "follows")], "[app:%s]: follows %s: %s", a->name,
+			    a->follows, l == a ? "an app cannot follow itself" :
+			    "no such app");
+			continue;
+		}
+		if (l->follows != NULL || l->repo == NULL) {
+			errs_add(x->errs, x->file, x->apps[i].lines[key_index(
+			    "follows")], "[app:%s]: follows %s, which %s", a->name,
+			    a->follows, l->follows != NULL ? "follows another "
+			    "app itself" : "has no repo to deploy from");
+			continue;
+		}
+		for (k = 0; conf_app_keys[k].name != NULL; k++)
+			if (x->apps[i].lines[k] != 0 &&
+			    leader_key(conf_app_keys[k].name))
+				errs_add(x->errs, x->file, x->apps[i].lines[k],
+				    "[app:%s]: %s comes from %s, the app it "
+				    "follows", a->name, conf_app_keys[k].name,
+				    l->name);
+		if (a->dir != NULL && l->dir != NULL && strcmp(a->dir, l->dir) != 0)
+			errs_add(x->errs, x->file, x->apps[i].lines[key_index(
+			    "dir")], "[app:%s]: dir is %s's (%s), the app it "
+			    "follows", a->name, l->name, l->dir);
+		free(a->dir);
+		free(a->start_dir);
+		a->dir = l->dir != NULL ? strdup(l->dir) : NULL;
+		a->start_dir = l->start_dir != NULL ? strdup(l->start_dir) : NULL;
+		if ((l->dir != NULL && a->dir == NULL) ||
+		    (l->start_dir != NULL && a->start_dir == NULL))
+			x->errs->oom = 1;
+	}
 }
 
 static void
@@ -955,6 +1044,7 @@ conf_app_free(struct conf_app *a)
 	free(a->migrate);
 	free(a->backup_dir);
 	free(a->repo);
+	free(a->follows);
 	free(a->branch);
 	strv_free(&a->shared);
 	free(a->build);
@@ -1032,6 +1122,7 @@ conf_parse(const char *buf, size_t len, const char *path, struct errs *errs)
 		if (canon(&x.apps[i]) != 0)
 			errs->oom = 1;
 	}
+	check_follows(&x);
 	check_ports(&x);
 
 	if ((c->apps = calloc(x.n_apps + 1, sizeof(*c->apps))) == NULL)
@@ -1145,7 +1236,8 @@ conf_check_env(const struct conf *c, struct errs *errs, struct errs *warns,
 		const struct conf_app *a = c->apps[i];
 
 		/* A deployed app's dir is made by its first deploy. */
-		if (stat(a->dir, &st) != 0 && (a->repo == NULL || errno != ENOENT))
+		if (stat(a->dir, &st) != 0 && ((a->repo == NULL &&
+		    a->follows == NULL) || errno != ENOENT))
 			errs_add(errs, a->file, a->line, "[app:%s]: dir %s: %s",
 			    a->name, a->dir, strerror(errno));
 		else if (stat(a->dir, &st) == 0 && !S_ISDIR(st.st_mode))

@@ -18,10 +18,14 @@
  * Failures: build-failed, deploy-failed (the new instances are stopped,
  * the old ones never stopped serving, the nginx file is put back), and
  * build-canceled when a newer deploy of the app arrives during a build.
- * Every status change is written to the app's history (history.c) before
- * anything depends on it, so a kill -9 of tendd leaves a readable record;
- * the next tendd marks an interrupted deploy failed, and nginx's upstream
- * file says which port set serves.
+ * The record (history.c, struct deploy_rec) is saved, atomically, when
+ * it is made with its ref, when its id, sha and folder are known (before
+ * git makes the folder), and at its final status; a rollback, which
+ * reuses its release's record, when it marks it rolling_back and at the
+ * end.  building, awaiting and deploying are not saved apart: after a
+ * kill -9 the next tendd treats them alike, marking the deploy failed
+ * (removing its folder) unless nginx's upstream file, which says which
+ * port set serves, names its release.
  *
  * Without nginx_upstream there is nowhere to switch: the release replaces
  * the running one in place (requests fail meanwhile) and deploy says so.
@@ -38,7 +42,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "tendd.h"
@@ -46,37 +49,27 @@
 /* How often a waiting deploy looks again (draining, preflight). */
 #define DEPLOY_POLL_MS	200
 
-const char *const deploy_status_names[DS__COUNT] = {
-	[DS_BUILDING] = "building",
-	[DS_AWAITING] = "awaiting",
-	[DS_DEPLOYING] = "deploying",
-	[DS_LIVE] = "live",
-	[DS_READY] = "ready",
-	[DS_BUILD_FAILED] = "build-failed",
-	[DS_DEPLOY_FAILED] = "deploy-failed",
-	[DS_BUILD_CANCELED] = "build-canceled",
-};
-
-enum dkind { DK_DEPLOY, DK_ROLLBACK, DK_RELOAD };
-static const char *const kind_names[] = { "deploy", "rollback", "reload" };
-
 enum dstep {
 	D_FETCH, D_RESOLVE, D_CLONE, D_CHECKOUT, D_LINK, D_BUILD, D_LINK_RUN,
-	D_AWAIT, D_START, D_TEST, D_RELOAD, D_DRAIN
+	D_AWAIT, D_START, D_TEST, D_RELOAD, D_FOLLOW, D_DRAIN
 };
 
 struct deploy {
 	LIST_ENTRY(deploy) entry;	/* every deploy object, live or ending */
 	struct app	*app;
-	enum dkind	 kind;
+	enum deploy_kind kind;
 	enum dstep	 step;
 	enum deploy_status status;
 	int		 canceled;
 	int		 finished;	/* reported; maybe still draining */
+	int		 followed;	/* every follower runs the release */
+	char		 follow_fail[700];	/* why a follower did not */
 	struct client	*client;
 	struct job	*job;
 	uv_timer_t	 timer;
-	json_t		*rec;		/* its history record */
+	/* Its history record (a reload has none): in app->history, which
+	 * never drops a running record; NULL once the deploy is over. */
+	struct deploy_rec *rec;
 	char		 id[80];
 	char		 ref[208];
 	char		 sha[48];
@@ -108,23 +101,16 @@ struct deploy {
 static LIST_HEAD(, deploy) deploys = LIST_HEAD_INITIALIZER(deploys);
 
 static void	deploy_next(struct deploy *);
+static void	follow_check(struct deploy *);
+static void	follow_undo(struct deploy *);
+static void	drain_cb(uv_timer_t *);
+static void	undo_reload_done(void *, struct job *);
 static void	do_live(struct deploy *);
 static void	restore_upstream(struct deploy *);
 static void	deploy_fail(struct deploy *, enum deploy_status, const char *,
 		    ...) __attribute__((format(printf, 3, 4)));
 
 /* --- small helpers ---------------------------------------------------- */
-
-static void
-iso_now(char *buf, size_t len)
-{
-	struct timespec	ts;
-	struct tm	tm;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	gmtime_r(&ts.tv_sec, &tm);
-	strftime(buf, len, "%Y-%m-%dT%H:%M:%SZ", &tm);
-}
 
 /* A line for the requester, the deploy log and the app log. */
 static void
@@ -133,16 +119,16 @@ deploy_say(struct deploy *d, const char *fmt, ...)
 static void
 deploy_say(struct deploy *d, const char *fmt, ...)
 {
-	char	line[1200], ts[32];
+	char	line[1200], ts[TIME_ISO_MAX];
 	va_list	ap;
 
 	va_start(ap, fmt);
 	vsnprintf(line, sizeof(line), fmt, ap);
 	va_end(ap);
-	applog_event(d->app, -1, "%s %s: %s", kind_names[d->kind],
+	applog_event(d->app, -1, "%s %s: %s", deploy_kind_names[d->kind],
 	    d->id[0] ? d->id : d->ref, line);
 	if (d->log != NULL) {
-		iso_now(ts, sizeof(ts));
+		time_iso(ts, sizeof(ts), time_now_ms(), 0);
 		fprintf(d->log, "%s %s\n", ts, line);
 		fflush(d->log);
 	}
@@ -151,71 +137,42 @@ deploy_say(struct deploy *d, const char *fmt, ...)
 		    "progress", "line", line));
 }
 
+/* The app's history to its file: once per change that matters (see
+ * above), so a deploy costs a few fsyncs, not one per step. */
 static void
 save_history(struct app *app)
 {
-	char	why[512];
+	char	path[PATH_MAX], why[600];
 
-	if (app->history != NULL && history_save(app->t->conf->state_dir,
-	    app->name, app->history, why, sizeof(why)) != 0)
+	if (history_path(path, sizeof(path), app->t->conf->state_dir,
+	    app->name) != 0)
+		log_warnx("%s: cannot save the deploy history: state_dir is too "
+		    "long a path", app->name);
+	else if (history_write(&app->history, path, why, sizeof(why)) != 0)
 		log_warnx("%s: cannot save the deploy history: %s", app->name,
 		    why);
 }
 
+/* In memory and in status at once; the callers save when it matters. */
 static void
 set_status(struct deploy *d, enum deploy_status st)
 {
-	char	ts[32];
-
 	d->status = st;
 	if (d->rec == NULL)
 		return;
-	json_object_set_new(d->rec, "status",
-	    json_string(deploy_status_names[st]));
-	if (st != DS_BUILDING && st != DS_AWAITING && st != DS_DEPLOYING) {
-		iso_now(ts, sizeof(ts));
-		json_object_set_new(d->rec, "finished_at", json_string(ts));
-	}
-	save_history(d->app);
+	history_set_status(d->rec, st, time_now_ms());
 	app_notify(d->app);
 }
 
-/* Time spent in the step that ends now, under steps.NAME (ms). */
+/* Time spent in the step that ends now, in the record's steps (ms). */
 static void
-step_done(struct deploy *d, const char *name)
+step_done(struct deploy *d, enum rec_step step)
 {
 	uint64_t	now = uv_now(d->app->t->loop);
-	json_t		*steps;
 
-	if (d->rec != NULL) {
-		if ((steps = json_object_get(d->rec, "steps")) == NULL) {
-			steps = json_object();
-			json_object_set_new(d->rec, "steps", steps);
-		}
-		json_object_set_new(steps, name,
-		    json_integer((json_int_t)(now - d->t_step)));
-	}
+	if (d->rec != NULL)
+		history_step(d->rec, step, now - d->t_step);
 	d->t_step = now;
-}
-
-static json_t *
-find_record(struct app *app, const char *status, const char *id)
-{
-	json_t	*r;
-	size_t	 i;
-
-	json_array_foreach(app->history, i, r) {
-		if (status != NULL && strcmp(json_string_value(json_object_get(r,
-		    "status")) ? json_string_value(json_object_get(r, "status")) :
-		    "", status) != 0)
-			continue;
-		if (id != NULL && (json_string_value(json_object_get(r, "id")) ==
-		    NULL || strcmp(json_string_value(json_object_get(r, "id")),
-		    id) != 0))
-			continue;
-		return r;
-	}
-	return NULL;
 }
 
 /* --- the end --------------------------------------------------------- */
@@ -227,7 +184,6 @@ deploy_closed_cb(uv_handle_t *h)
 	struct app	*app = d->app;
 
 	LIST_REMOVE(d, entry);
-	json_decref(d->rec);
 	free(d->old_upstream);
 	if (d->log != NULL)
 		fclose(d->log);
@@ -238,12 +194,15 @@ deploy_closed_cb(uv_handle_t *h)
 static void
 deploy_free(struct deploy *d)
 {
-	struct app	*app = d->app;
+	struct app	*app = d->app, *f;
 
 	if (app->deploy == d)
 		app->deploy = NULL;
 	if (app->drainer == d)
 		app->drainer = NULL;
+	TAILQ_FOREACH(f, &app->t->apps, entry)
+		if (f->mover == d)
+			f->mover = NULL;
 	uv_close((uv_handle_t *)&d->timer, deploy_closed_cb);
 	app_notify(app);
 	app_deploy_ended(app);
@@ -282,15 +241,15 @@ stop_new(struct deploy *d)
 static void
 note_backup(struct deploy *d)
 {
-	json_t	*b = d->app->prep_last != NULL ?
-		    json_object_get(d->app->prep_last, "backup") : NULL;
+	struct prep_backup	b;
 
-	if (b == NULL || d->rec == NULL || (uint64_t)json_integer_value(
-	    json_object_get(b, "at_ms")) < d->t0)
+	/* A dump taken since this deploy began is this deploy's. */
+	if (d->rec == NULL || prep_last_backup(d->app, &b) != 0 ||
+	    b.at_ms < d->t0)
 		return;
-	json_object_set_new(d->rec, "backup", json_pack("{s:O,s:O}", "file",
-	    json_object_get(b, "file"), "restore", json_object_get(b,
-	    "restore")));
+	if (history_set_backup(d->rec, b.file, b.restore) != 0)
+		log_warnx("%s: out of memory: the history does not name the "
+		    "backup %s", d->app->name, b.file != NULL ? b.file : "");
 }
 
 static void
@@ -309,14 +268,34 @@ deploy_fail(struct deploy *d, enum deploy_status st, const char *fmt, ...)
 	d->finished = 1;	/* stopping instances calls back into us */
 	uv_timer_stop(&d->timer);
 	note_backup(d);
+	/* Out of memory: the status alone says it failed. */
 	if (d->rec != NULL)
-		json_object_set_new(d->rec, "reason", json_string(reason));
+		(void)history_set_reason(d->rec, reason);
 	deploy_say(d, "%s: %s", deploy_status_names[st], reason);
-	log_warnx("%s: %s %s %s: %s", app->name, kind_names[d->kind], d->id,
-	    deploy_status_names[st], reason);
+	log_warnx("%s: %s %s %s: %s", app->name, deploy_kind_names[d->kind],
+	    d->id, deploy_status_names[st], reason);
+	if (d->step == D_FOLLOW) {
+		/* nginx already sends traffic to the new instances: the
+		 * old text back, nginx reloaded, then they go (below). */
+		follow_undo(d);
+		if (!d->inplace && app->ca->nginx_upstream != NULL) {
+			char why[512];
+
+			restore_upstream(d);
+			deploy_say(d, "nginx back to the previous release: %s",
+			    app->ca->nginx_reload);
+			d->job = nginx_run(app, app->ca->nginx_reload,
+			    undo_reload_done, NULL, d, why, sizeof(why));
+			if (d->job == NULL)
+				log_warnx("%s: nginx_reload: %s", app->name, why);
+		}
+	}
 	if (d->step == D_TEST || d->step == D_RELOAD)
 		restore_upstream(d);	/* idempotent: the old text again */
-	if (d->step >= D_START && d->step != D_DRAIN) {
+	if (d->step == D_FOLLOW && d->job != NULL) {
+		/* Stopped once nginx let go of them: undo_reload_done. */
+		d->old_base = d->base;
+	} else if (d->step >= D_START && d->step != D_DRAIN) {
 		if (!d->inplace || d->prev_rundir[0] == '\0')
 			stop_new(d);
 		else {
@@ -333,23 +312,29 @@ deploy_fail(struct deploy *d, enum deploy_status st, const char *fmt, ...)
 		}
 	}
 	/* A release that never went live is not kept. */
-	if (d->kind == DK_DEPLOY && d->made_dir &&
+	if (d->kind == KIND_DEPLOY && d->made_dir &&
 	    (st == DS_BUILD_FAILED || st == DS_BUILD_CANCELED)) {
 		char *ids[] = { d->id };
 
 		(void)release_remove(app, ids, 1);
 		if (d->rec != NULL)
-			json_object_set_new(d->rec, "pruned", json_true());
+			d->rec->pruned = 1;
 	}
 	if (d->rec != NULL)
-		json_object_del(d->rec, "rolling_back");
-	if (d->kind == DK_ROLLBACK) {
+		d->rec->rolling_back = 0;
+	if (d->kind == KIND_ROLLBACK) {
 		/* Still a release one can roll back to. */
 		set_status(d, DS_READY);
 		d->status = st;
 	} else
 		set_status(d, st);
+	if (d->rec != NULL) {
+		save_history(app);
+		d->rec = NULL;
+	}
 	deploy_reply(d, 0, reason);
+	if (d->step == D_FOLLOW && d->job != NULL)
+		return;		/* undo_reload_done drains, then frees */
 	deploy_free(d);
 }
 
@@ -529,9 +514,7 @@ do_resolve(struct deploy *d)
 static int
 make_release_id(struct deploy *d)
 {
-	struct tm	tm;
-	time_t		now = time(NULL);
-	char		stamp[32], base[80];
+	char		stamp[TIME_ISO_MAX], base[80];
 	size_t		i;
 	unsigned	n;
 
@@ -540,11 +523,12 @@ make_release_id(struct deploy *d)
 		    (d->first_line[i] >= 'a' && d->first_line[i] <= 'f')))
 			return -1;
 	snprintf(d->sha, sizeof(d->sha), "%.40s", d->first_line);
-	gmtime_r(&now, &tm);
-	strftime(stamp, sizeof(stamp), "%Y%m%dT%H%M%SZ", &tm);
+	if (time_iso(stamp, sizeof(stamp), time_now_ms(), TIME_BASIC) == 0)
+		return -1;
 	snprintf(base, sizeof(base), "%s-%.7s", stamp, d->sha);
 	snprintf(d->id, sizeof(d->id), "%s", base);
-	for (n = 2; find_record(d->app, NULL, d->id) != NULL && n < 1000; n++)
+	for (n = 2; history_find_id(&d->app->history, d->id) != NULL &&
+	    n < 1000; n++)
 		snprintf(d->id, sizeof(d->id), "%.60s-%u", base, n);
 	return n < 1000 ? 0 : -1;
 }
@@ -563,11 +547,16 @@ do_clone(struct deploy *d)
 		deploy_fail(d, DS_BUILD_FAILED, "dir is too long a path");
 		return;
 	}
-	open_log(d);
-	json_object_set_new(d->rec, "id", json_string(d->id));
-	json_object_set_new(d->rec, "sha", json_string(d->sha));
-	json_object_set_new(d->rec, "dir", json_string(d->reldir));
+	/* Saved before git makes the folder: a tendd killed from here on
+	 * leaves a record that says which folder to remove. */
+	snprintf(d->rec->id, sizeof(d->rec->id), "%s", d->id);
+	snprintf(d->rec->sha, sizeof(d->rec->sha), "%s", d->sha);
+	if (history_set_dir(d->rec, d->reldir) != 0) {
+		deploy_fail(d, DS_BUILD_FAILED, "out of memory");
+		return;
+	}
 	save_history(d->app);
+	open_log(d);
 	deploy_say(d, "release %s: commit %s of %s", d->id, d->sha, d->ref);
 	started(d, release_clone(d->app, d->id, &d->cb, why, sizeof(why)),
 	    "git", why);
@@ -688,7 +677,7 @@ do_start(struct deploy *d)
 			deploy_say(d, "starting %s", d->id);
 	}
 	/* A rollback and a reload run no migration: mark it done. */
-	if (d->kind != DK_DEPLOY && appenv_realpath(app, d->rundir, real,
+	if (d->kind != KIND_DEPLOY && appenv_realpath(app, d->rundir, real,
 	    sizeof(real)) != NULL) {
 		free(app->migrated);
 		app->migrated = strdup(real);
@@ -721,6 +710,10 @@ deploy_app_changed(struct app *app)
 	struct deploy	*d = app->deploy;
 	unsigned	 i, live = 0;
 
+	if (app->mover != NULL) {
+		follow_check(app->mover);
+		return;
+	}
 	if (d == NULL || d->step != D_START || d->finished || d->canceled ||
 	    d->launching || d->healthy)
 		return;
@@ -743,13 +736,170 @@ deploy_app_changed(struct app *app)
 		}
 	}
 	if (live == app->n_run) {
-		step_done(d, "start");
+		step_done(d, RS_START);
 		deploy_say(d, "healthy on port%s %u%s", app->n_run > 1 ? "s" : "",
 		    app->inst[d->base].port, app->n_run > 1 ? "..." : "");
 		/* From the loop: we are inside the state machine. */
 		d->healthy = 1;
 		uv_timer_start(&d->timer, deploy_poll_cb, 0, 0);
 	}
+}
+
+/* --- the group --------------------------------------------------------- */
+
+/* Is f a member of leader's release group that the deploy moves? */
+static int
+is_follower(const struct app *f, const struct app *leader)
+{
+	return f != leader && !f->removing && !f->unlinked &&
+	    f->ca->follows != NULL && strcmp(f->ca->follows, leader->name) == 0;
+}
+
+/* Restart f's instances on the release f->release names.  Each stops
+ * before it starts again: a worker's job loop never runs twice. */
+static void
+follower_restart(struct app *f)
+{
+	unsigned	i;
+
+	f->env_at = 0;		/* the start reads the env anew */
+	for (i = 0; i < f->n_inst; i++) {
+		struct inst *in = &f->inst[i];
+
+		free(in->dir);
+		in->dir = NULL;	/* inst_dir() goes by f->release */
+		inst_event(in, EV_STOP);
+		if (inst_active(in))
+			inst_event(in, EV_START);
+	}
+}
+
+/*
+ * The leader serves the release: move every follower to it (one that was
+ * stopped on purpose only learns its new release).  Live once they all
+ * are; one that fails takes the group back (deploy_fail).
+ */
+static void
+do_follow(struct deploy *d)
+{
+	struct app	*app = d->app, *f;
+	const char	*rel = d->kind == KIND_RELOAD ? app->release : d->id;
+	unsigned	 n = 0;
+
+	d->step = D_FOLLOW;
+	TAILQ_FOREACH(f, &app->t->apps, entry) {
+		if (!is_follower(f, app))
+			continue;
+		snprintf(f->prev_release, sizeof(f->prev_release), "%s",
+		    f->release);
+		f->prev_set = 1;
+		snprintf(f->release, sizeof(f->release), "%.63s", rel);
+		if (app_is_down(f) && !f->ca->autostart)
+			continue;
+		deploy_say(d, "moving %s to %s", f->name, rel);
+		f->mover = d;
+		n++;
+	}
+	if (n == 0) {
+		do_live(d);
+		return;
+	}
+	d->launching = 1;
+	TAILQ_FOREACH(f, &app->t->apps, entry)
+		if (f->mover == d)
+			follower_restart(f);
+	d->launching = 0;
+	follow_check(d);
+}
+
+/* Called on every change of a follower being moved. */
+static void
+follow_check(struct deploy *d)
+{
+	struct app	*app = d->app, *f;
+	unsigned	 i, pending = 0;
+
+	if (d->step != D_FOLLOW || d->finished || d->launching || d->followed ||
+	    d->follow_fail[0] != '\0')
+		return;
+	TAILQ_FOREACH(f, &app->t->apps, entry) {
+		if (f->mover != d)
+			continue;
+		for (i = 0; i < f->n_inst; i++) {
+			struct inst *in = &f->inst[i];
+
+			if (!inst_active(in))
+				continue;
+			switch (in->state) {
+			case ST_LIVE:
+				break;
+			case ST_FAILED:
+			case ST_BACKOFF:
+			case ST_STOPPED:
+				/* Failed from the loop, not from inside the
+				 * state machine that told us. */
+				snprintf(d->follow_fail, sizeof(d->follow_fail),
+				    "%s (follows %s) on %s: %s%s%s", f->name,
+				    app->name, d->id, state_names[in->state],
+				    in->reason[0] ? ": " : "", in->reason);
+				uv_timer_start(&d->timer, deploy_poll_cb, 0, 0);
+				return;
+			default:
+				pending++;
+				break;
+			}
+		}
+	}
+	if (pending > 0)
+		return;
+	TAILQ_FOREACH(f, &app->t->apps, entry)
+		if (f->mover == d) {
+			f->mover = NULL;
+			deploy_say(d, "%s runs %s", f->name, f->release);
+		}
+	d->followed = 1;
+	/* From the loop: we are inside the state machine. */
+	uv_timer_start(&d->timer, deploy_poll_cb, 0, 0);
+}
+
+/* The group goes back: followers to the release they ran before. */
+static void
+follow_undo(struct deploy *d)
+{
+	struct app	*app = d->app, *f;
+
+	TAILQ_FOREACH(f, &app->t->apps, entry) {
+		if (!is_follower(f, app) || !f->prev_set)
+			continue;
+		snprintf(f->release, sizeof(f->release), "%s", f->prev_release);
+		f->prev_set = 0;
+		if (f->mover != d)
+			continue;
+		f->mover = NULL;
+		if (f->release[0] == '\0') {
+			/* It had no release before this one: down again. */
+			deploy_say(d, "%s stops: it has no release to go back "
+			    "to", f->name);
+			app_stop(f);
+			continue;
+		}
+		deploy_say(d, "%s goes back to %s", f->name, f->release);
+		follower_restart(f);
+	}
+}
+
+/* nginx took the old upstream back: the new instances may go once the
+ * requests they still have are done. */
+static void
+undo_reload_done(void *arg, struct job *j)
+{
+	struct deploy	*d = arg;
+
+	(void)j;
+	d->job = NULL;
+	d->step = D_DRAIN;
+	d->app->drainer = d;
+	uv_timer_start(&d->timer, drain_cb, d->app->ca->drain_timeout, 0);
 }
 
 static void
@@ -761,7 +911,7 @@ do_switch(struct deploy *d)
 	int			 n, r;
 
 	if (ca->nginx_upstream == NULL) {
-		do_live(d);
+		do_follow(d);
 		return;
 	}
 	free(d->old_upstream);
@@ -808,25 +958,24 @@ do_reload(struct deploy *d)
 static void
 prune_releases(struct app *app)
 {
-	char		*ids[SPAWN_MAX_ARGS], dir[PATH_MAX], name[100], why[512];
-	const char	*keep_ready = NULL, *id, *st;
-	json_t		*r;
-	size_t		 i, n = 0, kept = 0;
-	int		 dfd;
+	char			*ids[SPAWN_MAX_ARGS], dir[PATH_MAX], name[100];
+	char			 why[512];
+	const char		*keep_ready = NULL, *id;
+	struct deploy_rec	*r;
+	size_t			 n = 0, kept = 0;
+	int			 dfd;
 
-	if ((r = find_record(app, "ready", NULL)) != NULL)
-		keep_ready = json_string_value(json_object_get(r, "id"));
+	if ((r = history_find_status(&app->history, DS_READY)) != NULL)
+		keep_ready = r->id;
 	snprintf(dir, sizeof(dir), "%s/%s.deploys", app->t->conf->log_dir,
 	    app->name);
 	dfd = rootdir_open(dir, 0, why, sizeof(why));
 	/* Newest first: the first keep_releases with a folder stay. */
-	json_array_foreach(app->history, i, r) {
-		id = json_string_value(json_object_get(r, "id"));
-		st = json_string_value(json_object_get(r, "status"));
-		if (id == NULL || !valid_release_id(id) ||
-		    json_is_true(json_object_get(r, "pruned")) ||
-		    (st != NULL && (strcmp(st, "build-failed") == 0 ||
-		    strcmp(st, "build-canceled") == 0)))
+	TAILQ_FOREACH(r, &app->history.recs, entry) {
+		id = r->id;
+		if (!valid_release_id(id) || r->pruned ||
+		    r->status == DS_BUILD_FAILED ||
+		    r->status == DS_BUILD_CANCELED)
 			continue;
 		if (kept < app->ca->keep_releases || strcmp(id, app->release) == 0 ||
 		    (keep_ready != NULL && strcmp(id, keep_ready) == 0) ||
@@ -836,8 +985,8 @@ prune_releases(struct app *app)
 		}
 		if (n == SPAWN_MAX_ARGS - 4)
 			break;
-		ids[n++] = (char *)id;
-		json_object_set_new(r, "pruned", json_true());
+		ids[n++] = r->id;
+		r->pruned = 1;
 		applog_event(app, -1, "removing release %s (keep_releases = %u)",
 		    id, app->ca->keep_releases);
 		snprintf(name, sizeof(name), "%s.log", id);
@@ -870,47 +1019,51 @@ do_live(struct deploy *d)
 {
 	struct app	*app = d->app;
 	char		 why[512], d2[32];
-	json_t		*prev;
-	size_t		 i;
+	uint64_t	 total = uv_now(app->t->loop) - d->t0;
 
-	if (d->kind != DK_RELOAD) {
+	if (d->kind != KIND_RELOAD) {
 		/* For people and scripts; tend itself goes by its history. */
 		if (release_point_current(app, d->id, NULL, why,
 		    sizeof(why)) == NULL)
 			log_warnx("%s: cannot point current at %s: %s",
 			    app->name, d->id, why);
-		/* The one that was live is the rollback target now. */
-		json_array_foreach(app->history, i, prev)
-			if (prev != d->rec && json_string_value(json_object_get(
-			    prev, "status")) != NULL && strcmp(json_string_value(
-			    json_object_get(prev, "status")), "live") == 0)
-				json_object_set_new(prev, "status",
-				    json_string("ready"));
 		snprintf(app->release, sizeof(app->release), "%.63s", d->id);
 	}
 	if (!d->inplace)
 		app->color = d->base / app->n_run;
+	{
+		struct app *f;
+
+		TAILQ_FOREACH(f, &app->t->apps, entry)
+			if (is_follower(f, app))
+				f->prev_set = 0;
+	}
 	note_backup(d);
-	step_done(d, "switch");
-	format_duration(d2, sizeof(d2), uv_now(app->t->loop) - d->t0);
-	if (d->rec != NULL)
-		json_object_del(d->rec, "rolling_back");
-	if (d->rec != NULL)
-		json_object_set_new(d->rec, "total_ms",
-		    json_integer((json_int_t)(uv_now(app->t->loop) - d->t0)));
-	set_status(d, DS_LIVE);
+	step_done(d, RS_SWITCH);
+	format_duration(d2, sizeof(d2), total);
+	d->status = DS_LIVE;
+	if (d->rec != NULL) {
+		d->rec->total_ms = total > INT64_MAX ? INT64_MAX :
+		    (int64_t)total;
+		/* The one that was live is the rollback target now. */
+		history_set_live(&app->history, d->rec, time_now_ms());
+		app_notify(app);
+	}
 	deploy_say(d, "live in %s", d2);
-	if (d->kind == DK_ROLLBACK)
+	if (d->kind == KIND_ROLLBACK)
 		deploy_say(d, "note: database changes made by later releases "
 		    "are not reverted");
-	if (d->kind != DK_RELOAD)
+	if (d->kind != KIND_RELOAD)
 		prune_releases(app);
-	save_history(app);
+	if (d->rec != NULL) {
+		save_history(app);
+		d->rec = NULL;
+	}
 	deploy_reply(d, 1, NULL);
 	if (!d->inplace) {
 		format_duration(d2, sizeof(d2), app->ca->drain_timeout);
 		applog_event(app, -1, "%s %s: old instances stop in %s "
-		    "(drain_timeout)", kind_names[d->kind], d->id, d2);
+		    "(drain_timeout)", deploy_kind_names[d->kind], d->id, d2);
 		d->step = D_DRAIN;
 		app->drainer = d;
 		uv_timer_start(&d->timer, drain_cb, app->ca->drain_timeout, 0);
@@ -927,7 +1080,7 @@ deploy_next(struct deploy *d)
 		return;
 	switch (d->step) {
 	case D_FETCH:
-		step_done(d, "fetch");
+		step_done(d, RS_FETCH);
 		d->step = D_RESOLVE;
 		do_resolve(d);
 		break;
@@ -941,7 +1094,7 @@ deploy_next(struct deploy *d)
 		do_checkout(d);
 		break;
 	case D_CHECKOUT:
-		step_done(d, "checkout");
+		step_done(d, RS_CHECKOUT);
 		d->step = D_LINK;
 		do_link(d, d->reldir);
 		break;
@@ -958,7 +1111,7 @@ deploy_next(struct deploy *d)
 		}
 		__attribute__((fallthrough));
 	case D_LINK_RUN:
-		step_done(d, "build");
+		step_done(d, RS_BUILD);
 		d->step = D_AWAIT;
 		set_status(d, DS_AWAITING);
 		__attribute__((fallthrough));
@@ -971,7 +1124,7 @@ deploy_next(struct deploy *d)
 			uv_timer_start(&d->timer, deploy_poll_cb, DEPLOY_POLL_MS, 0);
 			break;
 		}
-		step_done(d, "await");
+		step_done(d, RS_AWAIT);
 		set_status(d, DS_DEPLOYING);
 		d->step = D_START;
 		do_start(d);
@@ -986,7 +1139,13 @@ deploy_next(struct deploy *d)
 		do_reload(d);
 		break;
 	case D_RELOAD:
-		do_live(d);
+		do_follow(d);
+		break;
+	case D_FOLLOW:
+		if (d->follow_fail[0] != '\0')
+			deploy_fail(d, DS_DEPLOY_FAILED, "%s", d->follow_fail);
+		else if (d->followed)
+			do_live(d);
 		break;
 	case D_DRAIN:
 		break;
@@ -996,13 +1155,19 @@ deploy_next(struct deploy *d)
 /* --- requests -------------------------------------------------------- */
 
 static struct deploy *
-deploy_new(struct app *app, enum dkind kind, struct client *c)
+deploy_new(struct app *app, enum deploy_kind kind, struct client *c)
 {
 	struct deploy	*d;
-	char		 ts[32];
 
 	if ((d = calloc(1, sizeof(*d))) == NULL)
 		return NULL;
+	/* A new release gets a record; a rollback reuses its release's,
+	 * a reload changes no release. */
+	if (kind == KIND_DEPLOY && (d->rec = history_add(&app->history, kind,
+	    time_now_ms())) == NULL) {
+		free(d);
+		return NULL;
+	}
 	d->app = app;
 	d->kind = kind;
 	d->client = c;
@@ -1014,10 +1179,6 @@ deploy_new(struct app *app, enum dkind kind, struct client *c)
 	d->cb.arg = d;
 	app->nhandles++;
 	LIST_INSERT_HEAD(&deploys, d, entry);
-	iso_now(ts, sizeof(ts));
-	if (kind != DK_RELOAD && (d->rec = json_pack("{s:s,s:s,s:s}", "kind",
-	    kind_names[kind], "status", "building", "created_at", ts)) != NULL)
-		json_array_insert(app->history, 0, d->rec);
 	return d;
 }
 
@@ -1041,7 +1202,7 @@ deploy_busy(struct app *app, struct client *c)
 		return 0;
 	}
 	client_finish(c, cmd_error("%s: %s %s is %s; try again when it is done",
-	    app->name, kind_names[d->kind], d->id[0] ? d->id : "",
+	    app->name, deploy_kind_names[d->kind], d->id[0] ? d->id : "",
 	    deploy_status_names[d->status]));
 	return 1;
 }
@@ -1049,7 +1210,7 @@ deploy_busy(struct app *app, struct client *c)
 /* The app's deploy from now on, once a build in the way is canceled; NULL
  * when c was answered instead (busy, out of memory). */
 static struct deploy *
-deploy_begin(struct app *app, enum dkind kind, struct client *c)
+deploy_begin(struct app *app, enum deploy_kind kind, struct client *c)
 {
 	struct deploy	*d;
 
@@ -1068,6 +1229,12 @@ deploy_request(struct app *app, struct client *c, const char *ref)
 {
 	struct deploy	*d;
 
+	if (app->ca->follows != NULL) {
+		client_finish(c, cmd_error("%s follows %s: tendctl deploy %s "
+		    "moves the whole group", app->name, app->ca->follows,
+		    app->ca->follows));
+		return;
+	}
 	if (app->ca->repo == NULL) {
 		client_finish(c, cmd_error("%s has no repo: there is nothing to "
 		    "deploy (tendctl reload restarts it without downtime)",
@@ -1081,7 +1248,7 @@ deploy_request(struct app *app, struct client *c, const char *ref)
 		    "or commit (letters, digits, - _ . /, not starting with -)"));
 		return;
 	}
-	if ((d = deploy_begin(app, DK_DEPLOY, c)) == NULL)
+	if ((d = deploy_begin(app, KIND_DEPLOY, c)) == NULL)
 		return;
 	{
 		char *r = redact_url(app->ca->repo);
@@ -1091,19 +1258,25 @@ deploy_request(struct app *app, struct client *c, const char *ref)
 		free(r);
 	}
 	snprintf(d->ref, sizeof(d->ref), "%s", ref);
-	json_object_set_new(d->rec, "ref", json_string(ref));
-	save_history(app);
+	snprintf(d->rec->ref, sizeof(d->rec->ref), "%s", ref);
 	d->step = D_FETCH;
 	set_status(d, DS_BUILDING);
+	save_history(app);
 	do_fetch(d);
 }
 
 void
 deploy_rollback(struct app *app, struct client *c, const char *release)
 {
-	struct deploy	*d;
-	json_t		*r;
+	struct deploy		*d;
+	struct deploy_rec	*r;
 
+	if (app->ca->follows != NULL) {
+		client_finish(c, cmd_error("%s follows %s: tendctl rollback %s "
+		    "moves the whole group", app->name, app->ca->follows,
+		    app->ca->follows));
+		return;
+	}
 	if (app->ca->repo == NULL) {
 		client_finish(c, cmd_error("%s has no repo: it has no releases",
 		    app->name));
@@ -1114,15 +1287,13 @@ deploy_rollback(struct app *app, struct client *c, const char *release)
 		return;
 	}
 	/* Only a release that served: ready (or live, refused below). */
-	r = release != NULL ? find_record(app, NULL, release) :
-	    find_record(app, "ready", NULL);
-	if (r != NULL && release != NULL && json_string_value(json_object_get(r,
-	    "status")) != NULL && strcmp(json_string_value(json_object_get(r,
-	    "status")), "ready") != 0 && strcmp(json_string_value(
-	    json_object_get(r, "status")), "live") != 0) {
+	r = release != NULL ? history_find_id(&app->history, release) :
+	    history_find_status(&app->history, DS_READY);
+	if (r != NULL && release != NULL && r->status != DS_READY &&
+	    r->status != DS_LIVE) {
 		client_finish(c, cmd_error("%s: release %s is %s: only a ready "
 		    "release can be rolled back to", app->name, release,
-		    json_string_value(json_object_get(r, "status"))));
+		    deploy_status_names[r->status]));
 		return;
 	}
 	if (r == NULL) {
@@ -1131,38 +1302,33 @@ deploy_rollback(struct app *app, struct client *c, const char *release)
 		    release != NULL ? release : ""));
 		return;
 	}
-	release = json_string_value(json_object_get(r, "id"));
-	if (release == NULL || strcmp(release, app->release) == 0) {
+	release = r->id;
+	if (release[0] == '\0' || strcmp(release, app->release) == 0) {
 		client_finish(c, cmd_error("%s: release %s is the live one",
-		    app->name, release ? release : "?"));
+		    app->name, release[0] ? release : "?"));
 		return;
 	}
-	if (!valid_release_id(release) ||
-	    json_is_true(json_object_get(r, "pruned"))) {
+	if (!valid_release_id(release) || r->pruned) {
 		client_finish(c, cmd_error("%s: release %s was removed: deploy "
 		    "its commit again", app->name, release));
 		return;
 	}
-	if ((d = deploy_begin(app, DK_ROLLBACK, c)) == NULL)
+	/* Canceling a build in the way drops no record: r stays. */
+	if ((d = deploy_begin(app, KIND_ROLLBACK, c)) == NULL)
 		return;
 	snprintf(d->id, sizeof(d->id), "%s", release);
-	snprintf(d->sha, sizeof(d->sha), "%s",
-	    json_string_value(json_object_get(r, "sha")) ?
-	    json_string_value(json_object_get(r, "sha")) : "");
+	snprintf(d->sha, sizeof(d->sha), "%s", r->sha);
 	set_dirs(d);
 	open_log(d);
 	/* The rollback reuses the release's record: it is that release. */
-	if (d->rec != NULL) {
-		json_array_remove(app->history, 0);
-		json_decref(d->rec);
-	}
-	d->rec = json_incref(r);
-	json_object_del(r, "reason");
+	d->rec = r;
+	(void)history_set_reason(r, NULL);
 	/* If tendd dies meanwhile, the next one knows it was a good one. */
-	json_object_set_new(r, "rolling_back", json_true());
-	deploy_say(d, "rolling back to %s (no build, no migration)", release);
+	r->rolling_back = 1;
 	d->step = D_AWAIT;
 	set_status(d, DS_AWAITING);
+	save_history(app);
+	deploy_say(d, "rolling back to %s (no build, no migration)", release);
 	deploy_next(d);
 }
 
@@ -1177,7 +1343,7 @@ deploy_reload(struct app *app, struct client *c)
 		    app->name));
 		return;
 	}
-	if ((d = deploy_begin(app, DK_RELOAD, c)) == NULL)
+	if ((d = deploy_begin(app, KIND_RELOAD, c)) == NULL)
 		return;
 	snprintf(d->id, sizeof(d->id), "%s", app->release[0] ? app->release :
 	    "current");
@@ -1200,6 +1366,66 @@ deploys_cancel_client(struct client *c)
 
 
 /*
+ * An unreadable history file is kept for people to look at, as
+ * APP.deploys.json.bad-TIME beside it, and a new history begins: the
+ * next save would otherwise write over it.  Root renames in state_dir
+ * only through a descriptor of it (rootdir.c).
+ */
+static void
+history_set_aside(struct app *app)
+{
+	char		 name[APP_NAME_MAX + 32], bad[APP_NAME_MAX + 80];
+	char		 stamp[TIME_ISO_MAX], why[512];
+	int		 dfd, r = -1;
+	unsigned	 n;
+
+	snprintf(name, sizeof(name), "%s.deploys.json", app->name);
+	if ((dfd = rootdir_open(app->t->conf->state_dir, 0, why,
+	    sizeof(why))) == -1) {
+		log_warnx("%s: cannot set the unreadable deploy history aside "
+		    "(%s): the next deploy writes over it", app->name, why);
+		return;
+	}
+	time_iso(stamp, sizeof(stamp), time_now_ms(), TIME_BASIC);
+	/* Never over an earlier one set aside in the same second. */
+	for (n = 1; n < 100; n++) {
+		snprintf(bad, sizeof(bad), n == 1 ? "%s.bad-%s" :
+		    "%s.bad-%s-%u", name, stamp, n);
+		if ((r = renameat2(dfd, name, dfd, bad,
+		    RENAME_NOREPLACE)) == 0 || errno != EEXIST)
+			break;
+	}
+	/* A filesystem without RENAME_NOREPLACE: a plain rename. */
+	if (r != 0 && errno == EINVAL)
+		r = renameat(dfd, name, dfd, bad);
+	if (r != 0)
+		log_warn("%s: cannot set the unreadable deploy history aside "
+		    "as %s/%s: the next deploy writes over it", app->name,
+		    app->t->conf->state_dir, bad);
+	else
+		log_warnx("%s: the unreadable deploy history is kept as %s/%s",
+		    app->name, app->t->conf->state_dir, bad);
+	close(dfd);
+}
+
+/* history_recover's word on a deploy a killed tendd left midway: its
+ * release never went live, so its folder goes. */
+static void
+recover_failed(struct deploy_rec *r, void *arg)
+{
+	struct app	*app = arg;
+
+	log_warnx("%s: deploy %s was interrupted by tendd stopping: marked "
+	    "deploy-failed", app->name, r->id[0] ? r->id : "?");
+	if (r->kind == KIND_DEPLOY && valid_release_id(r->id)) {
+		char *ids[] = { r->id };
+
+		(void)release_remove(app, ids, 1);
+		r->pruned = 1;
+	}
+}
+
+/*
  * At start: the history, with a deploy that a killed tendd left midway
  * marked failed (or live, if nginx already serves it), and the live
  * release's id.  Which release is live comes from tend's own files (the
@@ -1209,72 +1435,29 @@ deploys_cancel_client(struct client *c)
 void
 deploy_init_app(struct app *app)
 {
-	char		 why[512], served[80];
-	const char	*st, *id;
-	json_t		*r;
-	size_t		 i;
-	int		 changed = 0;
+	struct deploy_rec	*r;
+	char			 path[PATH_MAX], why[600], served[80];
 
-	if ((app->history = history_load(app->t->conf->state_dir, app->name,
-	    why, sizeof(why))) == NULL) {
+	if (history_path(path, sizeof(path), app->t->conf->state_dir,
+	    app->name) != 0)
+		log_warnx("%s: no deploy history: state_dir is too long a path",
+		    app->name);
+	else if (history_read(&app->history, path, why, sizeof(why)) != 0) {
 		log_warnx("%s: deploy history unreadable, starting a new one: %s",
 		    app->name, why);
-		app->history = json_array();
+		history_set_aside(app);
 	}
 	app->color = nginx_serving(app, served, sizeof(served));
 	if (app->ca->repo == NULL)
 		return;
 	app->release[0] = '\0';
-	if (served[0] != '\0' && find_record(app, NULL, served) != NULL)
+	if (history_find_id(&app->history, served) != NULL)
 		snprintf(app->release, sizeof(app->release), "%.63s", served);
-	else if ((r = find_record(app, "live", NULL)) != NULL &&
-	    (id = json_string_value(json_object_get(r, "id"))) != NULL &&
-	    valid_release_id(id))
-		snprintf(app->release, sizeof(app->release), "%.63s", id);
-	json_array_foreach(app->history, i, r) {
-		st = json_string_value(json_object_get(r, "status"));
-		id = json_string_value(json_object_get(r, "id"));
-		if (st == NULL || (strcmp(st, "building") != 0 &&
-		    strcmp(st, "awaiting") != 0 && strcmp(st, "deploying") != 0))
-			continue;
-		changed = 1;
-		if (id != NULL && strcmp(id, app->release) == 0) {
-			json_object_set_new(r, "status", json_string("live"));
-			json_object_del(r, "rolling_back");
-			continue;
-		}
-		if (json_is_true(json_object_get(r, "rolling_back"))) {
-			/* A rollback target stays one. */
-			json_object_set_new(r, "status", json_string("ready"));
-			json_object_del(r, "rolling_back");
-			continue;
-		}
-		json_object_set_new(r, "status", json_string("deploy-failed"));
-		json_object_set_new(r, "reason", json_string("interrupted: "
-		    "tendd stopped during the deploy"));
-		log_warnx("%s: deploy %s was interrupted by tendd stopping: "
-		    "marked deploy-failed", app->name, id ? id : "?");
-		if (id != NULL && valid_release_id(id) &&
-		    json_string_value(json_object_get(r, "kind")) != NULL &&
-		    strcmp(json_string_value(json_object_get(r, "kind")),
-		    "deploy") == 0) {
-			char *ids[] = { (char *)id };
-
-			(void)release_remove(app, ids, 1);
-			json_object_set_new(r, "pruned", json_true());
-		}
-	}
-	/* Exactly one live record: the one that serves. */
-	json_array_foreach(app->history, i, r) {
-		st = json_string_value(json_object_get(r, "status"));
-		id = json_string_value(json_object_get(r, "id"));
-		if (st != NULL && strcmp(st, "live") == 0 && (id == NULL ||
-		    strcmp(id, app->release) != 0)) {
-			json_object_set_new(r, "status", json_string("ready"));
-			changed = 1;
-		}
-	}
-	if (changed)
+	else if ((r = history_live(&app->history)) != NULL &&
+	    valid_release_id(r->id))
+		snprintf(app->release, sizeof(app->release), "%.63s", r->id);
+	if (history_recover(&app->history, app->release, recover_failed,
+	    app) != 0)
 		save_history(app);
 }
 
@@ -1304,27 +1487,6 @@ deploy_ensure_upstream(struct app *app)
 		    why);
 	else
 		log_info("%s: wrote %s", app->name, app->ca->nginx_upstream);
-}
-
-/* tendctl releases: the history, newest first, the live one marked. */
-json_t *
-deploy_releases_json(struct app *app)
-{
-	json_t	*out = json_array(), *r, *c;
-	size_t	 i;
-
-	json_array_foreach(app->history, i, r) {
-		if ((c = json_deep_copy(r)) == NULL)
-			continue;
-		json_object_set_new(c, "live", json_boolean(json_string_value(
-		    json_object_get(r, "id")) != NULL && strcmp(json_string_value(
-		    json_object_get(r, "id")), app->release) == 0 &&
-		    strcmp(json_string_value(json_object_get(r, "status")) ?
-		    json_string_value(json_object_get(r, "status")) : "",
-		    "live") == 0));
-		json_array_append_new(out, c);
-	}
-	return out;
 }
 
 /*

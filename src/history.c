@@ -23,11 +23,6 @@
 
 #include "tend.h"
 
-/*
- * TODO: weak only while deploy.c still defines its own copy of this
- * table; make it an ordinary definition once deploy.c's goes.
- */
-__attribute__((weak))
 const char *const deploy_status_names[DS__COUNT] = {
 	[DS_BUILDING] = "building",
 	[DS_AWAITING] = "awaiting",
@@ -680,7 +675,7 @@ fail:
 	return -1;
 }
 
-/* The file's text: what history_write and history_save both write. */
+/* The file's text, ending in a newline. */
 static int
 write_json(json_t *a, const char *path, char *why, size_t len)
 {
@@ -721,56 +716,6 @@ history_write(const struct history *h, const char *path, char *why,
 	}
 	r = write_json(a, path, why, len);
 	json_decref(a);
-	return r;
-}
-
-/* --- the JSON API deploy.c still uses -------------------------------- */
-
-json_t *
-history_load(const char *state_dir, const char *app, char *why, size_t len)
-{
-	struct history	 h;
-	char		 path[4096];
-	json_t		*a;
-
-	if (history_path(path, sizeof(path), state_dir, app) != 0) {
-		whyf(why, len, "state_dir path too long");
-		return NULL;
-	}
-	history_init(&h);
-	if (history_read(&h, path, why, len) != 0)
-		return NULL;
-	if ((a = history_to_json(&h, NULL)) == NULL)
-		whyf(why, len, "%s: out of memory", path);
-	history_free(&h);
-	return a;
-}
-
-int
-history_save(const char *state_dir, const char *app, json_t *a, char *why,
-    size_t len)
-{
-	struct history	 h;
-	char		 path[4096];
-	int		 r;
-
-	while (json_array_size(a) > HISTORY_MAX)
-		json_array_remove(a, json_array_size(a) - 1);
-	if (history_path(path, sizeof(path), state_dir, app) != 0) {
-		whyf(why, len, "state_dir path too long");
-		return -1;
-	}
-	/* Through the records, so the file has one shape whoever writes. */
-	history_init(&h);
-	if (history_from_json(&h, a, why, len) != 0) {
-		char	inner[512];
-
-		snprintf(inner, sizeof(inner), "%s", why);
-		whyf(why, len, "%s: %s", path, inner);
-		return -1;
-	}
-	r = history_write(&h, path, why, len);
-	history_free(&h);
 	return r;
 }
 

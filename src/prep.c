@@ -883,6 +883,21 @@ prep_detail(const struct app *app)
 	return app->prep != NULL ? app->prep->detail : NULL;
 }
 
+/* 0 with b filled when a backup was taken, else -1. */
+int
+prep_last_backup(const struct app *app, struct prep_backup *b)
+{
+	json_t	*o = app->prep_last != NULL ?
+		    json_object_get(app->prep_last, "backup") : NULL;
+
+	if (o == NULL)
+		return -1;
+	b->file = json_string_value(json_object_get(o, "file"));
+	b->restore = json_string_value(json_object_get(o, "restore"));
+	b->at_ms = (uint64_t)json_integer_value(json_object_get(o, "at_ms"));
+	return 0;
+}
+
 /* Status: what the prep does now, and what the last ones did. */
 void
 prep_status(struct app *app, json_t *o)

@@ -207,16 +207,23 @@ apply_policy(struct inst *in, int was_live)
 static void
 begin_start(struct inst *in)
 {
-	struct app	*app = in->app;
+	struct app	*app = in->app, *leader;
 
-	if (app->ca->repo != NULL && app->release[0] == '\0' &&
-	    in->dir == NULL) {
+	if (app->ca->follows != NULL && app->release[0] == '\0' &&
+	    (leader = app_leader(app)) != NULL)
+		/* A follower runs its leader's live release. */
+		snprintf(app->release, sizeof(app->release), "%s",
+		    leader->release);
+	if ((app->ca->repo != NULL || app->ca->follows != NULL) &&
+	    app->release[0] == '\0' && in->dir == NULL) {
 		/* A deployed app runs its live release: none yet. */
+		const char *d = app->ca->follows ? app->ca->follows : app->name;
+
 		snprintf(in->reason, sizeof(in->reason), "no release yet: "
-		    "tendctl deploy %s", app->name);
+		    "tendctl deploy %s", d);
 		if (in->idx == 0)
 			applog_event(app, -1, "not started: no release yet "
-			    "(tendctl deploy %s)", app->name);
+			    "(tendctl deploy %s)", d);
 		in->next_delay = -1;
 		inst_set_state(in, ST_STOPPED);
 		return;

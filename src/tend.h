@@ -295,14 +295,6 @@ struct json_t;
 struct json_t *history_releases_json(const struct history *,
 	    const char *live_id);
 
-/* The JSON API deploy.c still uses until it moves to the one above: the
- * same file, read and written through the same code.  TODO: remove once
- * deploy.c keeps a struct history. */
-struct json_t *history_load(const char *state_dir, const char *app,
-	    char *why, size_t len);
-int	history_save(const char *state_dir, const char *app, struct json_t *,
-	    char *why, size_t len);
-
 int	valid_release_id(const char *);
 int	valid_git_ref(const char *);
 
@@ -371,6 +363,7 @@ struct conf_app {
 	unsigned	 port_offset;
 	uint64_t	 drain_timeout;
 	unsigned	 keep_releases;
+	char		*follows;	/* the leader of its release group */
 	char		*canon;		/* every setting, to see what changed */
 };
 

@@ -308,6 +308,14 @@ print_releases(json_t *reply, const struct ask *a)
 			    "%s\n", "", jstr(json_object_get(r, "backup"),
 			    "restore"));
 	}
+	/* A release group: what each member runs now. */
+	if (json_array_size(json_object_get(reply, "members")) > 1) {
+		printf("\n");
+		json_array_foreach(json_object_get(reply, "members"), i, r)
+			printf("  %-16s runs %s\n", jstr(r, "app"),
+			    *jstr(r, "release") ? jstr(r, "release") :
+			    "no release");
+	}
 }
 
 static void

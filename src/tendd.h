@@ -187,7 +187,11 @@ struct app {
 	unsigned	 color;		/* which n_run slots serve: 0 or 1 */
 	struct deploy	*deploy;	/* running deploy, rollback or reload */
 	struct deploy	*drainer;	/* a live one stopping the old set */
-	json_t		*history;	/* deploy records, newest first */
+	struct deploy	*mover;		/* a follower: the leader's deploy
+					 * that is moving it to a release */
+	char		 prev_release[64];	/* a follower's, while moved */
+	int		 prev_set;	/* prev_release is the one to go back to */
+	struct history	 history;	/* deploy records (history.c) */
 	char		 release[64];	/* id of the live release, or "" */
 	struct applog	 log;
 	int		 heap_user;	/* NODE_OPTIONS already set a heap */
@@ -279,6 +283,7 @@ void	app_maybe_free(struct app *);
 void	app_handle_done(struct app *);
 int	apps_apply_conf(struct tend *, struct conf *);
 void	app_deploy_ended(struct app *);
+struct app *app_leader(const struct app *);
 int	tend_pid_is_ours(struct tend *, pid_t);
 int	inst_active(const struct inst *);
 const char *inst_dir(const struct inst *, char *, size_t);
@@ -386,6 +391,14 @@ int	prep_join(struct inst *);
 void	prep_leave(struct app *);
 const char *prep_detail(const struct app *);
 void	prep_status(struct app *, json_t *);
+/* The dump the last migration took (backup_before_migrate); the strings
+ * are prep.c's, valid until its next preflight or migration. */
+struct prep_backup {
+	const char	*file;
+	const char	*restore;	/* the command that restores it */
+	uint64_t	 at_ms;		/* loop time it was taken */
+};
+int	prep_last_backup(const struct app *, struct prep_backup *);
 
 /* deploy.c */
 struct client;
@@ -397,7 +410,6 @@ void	deploy_init_app(struct app *);
 void	deploy_ensure_upstream(struct app *);
 void	deploy_shutdown(struct app *);
 void	deploys_cancel_client(struct client *);
-json_t	*deploy_releases_json(struct app *);
 
 /* release.c: the app's tree, as the app's user. */
 struct release_cb {

@@ -12,6 +12,12 @@
 //   HEALTH_DELAY_MS  delay /health answers; HEALTH_HANG=1: never answer
 //   VERSION          shown by GET / (default: ./version.txt, else dev)
 //   LOG_REQUESTS=1   print "METHOD URL" for every request
+//   MEDUSA_WORKER_MODE=worker  play Medusa's worker: a "job loop" whose
+//                    start and stop (ms since the epoch, pid, version)
+//                    are appended to $JOB_LOG; it still answers /health
+//                    on PORT, as Medusa's worker does
+//   CRASH_IF_FILE=F  exit 4 at start when file F exists in the cwd (a
+//                    release that breaks one member of a group)
 // Endpoints: /health (200 OK, or 503 when toggled), /toggle-health,
 // /crash (exit 3), /env?name=X, /heap, /pid, / ("hello VERSION pid PID").
 'use strict';
@@ -30,6 +36,18 @@ let healthy = true;
 
 if (env.EXIT_AT_START !== undefined) {
   process.exit(Number(env.EXIT_AT_START));
+}
+if (env.CRASH_IF_FILE && fs.existsSync(env.CRASH_IF_FILE)) {
+  console.error(`${env.CRASH_IF_FILE} is here: crashing`);
+  process.exit(4);
+}
+if (env.MEDUSA_WORKER_MODE === 'worker' && env.JOB_LOG) {
+  // The interval of this process's job loop: its start now, its stop
+  // when it is told to go (or dies: then no stop line, which a test sees).
+  const say = (what) => fs.appendFileSync(env.JOB_LOG,
+    `${what} ${Date.now()} ${process.pid} ${version}\n`);
+  say('start');
+  process.on('SIGTERM', () => { say('stop'); process.exit(0); });
 }
 console.log(`server start pid=${process.pid} port=${port}`);
 

@@ -131,14 +131,16 @@ check "a healthy app as its user passes" test "$rc" = 0
 # The probe's process, caught while it waits on the black hole.
 tctl check hole > "$T/hole.out" 2>&1 &
 cpid=$!
+# Only this test's tendd's children: another tendd may run on the machine.
+probes() { ps -o pid=,uid=,gid=,args= --ppid "$TENDD_PID"; }
 probe_as_user() {
-	ps -eo pid=,uid=,gid=,args= | awk -v u="$APP_UID" -v g="$APP_GID" \
+	probes | awk -v u="$APP_UID" -v g="$APP_GID" \
 	    '/tend-probe (pg|redis) / && $2 == u && $3 == g { n++ } END { exit n >= 2 ? 0 : 1 }'
 }
 check "the PostgreSQL and Redis probes run as the app's user and group" wait_for "probes" 5 probe_as_user
-ps -eo pid=,uid=,gid=,args= | grep '[t]end-probe' | sed 's/^/# ps: /'
-check "no probe runs as root" bash -c "! ps -eo uid=,args= | awk '/[t]end-probe/ && \$1 == 0' | grep -q ."
-pid=$(ps -eo pid=,args= | awk '/[t]end-probe pg / { print $1; exit }')
+probes | grep '[t]end-probe' | sed 's/^/# ps: /'
+check "no probe runs as root" bash -c "! ps -o uid=,args= --ppid $TENDD_PID | awk '/[t]end-probe/ && \$1 == 0' | grep -q ."
+pid=$(probes | awk '/[t]end-probe pg / { print $1; exit }')
 envf=$(tr '\0' '\n' < "/proc/$pid/environ" 2>/dev/null)
 printf '%s\n' "$envf" | grep -v TEND_PROBE_URL | sed 's/^/# environ: /'
 check "its HOME is the app user's" grep -qx "HOME=$T/home/$APP_USER" <<<"$envf"

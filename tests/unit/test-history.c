@@ -251,7 +251,7 @@ test_todays_file_kept(void)
 	struct history	 h;
 	char		 path[256], why[512];
 	json_error_t	 err;
-	json_t		*orig, *again, *legacy;
+	json_t		*orig, *again;
 
 	fresh();
 	history_init(&h);
@@ -261,17 +261,8 @@ test_todays_file_kept(void)
 	CHECK(history_write(&h, path, why, sizeof(why)) == 0);
 	CHECK((again = json_load_file(path, 0, &err)) != NULL);
 	CHECK(json_equal(orig, again));
-	/* The JSON interface deploy.c still uses sees the same. */
-	legacy = history_load(dir, "medusa", why, sizeof(why));
-	CHECK(legacy != NULL && json_equal(orig, legacy));
-	CHECK(history_save(dir, "copy", legacy, why, sizeof(why)) == 0);
-	json_decref(again);
-	snprintf(path, sizeof(path), "%s/copy.deploys.json", dir);
-	CHECK((again = json_load_file(path, 0, &err)) != NULL);
-	CHECK(json_equal(orig, again));
 	json_decref(orig);
 	json_decref(again);
-	json_decref(legacy);
 	history_free(&h);
 }
 
@@ -280,7 +271,6 @@ test_missing(void)
 {
 	struct history	 h;
 	char		 path[256], why[512];
-	json_t		*a;
 
 	fresh();
 	history_init(&h);
@@ -288,9 +278,6 @@ test_missing(void)
 	snprintf(path, sizeof(path), "%s/none.deploys.json", dir);
 	CHECK(history_read(&h, path, why, sizeof(why)) == 0);
 	CHECK(h.n == 0 && TAILQ_EMPTY(&h.recs));
-	a = history_load(dir, "none", why, sizeof(why));
-	CHECK(json_is_array(a) && json_array_size(a) == 0);
-	json_decref(a);
 	/* Nor does a missing directory make one. */
 	snprintf(path, sizeof(path), "%s/no/x.deploys.json", dir);
 	CHECK(history_write(&h, path, why, sizeof(why)) == -1);
@@ -358,14 +345,6 @@ test_corrupt(void)
 		CHECK(history_read(&h, path, why, sizeof(why)) == 0);
 		CHECK(h.n == 1 && TAILQ_FIRST(&h.recs)->step_ms[RS_BUILD] == 7);
 		history_free(&h);
-	}
-	/* The legacy reader says the same. */
-	{
-		char	why[512];
-
-		put("x.deploys.json", "[{\"status\": 3}]");
-		CHECK(history_load(dir, "x", why, sizeof(why)) == NULL);
-		CHECK(strstr(why, "x.deploys.json: record 1: status") != NULL);
 	}
 }
 
@@ -546,34 +525,6 @@ test_releases_json(void)
 	history_free(&h);
 }
 
-/* The JSON interface still prunes what it is handed, as before. */
-static void
-test_legacy_save(void)
-{
-	struct history	 h;
-	char		 why[512], path[256];
-	json_t		*a;
-	unsigned	 i;
-
-	fresh();
-	a = json_array();
-	for (i = 0; i < HISTORY_MAX + 3; i++)
-		json_array_append_new(a, json_pack("{s:s,s:s,s:s}", "kind",
-		    "deploy", "status", "build-failed", "created_at",
-		    "2026-11-24T10:15:00Z"));
-	CHECK(history_save(dir, "app", a, why, sizeof(why)) == 0);
-	CHECK(json_array_size(a) == HISTORY_MAX);
-	history_init(&h);
-	snprintf(path, sizeof(path), "%s/app.deploys.json", dir);
-	CHECK(history_read(&h, path, why, sizeof(why)) == 0);
-	CHECK(h.n == HISTORY_MAX);
-	history_free(&h);
-	json_array_insert_new(a, 0, json_pack("{s:s}", "status", "lively"));
-	CHECK(history_save(dir, "app", a, why, sizeof(why)) == -1);
-	CHECK(strstr(why, "app.deploys.json: record 1: status") != NULL);
-	json_decref(a);
-}
-
 int
 main(void)
 {
@@ -590,7 +541,6 @@ main(void)
 	RUN(test_status);
 	RUN(test_recover);
 	RUN(test_releases_json);
-	RUN(test_legacy_save);
 	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
 	if (dir[0] != '\0' && system(cmd) != 0)
 		printf("# cannot remove %s\n", dir);

@@ -84,13 +84,15 @@ test_replaced(void)
 static void
 test_json(void)
 {
-	json_t	*v = proto_text("\xff\xfe bad\n", 7);
+	json_t	*v = proto_text("\xff\xfe bad\n", 7), *back;
 	char	*s;
 
 	CHECK(v != NULL && json_is_string(v));
 	CHECK(v != NULL && strcmp(json_string_value(v), FFFD FFFD " bad\n") == 0);
 	s = json_dumps(v, JSON_ENCODE_ANY);
-	CHECK(s != NULL && json_loads(s, JSON_DECODE_ANY, NULL) != NULL);
+	back = s != NULL ? json_loads(s, JSON_DECODE_ANY, NULL) : NULL;
+	CHECK(back != NULL && json_equal(back, v));
+	json_decref(back);
 	free(s);
 	json_decref(v);
 	v = proto_text("fine\n", 5);
