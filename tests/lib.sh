@@ -258,7 +258,7 @@ app_user() {
 	useradd --system --user-group --home-dir "$T/home/$APP_USER" \
 	    --create-home --shell /usr/sbin/nologin "$APP_USER" >/dev/null 2>&1 ||
 	    { echo "# useradd $APP_USER failed"; return 1; }
-	on_exit "userdel -r $APP_USER >/dev/null 2>&1; groupdel $APP_USER >/dev/null 2>&1"
+	on_exit "app_user_remove $APP_USER"
 	APP_UID=$(id -u "$APP_USER")
 	APP_GID=$(id -g "$APP_USER")
 }
@@ -417,3 +417,34 @@ procs_in() {
 }
 # none_in DIR: no process has its working directory in DIR.
 none_in() { [ -z "$(procs_in "$1")" ]; }
+
+# app_user_remove NAME: at exit, the app's user goes.  userdel refuses a
+# user who still has processes, and tendd would start the app again: so
+# tendd stops first, then whatever the user still runs is killed.  A
+# user left behind would pile up over runs.
+app_user_remove() {
+	local i
+	if [ -n "$TENDD_PID" ] && kill -0 "$TENDD_PID" 2>/dev/null; then
+		kill -TERM "$TENDD_PID" 2>/dev/null
+		for i in $(seq 1 100); do
+			kill -0 "$TENDD_PID" 2>/dev/null || break
+			sleep 0.1
+		done
+		kill -KILL "$TENDD_PID" 2>/dev/null
+	fi
+	for i in $(seq 1 50); do
+		pkill -KILL -u "$1" 2>/dev/null || break
+		sleep 0.1
+	done
+	# Tests running side by side lock /etc/passwd in turn (userdel exits
+	# 10 then), and a killed process may take a moment to go (8).
+	for i in $(seq 1 50); do
+		userdel -r "$1" >/dev/null 2>&1
+		case $? in 8|10) sleep 0.1 ;; *) break ;; esac
+	done
+	for i in $(seq 1 50); do
+		getent group "$1" >/dev/null || break
+		groupdel "$1" >/dev/null 2>&1 || sleep 0.1
+	done
+	return 0
+}
