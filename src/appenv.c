@@ -26,10 +26,11 @@
  * stat() signature taken just before it was read, so a write after the
  * read always shows as a new signature.  A build logs the names that
  * changed since the last one.  `tendctl status` stat()s the files of the
- * snapshots its running instances started with, as the app's user;
- * only when a signature moved does it read them again and compare, and
- * it keeps that verdict until a signature moves again, so status stays
- * a few syscalls per app.  It never opens what is not a regular file.
+ * snapshots its running instances started with, as the app's user
+ * (taken once for a run of apps of one user, not per app); only when a
+ * signature moved does it read them again and compare, and it keeps
+ * that verdict until a signature moves again, so status costs a stat()
+ * per file.  It never opens what is not a regular file.
  *
  * The heap: heap = N% is N% of the memory tendd may use, divided over
  * every slot the app can run at once: 2 x instances with nginx_upstream,
@@ -653,28 +654,26 @@ oom:
 	goto out;
 }
 
-/* Bring s's verdict up to date: stat() only, unless a file moved. */
+/* env_file lines of an app that status stats without a malloc. */
+#define DRIFT_FILES_STACK	8
+
+/*
+ * Bring s's verdict up to date, with s's fs identity in force: stat()
+ * only, unless a file moved.
+ */
 static void
 snap_check(struct app *app, struct envsnap *s)
 {
 	const struct conf_app	*ca = app->ca;
-	struct envsig		*now;
+	struct envsig		 stack[DRIFT_FILES_STACK], *now = stack;
 	size_t			 i, n = ca->env_files.n;
 	int			 same, cached;
 
 	if (n == 0 && s->nfiles == 0)
 		return;	/* env lines alone: a reread applies those */
-	if ((now = calloc(n > 0 ? n : 1, sizeof(*now))) == NULL)
+	if (n > DRIFT_FILES_STACK &&
+	    (now = calloc(n, sizeof(*now))) == NULL)
 		return;	/* keep the last verdict */
-	if (fs_begin_as(s->uid, s->gid) != 0) {
-		drift_clear(s);
-		snprintf(s->unreadable, sizeof(s->unreadable), "cannot take "
-		    "the identity of the app's user to read its env_file");
-		free(s->seen);
-		s->seen = NULL;
-		free(now);
-		return;
-	}
 	for (i = 0; i < n; i++)
 		sig_take(ca->env_files.v[i], &now[i]);
 	same = n == s->nfiles;
@@ -690,12 +689,78 @@ snap_check(struct app *app, struct envsnap *s)
 	} else if (!cached) {
 		drift_clear(s);
 		free(s->seen);
-		s->seen = now;
-		now = NULL;
-		snap_compare(app, s);
+		if ((s->seen = calloc(n > 0 ? n : 1, sizeof(*s->seen))) !=
+		    NULL) {
+			memcpy(s->seen, now, n * sizeof(*now));
+			snap_compare(app, s);
+		}
 	}
-	appenv_fs_end(app);
-	free(now);
+	if (now != stack)
+		free(now);
+}
+
+/* The distinct snapshots app's running instances started with. */
+static size_t
+running_snaps(const struct app *app, struct envsnap **v)
+{
+	size_t	i, j, n = 0;
+
+	for (i = 0; i < app->n_inst; i++) {
+		struct envsnap *s = app->inst[i].envsnap;
+
+		if (!app->inst[i].running || s == NULL)
+			continue;
+		for (j = 0; j < n && v[j] != s; j++)
+			;
+		if (j == n && n < DRIFT_SNAPS_MAX)
+			v[n++] = s;
+	}
+	return n;
+}
+
+/*
+ * Before a status: bring the verdict of every app (or one) up to date.
+ * The fs identity changes only between apps of different users, not
+ * around each app: on a host of one app user, one switch for all.
+ */
+void
+appenv_drift_scan(struct tend *t, struct app *one)
+{
+	struct envsnap	*v[DRIFT_SNAPS_MAX];
+	struct app	*app;
+	size_t		 i, n;
+	uid_t		 uid = 0;
+	gid_t		 gid = 0;
+	int		 as = 0;
+
+	TAILQ_FOREACH(app, &t->apps, entry) {
+		if (one != NULL && app != one)
+			continue;
+		n = running_snaps(app, v);
+		for (i = 0; i < n; i++) {
+			if (!as || v[i]->uid != uid || v[i]->gid != gid) {
+				if (as)
+					appenv_fs_end(NULL);
+				as = 0;
+				if (fs_begin_as(v[i]->uid, v[i]->gid) != 0) {
+					drift_clear(v[i]);
+					snprintf(v[i]->unreadable,
+					    sizeof(v[i]->unreadable), "cannot "
+					    "take the identity of the app's user "
+					    "to read its env_file");
+					free(v[i]->seen);
+					v[i]->seen = NULL;
+					continue;
+				}
+				as = 1;
+				uid = v[i]->uid;
+				gid = v[i]->gid;
+			}
+			snap_check(app, v[i]);
+		}
+	}
+	if (as)
+		appenv_fs_end(NULL);
 }
 
 static int
@@ -705,10 +770,11 @@ name_cmp(const void *a, const void *b)
 }
 
 /*
- * Status: "env_changed" (the names that differ, sorted) when the app's
- * running processes started with an environment its env_file(s) no
- * longer give; empty, with "env_unreadable" saying why, when the files
- * cannot be read to compare.  Nothing when they match.
+ * Status, after appenv_drift_scan: "env_changed" (the names that differ,
+ * sorted) when the app's running processes started with an environment
+ * its env_file(s) no longer give; empty, with "env_unreadable" saying
+ * why, when the files cannot be read to compare.  Nothing when they
+ * match.
  */
 void
 appenv_drift_json(struct app *app, json_t *o)
@@ -716,22 +782,13 @@ appenv_drift_json(struct app *app, json_t *o)
 	struct envsnap	*seen[DRIFT_SNAPS_MAX];
 	const char	**v = NULL, *unreadable = NULL;
 	json_t		*names, *nm;
-	size_t		 nseen = 0, nnames = 0, i, j, k;
+	size_t		 nseen, nnames = 0, i, j, k;
 
-	for (i = 0; i < app->n_inst; i++) {
-		struct envsnap *s = app->inst[i].envsnap;
-
-		if (!app->inst[i].running || s == NULL)
-			continue;
-		for (j = 0; j < nseen && seen[j] != s; j++)
-			;
-		if (j < nseen || nseen == DRIFT_SNAPS_MAX)
-			continue;
-		seen[nseen++] = s;
-		snap_check(app, s);
-		if (s->unreadable[0] != '\0')
-			unreadable = s->unreadable;
-		nnames += json_array_size(s->drift);
+	nseen = running_snaps(app, seen);
+	for (i = 0; i < nseen; i++) {
+		if (seen[i]->unreadable[0] != '\0')
+			unreadable = seen[i]->unreadable;
+		nnames += json_array_size(seen[i]->drift);
 	}
 	if (unreadable == NULL && nnames == 0)
 		return;

@@ -220,6 +220,7 @@ cmd_status_exec(struct tend *t, struct client *c, json_t *req,
 	int		 brief = json_is_true(json_object_get(req, "brief"));
 
 	ptree_sample(t, 0);
+	appenv_drift_scan(t, one);
 	if ((apps = json_array()) == NULL) {
 		client_finish(c, cmd_error("out of memory"));
 		return;

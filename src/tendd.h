@@ -325,6 +325,7 @@ const struct env *appenv_get(struct app *, char *why, size_t len);
 int	appenv_copy(struct app *, struct env *, char *why, size_t len);
 int	appenv_for_inst(struct inst *, struct env *, char *why, size_t len);
 void	appenv_clear(struct app *);
+void	appenv_drift_scan(struct tend *, struct app *one);
 void	appenv_drift_json(struct app *, json_t *);
 char	*appenv_realpath(struct app *, const char *path, char *buf,
 	    size_t len);
