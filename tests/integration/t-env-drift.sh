@@ -4,12 +4,15 @@
 # the restart says which it applied, and the new process has the new
 # value.  A touch that changes nothing, a reread that changes nothing,
 # and the other app show no change; a FIFO or an unreadable file in
-# place of the .env shows as such at once, without blocking status.
+# place of the .env shows as such at once, without blocking status.  A
+# deploy, too, starts with the current file and logs what changed.
 . "$(dirname "$0")/../lib.sh"
 [ "$(id -u)" = 0 ] || { echo "skip - needs root"; done_testing; }
 app_user || { not_ok "create the app's user"; done_testing; }
-A=$T/srv/web; B=$T/srv/calm
+A=$T/srv/web; B=$T/srv/calm; D=$T/srv/dep; SRC=$T/src
 mkdir -p "$T/srv"
+user_repo "$SRC"
+install -d -o "$APP_USER" -g "$APP_USER" -m 755 "$D" "$D/shared"
 rnd() { od -An -N8 -tx1 /dev/urandom | tr -d ' \n'; }
 OLD=old$(rnd); NEW=new$(rnd); ADDED=added$(rnd); CORS=cors$(rnd)
 for d in "$A" "$B"; do
@@ -22,7 +25,8 @@ envfile() {	# DIR JWT [extra line]: the .env, written as the app's user
 }
 envfile "$A" "$OLD"
 envfile "$B" "$OLD"
-P=$(free_port); Q=$(free_port)
+envfile "$D" "$OLD"
+P=$(free_port); Q=$(free_port); R=$(free_port)
 tend_conf <<EOF
 [app:web]
 dir = $A
@@ -42,6 +46,17 @@ command = $NODE server.js
 port = $Q
 health = /health
 min_ready = 200ms
+
+[app:dep]
+dir = $D
+repo = $SRC
+user = $APP_USER
+env_file = $D/shared/.env
+build = true
+command = $NODE server.js
+port = $R
+health = /health
+min_ready = 200ms
 EOF
 tendd_start || { not_ok "tendd starts"; done_testing; }
 check "web goes live" wait_for "web live" 15 state_is web live
@@ -49,6 +64,7 @@ check "calm goes live" wait_for "calm live" 15 state_is calm live
 
 changed() { json "$1" 'env_changed // [] | join(",")'; }
 has_no_drift() { [ "$(json "$1" 'env_changed')" = null ]; }
+changed_is() { [ "$(changed "$1")" = "$2" ]; }
 check "no change reported at start" has_no_drift web
 tctl reread >/dev/null
 check "a reread that changes nothing shows no change" has_no_drift web
@@ -59,7 +75,7 @@ check "a touch that changes no variable shows no change" has_no_drift calm
 envfile "$A" "$NEW" "NEW_VAR=$ADDED
 "
 if wait_for "status to name the changed variables" 10 \
-    test "$(changed web)" = "JWT_SECRET,NEW_VAR"; then
+    changed_is web "JWT_SECRET,NEW_VAR"; then
 	ok "status --json names exactly the changed variables"
 else
 	not_ok "status --json names exactly the changed variables" \
@@ -71,7 +87,7 @@ check "the table says to restart, with the names" grep -qF \
     "env changed: restart to apply (JWT_SECRET, NEW_VAR)" <<<"$table"
 check "the other app shows no change" has_no_drift calm
 check "status is the same again (the verdict is kept)" \
-    test "$(changed web)" = "JWT_SECRET,NEW_VAR"
+    changed_is web "JWT_SECRET,NEW_VAR"
 status_fast "status answers within 1 s"
 
 no_values() {	# DESC TEXT
@@ -129,4 +145,22 @@ as_app rm "$A/shared/.env"
 as_app mv "$A/shared/.env.keep" "$A/shared/.env"
 check "the file back: no change" wait_for "no drift" 10 has_no_drift web
 check "the other app kept running" state_is calm live
+
+# A deploy starts with the current file too, and logs what changed.
+out=$(tctl deploy dep 2>&1) || { printf '%s\n' "$out" | sed 's/^/# /'; }
+check "dep is deployed" wait_for "dep live" 15 state_is dep live
+envfile "$D" "$NEW"
+check "status names the variable changed under dep" wait_for "dep drift" 10 \
+    changed_is dep JWT_SECRET
+out=$(tctl deploy dep 2>&1); rc=$?
+printf '%s\n' "$out" | tail -n 3 | sed 's/^/# deploy: /'
+check "the next deploy ends live" test "$rc" = 0
+check "and clears the change" has_no_drift dep
+pid=$(json dep pid)
+check "its process has the new value" grep -qx "JWT_SECRET=$NEW" <(environ)
+check "its log says which variable changed" grep -qF \
+    "environment changed since it was last read: changed JWT_SECRET" \
+    "$(json dep log_file)"
+no_values "the deploy's output holds no value" "$out"
+no_values "tendd's log still holds no value" "$(cat "$T/tendd.log")"
 done_testing
