@@ -3,7 +3,9 @@
  * as JSON.  The names of the fields are a contract (tendctl(1)): scripts
  * and monitoring read them, so fields are added, never renamed.  Reasons
  * may quote an app's output: they go out through proto_text, so output
- * that is not UTF-8 cannot break the reply.
+ * that is not UTF-8 cannot break the reply.  Whether an app's env_file
+ * changed since its processes started is appenv.c's to say: a stat() per
+ * file unless one moved.
  */
 #define _GNU_SOURCE
 #include <stdio.h>
@@ -160,6 +162,7 @@ status_app_json(struct tend *t, struct app *app)
 		json_object_set_new(o, "heap_note", json_string("NODE_OPTIONS "
 		    "already sets --max-old-space-size; tend adds none"));
 	json_object_set_new(o, "instances", insts);
+	appenv_drift_json(app, o);
 	prep_status(app, o);
 	json_object_set_new(o, "log_file", app->log.path != NULL ?
 	    json_string(app->log.path) : json_null());
@@ -204,6 +207,7 @@ status_app_brief(struct tend *t, struct app *app)
 	if (v.first->state == ST_BACKOFF)
 		json_object_set_new_nocheck(o, "next_restart_ms",
 		    nullable_int(v.first->next_delay));
+	appenv_drift_json(app, o);
 	return o;
 }
 
@@ -216,6 +220,7 @@ cmd_status_exec(struct tend *t, struct client *c, json_t *req,
 	int		 brief = json_is_true(json_object_get(req, "brief"));
 
 	ptree_sample(t, 0);
+	appenv_drift_scan(t, one);
 	if ((apps = json_array()) == NULL) {
 		client_finish(c, cmd_error("out of memory"));
 		return;

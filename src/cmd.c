@@ -104,6 +104,7 @@ struct pend {
 	unsigned	 outstanding;
 	json_t		*errors;
 	json_t		*done;
+	json_t		*env;		/* app: the names its start read anew */
 };
 
 static void
@@ -119,8 +120,11 @@ pend_settle(struct pend *p)
 		    p->errors, "apps", p->done);
 	} else
 		reply = json_pack("{s:b,s:O}", "ok", 1, "apps", p->done);
+	if (reply != NULL && p->env != NULL)
+		json_object_set(reply, "env_applied", p->env);
 	json_decref(p->errors);
 	json_decref(p->done);
+	json_decref(p->env);
 	if (p->client != NULL) {
 		client_hook_remove(p->on_close);
 		client_finish(p->client, reply);
@@ -137,6 +141,12 @@ waiter_done(struct waiter *w, const char *err)
 	LIST_REMOVE(w, entry);
 	if (err != NULL)
 		json_array_append_new(p->errors, json_string(err));
+	/* This start read the env_file(s) anew, and they had changed. */
+	if (w->want_up && w->app->env_gen != w->env_gen &&
+	    w->app->env_change[0] != '\0' && (p->env != NULL ||
+	    (p->env = json_object()) != NULL))
+		json_object_set_new(p->env, w->app->name,
+		    json_string(w->app->env_change));
 	json_array_append_new(p->done, json_string(w->app->name));
 	free(w);
 	p->outstanding--;
@@ -265,6 +275,7 @@ cmd_wait(struct tend *t, struct client *c, json_t *req, struct app *one,
 		w->app = app;
 		w->want_up = want_up;
 		w->pend = p;
+		w->env_gen = app->env_gen;
 		LIST_INSERT_HEAD(&app->waiters, w, entry);
 		p->outstanding++;
 	}

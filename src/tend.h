@@ -85,6 +85,38 @@ int	dotenv_parse(const char *buf, size_t len, const char *file,
 	    struct env *, struct errs *);
 int	dotenv_load(const char *path, struct env *, struct errs *);
 
+/* envsum.c: an environment's names and keyed hashes, never its values;
+ * what changed between two. */
+#define ENVSUM_KEY	16
+#define ENVSUM_HASH	16	/* 128 bits: no two values collide by chance */
+void	siphash(const void *, size_t, const unsigned char key[16],
+	    unsigned char *out, size_t outlen);	/* SipHash-2-4, 8 or 16 */
+struct envsum_var {
+	char		*name;
+	unsigned char	 h[ENVSUM_HASH];	/* of "KEY=value" */
+};
+struct envsum {
+	struct envsum_var *v;		/* sorted by name */
+	size_t		 n;
+};
+int	envsum_make(struct envsum *, const struct env *,
+	    const unsigned char key[ENVSUM_KEY]);
+void	envsum_free(struct envsum *);
+enum envchange_kind {
+	ENVCHANGE_ADDED,
+	ENVCHANGE_REMOVED,
+	ENVCHANGE_CHANGED,
+	ENVCHANGE__COUNT
+};
+extern const char *const envchange_names[ENVCHANGE__COUNT];
+struct envchange {
+	const char		*name;
+	enum envchange_kind	 kind;
+};
+ssize_t	envsum_diff(const struct envsum *from, const struct envsum *to,
+	    struct envchange **);
+void	envchange_text(const struct envchange *, size_t, char *, size_t);
+
 /* backoff.c: restart delays and the start limit. */
 struct backoff {
 	uint64_t base;		/* restart_delay */

@@ -228,12 +228,57 @@ print_exit(char *buf, size_t len, json_t *e)
 		snprintf(buf, len, "-");
 }
 
+/* Room kept for " and 4294967295 more". */
+#define NAMES_MORE	24
+
+/*
+ * The REASON column: the step or reason, then a note when the app's
+ * env_file changed since its processes started ("env_changed").
+ */
+static void
+status_reason(json_t *a, char *buf, size_t len)
+{
+	json_t		*names = json_object_get(a, "env_changed"), *n;
+	const char	*base, *s;
+	size_t		 used, i, nl, total = json_array_size(names);
+
+	base = json_is_string(json_object_get(a, "step")) ? jstr(a, "step") :
+	    jstr(a, "reason");
+	if (!json_is_array(names)) {
+		snprintf(buf, len, "%s", base);
+		return;
+	}
+	if (json_is_string(json_object_get(a, "env_unreadable"))) {
+		snprintf(buf, len, "%s%senv changed: file unreadable (%s)", base,
+		    *base ? "; " : "", jstr(a, "env_unreadable"));
+		return;
+	}
+	snprintf(buf, len, "%s%senv changed: restart to apply (", base,
+	    *base ? "; " : "");
+	if ((used = strlen(buf)) + NAMES_MORE + 2 >= len)
+		return;	/* a reason that fills the column */
+	json_array_foreach(names, i, n) {
+		s = json_string_value(n);
+		nl = s != NULL ? strlen(s) : 0;
+		if (used + 2 + nl + 1 + (i + 1 < total ? NAMES_MORE : 0) >= len) {
+			snprintf(buf + used, len - used, "%sand %zu more",
+			    i > 0 ? " " : "", total - i);
+			used += strlen(buf + used);
+			break;
+		}
+		used += (size_t)snprintf(buf + used, len - used, "%s%s",
+		    i > 0 ? ", " : "", s != NULL ? s : "");
+	}
+	if (used + 1 < len)
+		snprintf(buf + used, len - used, ")");
+}
+
 static void
 print_status(json_t *reply, const struct ask *ask)
 {
 	json_t	*apps = json_object_get(reply, "apps"), *a, *v;
 	size_t	 i;
-	char	 up[32], mem[32], ex[32], pid[16], st[48];
+	char	 up[32], mem[32], ex[32], pid[16], st[48], why[600];
 
 	(void)ask;
 	printf("%-16s %-10s %8s %9s %8s %-12s %6s %8s %-9s %s\n", "NAME",
@@ -264,12 +309,12 @@ print_status(json_t *reply, const struct ask *ask)
 			snprintf(st, sizeof(st), "%s (%s)", jstr(a, "state"), d);
 		} else
 			snprintf(st, sizeof(st), "%s", jstr(a, "state"));
+		status_reason(a, why, sizeof(why));
 		printf("%-16s %-10s %8s %9s %8lld %-12s %5.1f%% %8s %-9s %s\n",
 		    jstr(a, "name"), st, pid, up,
 		    (long long)json_integer_value(json_object_get(a, "restarts")),
 		    ex, json_real_value(json_object_get(a, "cpu_percent")), mem,
-		    jstr(a, "health"), json_is_string(json_object_get(a,
-		    "step")) ? jstr(a, "step") : jstr(a, "reason"));
+		    jstr(a, "health"), why);
 	}
 }
 
@@ -380,6 +425,19 @@ print_check(json_t *reply, const struct ask *a)
 		print_errors(reply);
 }
 
+/* start, restart: the variables a start read anew, by name. */
+static void
+print_env_applied(json_t *reply, const struct ask *a)
+{
+	const char	*name;
+	json_t		*v;
+
+	(void)a;
+	json_object_foreach(json_object_get(reply, "env_applied"), name, v)
+		printf("%s: started with the new environment: %s\n", name,
+		    json_string_value(v) != NULL ? json_string_value(v) : "");
+}
+
 /* deploy, rollback, reload: where the app ended up. */
 static void
 print_outcome(json_t *reply, const struct ask *a)
@@ -399,6 +457,8 @@ static const struct printer {
 	int	  failed;
 } printers[CMD__COUNT] = {
 	[CMD_STATUS] = { .fn = print_status },
+	[CMD_START] = { .fn = print_env_applied },
+	[CMD_RESTART] = { .fn = print_env_applied },
 	[CMD_LOGS] = { .fn = print_logs },
 	[CMD_CHECK] = { .fn = print_check, .failed = 1 },
 	[CMD_DEPLOY] = { .fn = print_outcome },

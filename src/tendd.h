@@ -68,6 +68,7 @@ extern const char *const event_names[EV__COUNT];
 struct job;
 
 struct hconn;
+struct envsnap;
 
 struct logpipe {
 	LIST_ENTRY(logpipe) entry;	/* app->pipes */
@@ -164,6 +165,9 @@ struct inst {
 	uint64_t	 cpu_acc;	/* ptree.c scratch */
 	uint64_t	 sample_at;
 	uint64_t	 mem_over_since;
+
+	/* the environment this run started with (appenv.c) */
+	struct envsnap	*envsnap;
 };
 
 struct waiter;
@@ -205,6 +209,12 @@ struct app {
 	uint64_t	 env_at;	/* loop time of the start that built it */
 	struct env	 env;
 	char		 env_error[512];
+	/* what became of the env_file(s) since (appenv.c: drift) */
+	struct envsnap	*envsnap;	/* of the environment built last */
+	uint64_t	 env_gen;	/* environments built so far */
+	char		 env_change[256];	/* names the last build changed */
+	unsigned char	 env_key[ENVSUM_KEY];	/* keys the hashes: random */
+	int		 env_key_ok;
 	int		 removing;	/* dropped by reread: free once down */
 	int		 was_up;	/* changed by reread while running */
 	struct conf_app	*pending;	/* changed by reread: restart with it */
@@ -320,6 +330,8 @@ const struct env *appenv_get(struct app *, char *why, size_t len);
 int	appenv_copy(struct app *, struct env *, char *why, size_t len);
 int	appenv_for_inst(struct inst *, struct env *, char *why, size_t len);
 void	appenv_clear(struct app *);
+void	appenv_drift_scan(struct tend *, struct app *one);
+void	appenv_drift_json(struct app *, json_t *);
 char	*appenv_realpath(struct app *, const char *path, char *buf,
 	    size_t len);
 
@@ -506,6 +518,7 @@ struct waiter {
 	struct app	*app;
 	int		 want_up;
 	struct pend	*pend;
+	uint64_t	 env_gen;	/* app->env_gen when it began */
 };
 void	follower_remove(struct follower *);
 void	follower_note_drops(struct follower *);
