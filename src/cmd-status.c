@@ -109,6 +109,23 @@ app_view(const struct app *app, struct app_view *v)
 		}
 }
 
+/* What the serving instances' output said of the app's configuration:
+ * an array of one-line warnings (app_warnings, logpipe.c). */
+static json_t *
+warnings_json(const struct app *app)
+{
+	const char	*said[APP_WARNINGS_MAX];
+	json_t		*a;
+	size_t		 i, n;
+
+	if ((a = json_array()) == NULL)
+		return NULL;
+	n = app_warnings(app, said, APP_WARNINGS_MAX);
+	for (i = 0; i < n; i++)
+		json_array_append_new(a, json_string(said[i]));
+	return a;
+}
+
 static json_t *
 status_app_json(struct tend *t, struct app *app)
 {
@@ -160,6 +177,7 @@ status_app_json(struct tend *t, struct app *app)
 		json_object_set_new(o, "heap_note", json_string("NODE_OPTIONS "
 		    "already sets --max-old-space-size; tend adds none"));
 	json_object_set_new(o, "instances", insts);
+	json_object_set_new(o, "warnings", warnings_json(app));
 	prep_status(app, o);
 	json_object_set_new(o, "log_file", app->log.path != NULL ?
 	    json_string(app->log.path) : json_null());
@@ -180,7 +198,7 @@ status_app_brief(struct tend *t, struct app *app)
 	struct app_view	 v;
 	const char	*step = prep_detail(app);
 	uint64_t	 now = uv_now(t->loop);
-	json_t		*o;
+	json_t		*o, *w;
 
 	if ((o = json_object()) == NULL)
 		return NULL;
@@ -204,6 +222,11 @@ status_app_brief(struct tend *t, struct app *app)
 	if (v.first->state == ST_BACKOFF)
 		json_object_set_new_nocheck(o, "next_restart_ms",
 		    nullable_int(v.first->next_delay));
+	/* Only when there are some: the brief form stays small. */
+	if ((w = warnings_json(app)) != NULL && json_array_size(w) > 0)
+		json_object_set_new_nocheck(o, "warnings", w);
+	else
+		json_decref(w);
 	return o;
 }
 
