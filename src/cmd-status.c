@@ -198,7 +198,8 @@ status_app_brief(struct tend *t, struct app *app)
 	struct app_view	 v;
 	const char	*step = prep_detail(app);
 	uint64_t	 now = uv_now(t->loop);
-	json_t		*o, *w;
+	const char	*said[APP_WARNINGS_MAX];
+	json_t		*o;
 
 	if ((o = json_object()) == NULL)
 		return NULL;
@@ -223,10 +224,8 @@ status_app_brief(struct tend *t, struct app *app)
 		json_object_set_new_nocheck(o, "next_restart_ms",
 		    nullable_int(v.first->next_delay));
 	/* Only when there are some: the brief form stays small. */
-	if ((w = warnings_json(app)) != NULL && json_array_size(w) > 0)
-		json_object_set_new_nocheck(o, "warnings", w);
-	else
-		json_decref(w);
+	if (app_warnings(app, said, APP_WARNINGS_MAX) > 0)
+		json_object_set_new_nocheck(o, "warnings", warnings_json(app));
 	return o;
 }
 

@@ -185,9 +185,10 @@ pf_start_one(struct tend *t, const struct conf_app *ca, struct preflight *pf,
 }
 
 /*
- * The app an app follows (release groups).  TODO: follows = is being
- * added to struct conf_app; until it is, this says none and the group
- * rules see every app standing alone: return ca->follows here.
+ * The app an app follows (release groups).  TODO: follows = comes with
+ * the release groups' struct conf_app (ca->follows); until this file
+ * meets it, this says none and the group rules see every app standing
+ * alone: return ca->follows here.
  */
 static const char *
 pf_follows(const struct conf_app *ca)
@@ -230,8 +231,7 @@ pf_profile_ctx(struct app *app, const struct env *e, struct profile_ctx *ctx)
 		if (a == app) {
 			self = n;
 			p->env = e;
-		} else if (a->ca->profile == PROFILE_MEDUSA ||
-		    (follows != NULL && strcmp(follows, app->name) == 0))
+		} else if (a->ca->profile == PROFILE_MEDUSA || follows != NULL)
 			p->env = appenv_get(a, why, sizeof(why));
 		n++;
 	}

@@ -179,6 +179,24 @@ db_ident(const struct env *e, char *buf, size_t len)
 	return n < 0 || (size_t)n >= len ? -1 : 0;
 }
 
+/* A Medusa: of the profile, or following a leader that is (a worker
+ * app of the group may leave the profile out). */
+static int
+peer_medusa(const struct profile_peer *peers, size_t n,
+    const struct profile_peer *p)
+{
+	size_t	i;
+
+	if (p->profile == PROFILE_MEDUSA)
+		return 1;
+	if (p->follows == NULL || *p->follows == '\0')
+		return 0;
+	for (i = 0; i < n; i++)
+		if (strcmp(peers[i].name, p->follows) == 0)
+			return peers[i].profile == PROFILE_MEDUSA;
+	return 0;
+}
+
 void
 profile_ctx_make(struct profile_ctx *ctx, const struct profile_peer *peers,
     size_t n, size_t self)
@@ -206,7 +224,7 @@ profile_ctx_make(struct profile_ctx *ctx, const struct profile_peer *peers,
 			    medusa_mode(p->env, &var) == WM_WORKER))
 				ctx->worker_followers++;
 		}
-		if (have_db && p->profile == PROFILE_MEDUSA && p->env != NULL &&
+		if (have_db && p->env != NULL && peer_medusa(peers, n, p) &&
 		    runs_jobs(medusa_mode(p->env, &var)) &&
 		    db_ident(p->env, theirs, sizeof(theirs)) == 0 &&
 		    strcmp(mine, theirs) == 0)

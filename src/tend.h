@@ -149,9 +149,10 @@ struct profile_ctx {
 						 * MEDUSA_WORKER_MODE=worker) */
 	int		 has_port;	/* a follower without one is a worker */
 	unsigned	 instances;	/* the app's own */
-	unsigned	 same_db_workers;	/* instances of other medusa apps
-						 * on the same database that run
-						 * the worker (worker, shared) */
+	unsigned	 same_db_workers;	/* instances of other Medusa apps
+						 * (the profile's, or following
+						 * one) on the same database that
+						 * run the worker (worker, shared) */
 };
 /* One app as profile_ctx_make sees it. */
 struct profile_peer {

@@ -434,6 +434,12 @@ test_same_db(void)
 	env_set(&b, "MEDUSA_WORKER_MODE", "worker");
 	profile_ctx_make(&ctx, peers, 3, 0);
 	CHECK(ctx.same_db_workers == 0);
+	/* A worker without the profile counts when it follows a medusa
+	 * leader (a group's worker may leave the profile out). */
+	peers[1].follows = "c";
+	profile_ctx_make(&ctx, peers, 3, 0);
+	CHECK(ctx.same_db_workers == 2);
+	peers[1].follows = NULL;
 	/* An env that did not build, or a DATABASE_URL that does not
 	 * parse, counts for nothing. */
 	peers[1].profile = PROFILE_MEDUSA;
