@@ -111,6 +111,23 @@ app_view(const struct app *app, struct app_view *v)
 		}
 }
 
+/* What the serving instances' output said of the app's configuration:
+ * an array of one-line warnings (app_warnings, logpipe.c). */
+static json_t *
+warnings_json(const struct app *app)
+{
+	const char	*said[APP_WARNINGS_MAX];
+	json_t		*a;
+	size_t		 i, n;
+
+	if ((a = json_array()) == NULL)
+		return NULL;
+	n = app_warnings(app, said, APP_WARNINGS_MAX);
+	for (i = 0; i < n; i++)
+		json_array_append_new(a, json_string(said[i]));
+	return a;
+}
+
 static json_t *
 status_app_json(struct tend *t, struct app *app)
 {
@@ -163,6 +180,7 @@ status_app_json(struct tend *t, struct app *app)
 		    "already sets --max-old-space-size; tend adds none"));
 	json_object_set_new(o, "instances", insts);
 	appenv_drift_json(app, o);
+	json_object_set_new(o, "warnings", warnings_json(app));
 	prep_status(app, o);
 	json_object_set_new(o, "log_file", app->log.path != NULL ?
 	    json_string(app->log.path) : json_null());
@@ -183,6 +201,7 @@ status_app_brief(struct tend *t, struct app *app)
 	struct app_view	 v;
 	const char	*step = prep_detail(app);
 	uint64_t	 now = uv_now(t->loop);
+	const char	*said[APP_WARNINGS_MAX];
 	json_t		*o;
 
 	if ((o = json_object()) == NULL)
@@ -208,6 +227,9 @@ status_app_brief(struct tend *t, struct app *app)
 		json_object_set_new_nocheck(o, "next_restart_ms",
 		    nullable_int(v.first->next_delay));
 	appenv_drift_json(app, o);
+	/* Only when there are some: the brief form stays small. */
+	if (app_warnings(app, said, APP_WARNINGS_MAX) > 0)
+		json_object_set_new_nocheck(o, "warnings", warnings_json(app));
 	return o;
 }
 

@@ -11,6 +11,11 @@
  * A line longer than LOG_LINE_MAX is written in pieces: split, never
  * lost.  A write error (disk full) is reported once in tendd's log and in
  * status, the lost bytes are counted, and writing resumes by itself.
+ *
+ * An instance's line that its profile knows as a sign of a configuration
+ * unfit for production (a Medusa on its in-memory event bus) becomes one
+ * of the app's warnings (app->warnings), shown by status and check, kept
+ * while the run that said it lasts; the app runs on.
  */
 #define _GNU_SOURCE
 #include <sys/stat.h>
@@ -528,6 +533,74 @@ logpipe_alloc_cb(uv_handle_t *h, size_t hint, uv_buf_t *buf)
 	buf->len = LOGPIPE_BUF - lp->len;
 }
 
+/* --- what the app said of itself ---------------------------------- */
+
+/* Slots fit in the two words of struct app_warning. */
+_Static_assert(2 * APP_MAX_INSTANCES <= 128, "app_warning.slots");
+
+static void
+warning_add(struct app *app, unsigned idx, const char *msg)
+{
+	struct app_warning	*w, *free_w = NULL;
+	size_t			 i;
+
+	if (idx >= 128)
+		return;
+	for (i = 0; i < APP_WARNINGS_MAX; i++) {
+		w = &app->warnings[i];
+		if (w->msg == msg) {
+			w->slots[idx / 64] |= (uint64_t)1 << (idx % 64);
+			return;
+		}
+		if (w->msg == NULL && free_w == NULL)
+			free_w = w;
+	}
+	if (free_w == NULL)
+		return;		/* bounded: the profile has fewer than this */
+	free_w->msg = msg;
+	free_w->slots[idx / 64] |= (uint64_t)1 << (idx % 64);
+	log_warnx("%s: warning: %s", app->name, msg);
+	applog_event(app, (int)idx, "warning: %s", msg);
+}
+
+/* Instance idx starts a new run: what its last run said is forgotten. */
+static void
+warnings_new_run(struct app *app, unsigned idx)
+{
+	struct app_warning	*w;
+	size_t			 i;
+
+	if (idx >= 128)
+		return;
+	for (i = 0; i < APP_WARNINGS_MAX; i++) {
+		w = &app->warnings[i];
+		w->slots[idx / 64] &= ~((uint64_t)1 << (idx % 64));
+		if (w->slots[0] == 0 && w->slots[1] == 0)
+			w->msg = NULL;
+	}
+}
+
+size_t
+app_warnings(const struct app *app, const char **out, size_t max)
+{
+	const struct app_warning *w;
+	size_t			 i, n = 0;
+	unsigned		 j;
+
+	for (i = 0; i < APP_WARNINGS_MAX && n < max; i++) {
+		w = &app->warnings[i];
+		if (w->msg == NULL)
+			continue;
+		for (j = 0; j < app->n_inst && j < 128; j++)
+			if ((w->slots[j / 64] & ((uint64_t)1 << (j % 64))) &&
+			    inst_active(&app->inst[j]))
+				break;
+		if (j < app->n_inst && j < 128)
+			out[n++] = w->msg;
+	}
+	return n;
+}
+
 /*
  * One line of a pipe: to the log as it came, and to the job that owns it
  * as valid UTF-8: a job's lines become deploy progress events and the
@@ -537,10 +610,15 @@ static void
 pipe_line(struct logpipe *lp, const char *prefix, size_t plen, const char *p,
     size_t n)
 {
+	const char	*w;
 	char	*fixed;
 	size_t	 len;
 
 	stage_line(lp->app, prefix, plen, p, n, lp->idx, lp->prio);
+	/* A few fixed strings looked for, and only in a profile's apps. */
+	if (lp->inst != NULL && lp->app->ca->profile != PROFILE_NONE &&
+	    (w = profile_log_warning(lp->app->ca->profile, p, n)) != NULL)
+		warning_add(lp->app, lp->inst->idx, w);
 	if (lp->inst != NULL && lp->inst->err == lp && n > 0) {
 		/* What an instance said last on stderr: why it did not
 		 * start, often ("cannot enter ...", a missing module). */
@@ -658,6 +736,8 @@ logpipe_child_stdio(struct app *app, struct inst *in, struct job *job, int idx,
 {
 	int	r;
 
+	if (in != NULL)
+		warnings_new_run(app, in->idx);
 	*out = logpipe_new(app, in, job, idx, out_stream, 6);
 	*err = logpipe_new(app, in, job, idx, err_stream, 3);
 	if (*out == NULL || *err == NULL) {

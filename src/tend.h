@@ -161,8 +161,61 @@ enum profile { PROFILE_NONE, PROFILE_MEDUSA, PROFILE__COUNT };
 extern const char *const profile_names[PROFILE__COUNT];
 int	profile_parse(const char *, enum profile *);
 const char *profile_default(enum profile, const char *key);
+
+/* Where an app stands among the others (release groups: follows =). */
+enum profile_role {
+	PROFILE_STANDALONE,	/* follows none, followed by none */
+	PROFILE_LEADER,		/* other apps follow it */
+	PROFILE_FOLLOWER,	/* it follows another app */
+};
+/*
+ * What a rule needs to know of the other apps: tendd computes it from the
+ * configuration and the apps' environments (profile_ctx_make), so the
+ * rules stay pure.  NULL where it is not known (tendd -t): those rules
+ * are skipped.
+ */
+struct profile_ctx {
+	enum profile_role role;
+	unsigned	 worker_followers;	/* LEADER: followers that run as
+						 * the worker (no port, or
+						 * MEDUSA_WORKER_MODE=worker) */
+	int		 has_port;	/* a follower without one is a worker */
+	unsigned	 instances;	/* the app's own */
+	unsigned	 same_db_workers;	/* instances of other Medusa apps
+						 * (the profile's, or following
+						 * one) on the same database that
+						 * run the worker (worker, shared) */
+};
+/* One app as profile_ctx_make sees it. */
+struct profile_peer {
+	const char	*name;
+	const char	*follows;	/* its leader; NULL or "": none */
+	unsigned	 port;		/* 0: none */
+	unsigned	 instances;
+	enum profile	 profile;
+	const struct env *env;		/* NULL: it does not build */
+};
+void	profile_ctx_make(struct profile_ctx *, const struct profile_peer *,
+	    size_t n, size_t self);
+/* Check env against profile p: errors to errs, advice to warns.  The
+ * first form has no ctx: the rules about other apps are skipped. */
 void	profile_check(enum profile, const struct env *, struct errs *errs,
 	    struct errs *warns);
+void	profile_check_ctx(enum profile, const struct env *,
+	    const struct profile_ctx *, struct errs *errs, struct errs *warns);
+/* The variables that name a Redis the app uses, NULL-terminated: each
+ * one set is probed (preflight.c). */
+extern const char *const profile_redis_vars[];
+/* A file a release must hold before it may go live, relative to the
+ * release's directory, or NULL; the deploy tests it as the app's user
+ * after the build, and when it is missing fails the deploy with
+ * profile_required_file_why(). */
+const char *profile_required_file(enum profile, const struct env *);
+const char *profile_required_file_why(enum profile);
+/* A line of the app's output that says its configuration is unfit for
+ * production: a one-line warning naming the fix (a static string, the
+ * same pointer for the same warning), else NULL. */
+const char *profile_log_warning(enum profile, const char *line, size_t len);
 
 /* http.c: a health check's request and the head of its answer. */
 #define HTTP_HEAD_MAX	(16 * 1024)

@@ -276,8 +276,8 @@ status_reason(json_t *a, char *buf, size_t len)
 static void
 print_status(json_t *reply, const struct ask *ask)
 {
-	json_t	*apps = json_object_get(reply, "apps"), *a, *v;
-	size_t	 i;
+	json_t	*apps = json_object_get(reply, "apps"), *a, *v, *w;
+	size_t	 i, j;
 	char	 up[32], mem[32], ex[32], pid[16], st[48], why[600];
 
 	(void)ask;
@@ -315,6 +315,12 @@ print_status(json_t *reply, const struct ask *ask)
 		    (long long)json_integer_value(json_object_get(a, "restarts")),
 		    ex, json_real_value(json_object_get(a, "cpu_percent")), mem,
 		    jstr(a, "health"), why);
+		/* What the app's output said of its configuration: under
+		 * it, one line each (the app runs on). */
+		json_array_foreach(json_object_get(a, "warnings"), j, w)
+			if (json_is_string(w))
+				printf("%-16s warning: %s\n", "",
+				    json_string_value(w));
 	}
 }
 

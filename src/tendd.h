@@ -172,6 +172,15 @@ struct inst {
 
 struct waiter;
 
+/* What an app's output said of its configuration (logpipe.c): a few
+ * fixed warnings (profile_log_warning's strings, told apart by pointer),
+ * each with the instance slots whose current run said it. */
+#define APP_WARNINGS_MAX	8
+struct app_warning {
+	const char	*msg;		/* NULL: a free entry */
+	uint64_t	 slots[2];	/* bit idx: 2 x APP_MAX_INSTANCES slots */
+};
+
 struct app {
 	TAILQ_ENTRY(app) entry;
 	struct tend	*t;
@@ -224,6 +233,7 @@ struct app {
 	struct conf	*deferred_conf;
 	LIST_HEAD(, waiter) waiters;
 	LIST_HEAD(, logpipe) pipes;	/* open pipes, current and older */
+	struct app_warning warnings[APP_WARNINGS_MAX];
 };
 TAILQ_HEAD(apps, app);
 
@@ -481,6 +491,9 @@ int	logpipe_child_stdio(struct app *, struct inst *, struct job *, int idx,
 void	logpipe_close(struct logpipe *);
 /* The last n lines kept in memory, as one malloc'd buffer. */
 char	*applog_tail(const struct applog *, unsigned n, size_t *len);
+/* The warnings the serving instances' output gave (at most max, into
+ * out); how many. */
+size_t	app_warnings(const struct app *, const char **out, size_t max);
 void	logpipe_init(struct tend *);
 void	logpipe_shutdown(struct tend *);
 void	logpipe_free(struct tend *);

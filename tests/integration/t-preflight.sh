@@ -12,11 +12,12 @@ PG=postgres://app:apppass@127.0.0.1:$PGPORT
 $PSQL -c "ALTER USER app CREATEDB" >/dev/null
 black_hole || { not_ok "black hole listens"; done_testing; }
 GOODSECRET=$(head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n')
+GOODSECRET2=$(head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n')
 cat > "$T/medusa.env" <<EOF
 DATABASE_URL=$PG/shop
 REDIS_URL=redis://:rpass@127.0.0.1:$RPORT/0
 JWT_SECRET=$GOODSECRET
-COOKIE_SECRET=$GOODSECRET
+COOKIE_SECRET=$GOODSECRET2
 STORE_CORS=https://shop.example.com
 ADMIN_CORS=https://admin.example.com
 AUTH_CORS=https://shop.example.com,https://admin.example.com
