@@ -51,7 +51,7 @@
 
 enum dstep {
 	D_FETCH, D_RESOLVE, D_CLONE, D_CHECKOUT, D_LINK, D_BUILD, D_LINK_RUN,
-	D_AWAIT, D_START, D_TEST, D_RELOAD, D_FOLLOW, D_DRAIN
+	D_NEED_FILE, D_AWAIT, D_START, D_TEST, D_RELOAD, D_FOLLOW, D_DRAIN
 };
 
 struct deploy {
@@ -406,6 +406,11 @@ deploy_job_done(void *arg, struct job *j)
 			deploy_fail(d, DS_BUILD_FAILED, "build `%s` %s%s%s",
 			    d->app->ca->build, out, tail[0] ? ": " : "", tail);
 			return;
+		case D_NEED_FILE:
+			/* The profile's sentence names the file. */
+			deploy_fail(d, DS_BUILD_FAILED, "%s",
+			    profile_required_file_why(d->app->ca->profile));
+			return;
 		case D_LINK:
 		case D_LINK_RUN:
 			deploy_fail(d, DS_BUILD_FAILED, "%s", tail[0] ? tail :
@@ -580,6 +585,22 @@ do_link(struct deploy *d, const char *into)
 	    "shared", why);
 }
 
+/* 1 when a job now checks the release for the profile's file, 0 when
+ * there is none to check, -1 when the deploy failed. */
+static int
+do_need_file(struct deploy *d)
+{
+	const struct env	*e;
+	const char		*rel;
+	char			 why[512];
+
+	if ((e = appenv_get(d->app, why, sizeof(why))) == NULL ||
+	    (rel = profile_required_file(d->app->ca->profile, e)) == NULL)
+		return 0;
+	return started(d, release_test_file(d->app, d->id, rel, &d->cb, why,
+	    sizeof(why)), "check", why) == 0 ? 1 : -1;
+}
+
 static void
 do_build(struct deploy *d)
 {
@@ -597,6 +618,8 @@ do_build(struct deploy *d)
 		deploy_fail(d, DS_BUILD_FAILED, "%s", d->app->env_error);
 		return;
 	}
+	if (d->app->env_change[0] != '\0')
+		deploy_say(d, "environment changed: %s", d->app->env_change);
 	if (appenv_copy(d->app, &e, why, sizeof(why)) != 0) {
 		deploy_fail(d, DS_BUILD_FAILED, "%s", why);
 		return;
@@ -1111,6 +1134,13 @@ deploy_next(struct deploy *d)
 		}
 		__attribute__((fallthrough));
 	case D_LINK_RUN:
+		/* What the profile says the release must hold (Medusa's
+		 * admin build), seen by the app's user, before any switch. */
+		d->step = D_NEED_FILE;
+		if (do_need_file(d) != 0)
+			break;
+		__attribute__((fallthrough));
+	case D_NEED_FILE:
 		step_done(d, RS_BUILD);
 		d->step = D_AWAIT;
 		set_status(d, DS_AWAITING);

@@ -785,6 +785,7 @@ prep_wanted(struct inst *in)
 	const char		*db, *redis;
 	char			 why[512], *rel;
 	int			 want = 0;
+	size_t			 i;
 
 	if (app->prep != NULL)
 		return 1;
@@ -799,9 +800,14 @@ prep_wanted(struct inst *in)
 	if ((e = appenv_get(app, why, sizeof(why))) == NULL)
 		return 0;
 	db = env_get(e, "DATABASE_URL");
-	redis = env_get(e, "REDIS_URL");
-	return (db != NULL && *db != '\0') || (redis != NULL && *redis != '\0') ||
-	    ca->profile != PROFILE_NONE;
+	if ((db != NULL && *db != '\0') || ca->profile != PROFILE_NONE)
+		return 1;
+	/* REDIS_URL and the module URLs the preflight checks too. */
+	for (i = 0; profile_redis_vars[i] != NULL; i++)
+		if ((redis = env_get(e, profile_redis_vars[i])) != NULL &&
+		    *redis != '\0')
+			return 1;
+	return 0;
 }
 
 /* An instance waits for the app's prep, started if need be.  -1: none. */

@@ -125,6 +125,17 @@ run(struct app *app, const char *stream, char *const *argv, const char *cwd,
 	return j;
 }
 
+/* Append "/" and rel to path; -1 when it does not fit. */
+static int
+strlcat_ok(char *path, size_t size, const char *rel)
+{
+	size_t	n = strlen(path);
+	int	w;
+
+	w = snprintf(path + n, size - n, "/%s", rel);
+	return w < 0 || (size_t)w >= size - n ? -1 : 0;
+}
+
 /* dir/name into buf; -1 when it does not fit. */
 static int
 tree_path(const struct app *app, char *buf, size_t len, const char *a,
@@ -351,4 +362,22 @@ release_remove(struct app *app, char *const *ids, size_t n)
 		return -1;
 	}
 	return 0;
+}
+
+/* Is REL (relative to the release) a regular file, as the app's user
+ * sees it?  The job exits 1 when it is not. */
+struct job *
+release_test_file(struct app *app, const char *id, const char *rel,
+    const struct release_cb *cb, char *why, size_t len)
+{
+	char	 path[PATH_MAX];
+	char	*argv[] = { "test", "-f", path, NULL };
+
+	if (tree_path(app, path, sizeof(path), "releases", id) != 0 ||
+	    strlcat_ok(path, sizeof(path), rel) != 0) {
+		snprintf(why, len, "path too long");
+		return NULL;
+	}
+	return run(app, "check", argv, NULL, NULL, RELEASE_STEP_MS, cb, why,
+	    len);
 }

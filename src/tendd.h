@@ -455,6 +455,8 @@ struct job *release_build(struct app *, const char *id, struct env *,
 struct job *release_point_current(struct app *, const char *id,
 	    const struct release_cb *, char *, size_t);
 int	release_remove(struct app *, char *const *ids, size_t n);
+struct job *release_test_file(struct app *, const char *id, const char *rel,
+	    const struct release_cb *, char *, size_t);
 
 /* nginx.c: the upstream file and nginx's commands. */
 int	nginx_text(const struct app *, unsigned base, const char *release,
