@@ -291,6 +291,33 @@ app_maybe_free(struct app *app)
 }
 
 /*
+ * One app's part of configuration nc: ca, or NULL when nc has it no more.
+ * Unchanged, it just takes nc's settings; changed or gone, it stops, and
+ * a changed one comes back with ca once down (app_maybe_free).
+ */
+static void
+app_apply(struct app *app, struct conf *nc, struct conf_app *ca)
+{
+	if (ca != NULL && strcmp(ca->canon, app->ca->canon) == 0) {
+		app_bind_conf(app, nc, ca);
+		return;
+	}
+	if (ca == NULL)
+		log_info("%s: no longer in the configuration; stopping",
+		    app->name);
+	else {
+		log_info("%s: settings changed; restarting", app->name);
+		app->was_up = !app_is_down(app);
+		app->pending = ca;
+		app->pending_conf = nc;
+		nc->refs++;
+	}
+	app->removing = 1;
+	app_stop(app);
+	app_maybe_free(app);
+}
+
+/*
  * Apply a new configuration (already checked).  Takes ownership of nc.
  */
 int
@@ -336,23 +363,7 @@ apps_apply_conf(struct tend *t, struct conf *nc)
 			app->deferred = NULL;
 			app->deferred_conf = NULL;
 		}
-		if (ca == NULL) {
-			log_info("%s: no longer in the configuration; stopping",
-			    app->name);
-			app->removing = 1;
-			app_stop(app);
-			app_maybe_free(app);
-		} else if (strcmp(ca->canon, app->ca->canon) != 0) {
-			log_info("%s: settings changed; restarting", app->name);
-			app->was_up = !app_is_down(app);
-			app->removing = 1;
-			app->pending = ca;
-			app->pending_conf = nc;
-			nc->refs++;
-			app_stop(app);
-			app_maybe_free(app);
-		} else
-			app_bind_conf(app, nc, ca);
+		app_apply(app, nc, ca);
 	}
 	for (i = 0; i < nc->n_apps; i++) {
 		int found = 0;
@@ -393,23 +404,8 @@ app_deploy_ended(struct app *app)
 	app->deferred_set = 0;
 	app->deferred = NULL;
 	app->deferred_conf = NULL;
-	if (ca == NULL) {
-		log_info("%s: no longer in the configuration; stopping",
-		    app->name);
-		app->removing = 1;
-	} else if (strcmp(ca->canon, app->ca->canon) != 0) {
-		log_info("%s: settings changed; restarting", app->name);
-		app->was_up = !app_is_down(app);
-		app->removing = 1;
-		app->pending = ca;
-		app->pending_conf = nc;
-		nc->refs++;
-	}
+	app_apply(app, nc, ca);
 	conf_unref(t, nc);
-	if (app->removing) {
-		app_stop(app);
-		app_maybe_free(app);
-	}
 }
 
 /* The app whose releases app runs (follows =), if it is here. */

@@ -19,8 +19,9 @@ user_repo "$SRC"
 cp "$SRCDIR/tests/app/migrate.sh" "$SRC/app-migrate.sh"
 cat > "$SRC/build.sh" <<'EOF'
 echo "building $(cat version.txt) as uid $(id -u)"
-mkdir -p .medusa/server
+mkdir -p .medusa/server/public/admin
 cp server.js version.txt migrate.sh app-migrate.sh .medusa/server/
+echo '<!doctype html>' > .medusa/server/public/admin/index.html
 EOF
 cat > "$SRC/migrate.sh" <<'EOF'
 echo "migrate as uid $(id -u)"
