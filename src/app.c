@@ -425,9 +425,3 @@ app_leader(const struct app *app)
 			return l;
 	return NULL;
 }
-
-int
-tend_pid_is_ours(struct tend *t, pid_t pid)
-{
-	return spawn_pid_is_ours(t, pid);
-}

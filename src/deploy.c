@@ -96,10 +96,6 @@ struct deploy {
 	struct release_cb cb;		/* its jobs report to deploy_job_* */
 };
 
-/* All of them: a client that goes away must be forgotten by every
- * deploy it asked for, even one being canceled or whose app was removed. */
-static LIST_HEAD(, deploy) deploys = LIST_HEAD_INITIALIZER(deploys);
-
 static void	deploy_next(struct deploy *);
 static void	follow_check(struct deploy *);
 static void	follow_undo(struct deploy *);
@@ -1208,7 +1204,7 @@ deploy_new(struct app *app, enum deploy_kind kind, struct client *c)
 	d->cb.line = deploy_job_line;
 	d->cb.arg = d;
 	app->nhandles++;
-	LIST_INSERT_HEAD(&deploys, d, entry);
+	LIST_INSERT_HEAD(&app->t->deploys, d, entry);
 	return d;
 }
 
@@ -1385,11 +1381,11 @@ deploy_reload(struct app *app, struct client *c)
 }
 
 void
-deploys_cancel_client(struct client *c)
+deploys_cancel_client(struct tend *t, struct client *c)
 {
 	struct deploy	*d;
 
-	LIST_FOREACH(d, &deploys, entry)
+	LIST_FOREACH(d, &t->deploys, entry)
 		if (d->client == c)
 			d->client = NULL;
 }

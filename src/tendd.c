@@ -279,8 +279,6 @@ tend_reread(struct tend *t, struct errs *errs)
 
 /* --- shutdown ------------------------------------------------------- */
 
-static int	closing_handles;
-
 static void
 noop_close_cb(uv_handle_t *h)
 {
@@ -291,12 +289,12 @@ tend_check_shutdown(struct tend *t)
 {
 	struct app	*app, *next;
 
-	if (!t->shutting_down || closing_handles)
+	if (!t->shutting_down || t->closing)
 		return;
 	TAILQ_FOREACH(app, &t->apps, entry)
 		if (!app_is_down(app))
 			return;
-	closing_handles = 1;
+	t->closing = 1;
 	log_info("every app is down");
 	TAILQ_FOREACH_SAFE(app, &t->apps, entry, next)
 		app_free(app);
@@ -311,7 +309,6 @@ tend_check_shutdown(struct tend *t)
 	uv_close((uv_handle_t *)&t->tick, noop_close_cb);
 	if (t->watchdog_usec)
 		uv_close((uv_handle_t *)&t->watchdog, noop_close_cb);
-	health_shutdown(t);
 	logpipe_shutdown(t);
 }
 
@@ -527,6 +524,7 @@ main(int argc, char **argv)
 		fatal("setgroups");
 	memset(&t, 0, sizeof(t));
 	TAILQ_INIT(&t.apps);
+	LIST_INIT(&t.deploys);
 	errs_init(&errs);
 	if ((t.conf = load_conf(path, &errs, 0, test)) == NULL) {
 		print_errs(&errs);
@@ -568,8 +566,6 @@ main(int argc, char **argv)
 
 	t.loop = uv_default_loop();
 	logpipe_init(&t);
-	if (health_init(&t) != 0)
-		fatalx("cannot set up health checks");
 	control_start(&t);
 	signal_watch(&t, &t.sig_term, SIGTERM);
 	signal_watch(&t, &t.sig_int, SIGINT);

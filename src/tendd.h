@@ -274,6 +274,12 @@ struct tend {
 	uint32_t	 rnd;
 	pid_t		*kids;		/* every child spawn_process started */
 	size_t		 nkids, capkids;
+	/* Every deploy (deploy.c): a client that goes away must be forgotten
+	 * by each it asked for, even one being canceled or whose app was
+	 * removed. */
+	LIST_HEAD(, deploy) deploys;
+	uint64_t	 ptree_at;	/* loop time of the last /proc pass */
+	int		 closing;	/* every app is down: handles closing */
 };
 
 /* supervise.c */
@@ -304,7 +310,6 @@ void	app_handle_done(struct app *);
 int	apps_apply_conf(struct tend *, struct conf *);
 void	app_deploy_ended(struct app *);
 struct app *app_leader(const struct app *);
-int	tend_pid_is_ours(struct tend *, pid_t);
 int	inst_active(const struct inst *);
 const char *inst_dir(const struct inst *, char *, size_t);
 
@@ -431,7 +436,7 @@ void	deploy_app_changed(struct app *);
 void	deploy_init_app(struct app *);
 void	deploy_ensure_upstream(struct app *);
 void	deploy_shutdown(struct app *);
-void	deploys_cancel_client(struct client *);
+void	deploys_cancel_client(struct tend *, struct client *);
 
 /* release.c: the app's tree, as the app's user. */
 struct release_cb {
@@ -558,8 +563,6 @@ void	cmd_wait(struct tend *, struct client *, json_t *, struct app *,
 	    void (*)(struct app *), int want_up);
 
 /* health.c */
-int	health_init(struct tend *);
-void	health_shutdown(struct tend *);
 void	health_ready_begin(struct inst *);
 void	health_live_begin(struct inst *);
 void	health_stop(struct inst *);
