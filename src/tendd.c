@@ -244,7 +244,26 @@ make_dirs(const struct conf *c)
 	close(fd);
 }
 
-int
+/* systemd's STATUS= line: the state machine's counts, told to systemd.c
+ * (which sits below the apps and knows nothing of them). */
+static void
+status_update(struct tend *t)
+{
+	unsigned	live, starting, failed, down;
+
+	supervise_summary(t, &live, &starting, &failed, &down);
+	sd_status_update(t, live, starting, failed, down);
+}
+
+static void
+ready(struct tend *t)
+{
+	sd_ready(t);
+	status_update(t);
+}
+
+/* SIGHUP, and the reread command through t->reread. */
+static int
 tend_reread(struct tend *t, struct errs *errs)
 {
 	struct conf	*nc;
@@ -256,7 +275,7 @@ tend_reread(struct tend *t, struct errs *errs)
 		for (i = 0; i < errs->n; i++)
 			log_warnx("%s", errs->msg[i]);
 		log_warnx("configuration not changed");
-		sd_ready(t);
+		ready(t);
 		return -1;
 	}
 	if (strcmp(nc->socket, t->conf->socket) != 0)
@@ -273,7 +292,7 @@ tend_reread(struct tend *t, struct errs *errs)
 			log_warnx("%s", why);
 	}
 	apps_apply_conf(t, nc);
-	sd_ready(t);
+	ready(t);
 	return 0;
 }
 
@@ -353,7 +372,7 @@ static void
 watch_daemon(struct app *app, void *arg)
 {
 	(void)arg;
-	sd_status_update(app->t);
+	status_update(app->t);
 	tend_check_shutdown(app->t);
 }
 
@@ -525,6 +544,7 @@ main(int argc, char **argv)
 	memset(&t, 0, sizeof(t));
 	TAILQ_INIT(&t.apps);
 	LIST_INIT(&t.deploys);
+	t.reread = tend_reread;
 	errs_init(&errs);
 	if ((t.conf = load_conf(path, &errs, 0, test)) == NULL) {
 		print_errs(&errs);
@@ -600,7 +620,7 @@ main(int argc, char **argv)
 	TAILQ_FOREACH(app, &t.apps, entry)
 		if (app->ca->autostart)
 			app_start(app);
-	sd_ready(&t);
+	ready(&t);
 
 	uv_run(t.loop, UV_RUN_DEFAULT);
 

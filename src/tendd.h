@@ -280,6 +280,9 @@ struct tend {
 	LIST_HEAD(, deploy) deploys;
 	uint64_t	 ptree_at;	/* loop time of the last /proc pass */
 	int		 closing;	/* every app is down: handles closing */
+	/* Hook: load tend.conf again and apply it (tendd.c), for the
+	 * reread command, which sits below main. */
+	int		(*reread)(struct tend *, struct errs *);
 };
 
 /* supervise.c */
@@ -573,13 +576,13 @@ void	sd_init(struct tend *);
 void	sd_ready(struct tend *);
 void	sd_stopping(struct tend *);
 void	sd_reloading(struct tend *);
-void	sd_status_update(struct tend *);
+void	sd_status_update(struct tend *, unsigned live, unsigned starting,
+	    unsigned failed, unsigned down);
 int	sd_journal_line(const char *app, int idx, int prio, const char *line,
 	    size_t len);
 int	tend_listen_fds(void);
 
 /* tendd.c */
-int	tend_reread(struct tend *, struct errs *);
 void	tend_check_shutdown(struct tend *);
 char	**tend_dir_names(const char *, int (*)(const char *, void *), void *,
 	    size_t *);
