@@ -10,7 +10,6 @@
 #include <sys/prctl.h>
 #include <sys/random.h>
 #include <sys/stat.h>
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
@@ -172,60 +171,6 @@ orphan_owner_ok(const char *name, uid_t uid, void *arg)
 		return uid == pw->pw_uid;
 	u = strtoul(ca->user, &end, 10);
 	return *end == '\0' && end != ca->user && uid == (uid_t)u;
-}
-
-static int
-name_cmp(const void *a, const void *b)
-{
-	return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
-/*
- * The names in dir that want(name, arg) accepts, sorted (tend's dumps and
- * releases are named by time, so oldest first); *n of them.  NULL with
- * *n = 0 when there are none or dir cannot be read.  Free with
- * tend_names_free().
- */
-char **
-tend_dir_names(const char *dir, int (*want)(const char *, void *), void *arg,
-    size_t *n)
-{
-	char		**names = NULL, **nn;
-	size_t		  cap = 0;
-	struct dirent	 *de;
-	DIR		 *d;
-
-	*n = 0;
-	if ((d = opendir(dir)) == NULL)
-		return NULL;
-	while ((de = readdir(d)) != NULL) {
-		if (!want(de->d_name, arg))
-			continue;
-		if (*n == cap) {
-			if ((nn = reallocarray(names, cap ? cap * 2 : 16,
-			    sizeof(*names))) == NULL)
-				break;
-			names = nn;
-			cap = cap ? cap * 2 : 16;
-		}
-		if ((names[*n] = strdup(de->d_name)) == NULL)
-			break;
-		(*n)++;
-	}
-	closedir(d);
-	if (*n > 0)
-		qsort(names, *n, sizeof(*names), name_cmp);
-	return names;
-}
-
-void
-tend_names_free(char **names, size_t n)
-{
-	size_t	i;
-
-	for (i = 0; i < n; i++)
-		free(names[i]);
-	free(names);
 }
 
 /* tendd's own directories: made if need be, and root's alone (or it

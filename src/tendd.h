@@ -584,8 +584,5 @@ int	tend_listen_fds(void);
 
 /* tendd.c */
 void	tend_check_shutdown(struct tend *);
-char	**tend_dir_names(const char *, int (*)(const char *, void *), void *,
-	    size_t *);
-void	tend_names_free(char **, size_t);
 
 #endif /* TENDD_H */
