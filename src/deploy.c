@@ -128,6 +128,8 @@ deploy_say(struct deploy *d, const char *fmt, ...)
 		fprintf(d->log, "%s %s\n", ts, line);
 		fflush(d->log);
 	}
+	/* Up-call: a deploy streams its progress and outcome to the client
+	 * that asked (d->client, forgotten when it closes). */
 	if (d->client != NULL && !client_is_closing(d->client))
 		client_send(d->client, json_pack("{s:s,s:s}", "event",
 		    "progress", "line", line));
@@ -1250,6 +1252,8 @@ deploy_begin(struct app *app, enum deploy_kind kind, struct client *c)
 	return d;
 }
 
+/* Up-call: a refused request is answered here, to the client, with
+ * cmd.c's error shape (client_finish, cmd_error). */
 void
 deploy_request(struct app *app, struct client *c, const char *ref)
 {

@@ -232,6 +232,8 @@ finish(struct inst *in, int ok, int code, const char *err)
 	if (in->hc_mode == HC_READY) {
 		if (ok) {
 			in->hc_mode = HC_NONE;
+			/* Up-call: ready and unhealthy are the state
+			 * machine's events (EV_READY, EV_KILL below). */
 			inst_event(in, EV_READY);
 			return;
 		}

@@ -2,6 +2,19 @@
  * tendd.h: the daemon's runtime nouns, which own libuv handles: struct tend
  * (the one mutable context), struct app and its instances, the log sink,
  * and control clients.  Pure code never includes this file.
+ *
+ * Layers, lowest first; a file calls its own layer and those below:
+ *   0. libtend.a: pure code (conf, units, dotenv, history, atomic, ...);
+ *   1. mechanisms: spawn, appenv, logpipe, ptree, job, health, probe-run,
+ *      check, release, nginx, systemd;
+ *   2. the apps and their state machine: app, supervise, prep, preflight;
+ *   3. deploys: deploy;
+ *   4. the control socket and its commands: control, cmd, cmd-*;
+ *   5. main: tendd.
+ * A lower file tells an upper one through a hook it was given (app_watch,
+ * client_on_close, t->reread), never by name.  The calls up that remain
+ * say why where they are made ("Up-call:"); tests/layers.sh lists them
+ * from a build and fails on a new one.
  */
 #ifndef TENDD_H
 #define TENDD_H

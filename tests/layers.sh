@@ -31,6 +31,16 @@ LAYERS='
 # Up-calls that stay, each with its reason at the call site
 # ("caller.c:symbol").  Keep this list short.
 ALLOWED_UP='
+spawn.c:app_handle_done job.c:app_handle_done logpipe.c:app_handle_done
+spawn.c:inst_exited health.c:inst_event health.c:inst_event_why
+logpipe.c:inst_group_check job.c:app_notify job.c:app_maybe_free
+spawn.c:inst_dir logpipe.c:inst_active
+logpipe.c:client_send logpipe.c:client_queue_size
+app.c:deploy_init_app app.c:deploy_ensure_upstream app.c:deploy_shutdown
+app.c:waiters_cancel_app app.c:follower_remove app.c:client_finish
+app.c:cmd_error app.c:tend_check_shutdown
+deploy.c:client_send deploy.c:client_finish deploy.c:client_is_closing
+deploy.c:cmd_error
 '
 
 shopt -s nullglob
