@@ -417,7 +417,6 @@ int	probe_env(struct env *, const struct passwd *);
  * others). */
 #define PROBE_PATH	"/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 void	probe_release(struct probe *);
-void	probe_cancel(struct probe *);
 
 /* preflight.c: cb(arg, outcome CHECK_*, checks, reason, missing_db). */
 struct preflight;
