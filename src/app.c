@@ -50,6 +50,7 @@ app_handle_done(struct app *app)
 		free(app->inst);
 		free(app->name);
 		free(app);
+		/* Up-call: shutdown may have waited for this app. */
 		tend_check_shutdown(t);
 	}
 }
@@ -126,6 +127,8 @@ app_new(struct tend *t, struct conf_app *ca)
 		app->nhandles += 2;
 	}
 	app_bind_conf(app, t->conf, ca);
+	/* Up-call: a deployed app's releases and upstream are deploy.c's,
+	 * read when the app is made (deploy_shutdown when it goes). */
 	deploy_init_app(app);
 	deploy_ensure_upstream(app);
 	return app;
@@ -150,6 +153,9 @@ app_free(struct app *app)
 		return;
 	app->unlinked = 1;
 	TAILQ_REMOVE(&app->t->apps, app, entry);
+	/* Up-calls: the layers above that hold this app (its deploy, the
+	 * clients waiting on it or following its log) let go of it now,
+	 * before its memory can go.  TODO: an app_watch "gone" event. */
 	deploy_shutdown(app);
 	waiters_cancel_app(app);
 	while (!LIST_EMPTY(&app->log.followers)) {
@@ -420,10 +426,4 @@ app_leader(const struct app *app)
 		if (!l->removing && strcmp(l->name, app->ca->follows) == 0)
 			return l;
 	return NULL;
-}
-
-int
-tend_pid_is_ours(struct tend *t, pid_t pid)
-{
-	return spawn_pid_is_ours(t, pid);
 }

@@ -13,7 +13,7 @@ static void
 deploy_client_gone(struct client *c, void *arg)
 {
 	(void)arg;
-	deploys_cancel_client(c);
+	deploys_cancel_client(client_tend(c), c);
 }
 
 /* Registered once per client (same fn, same arg), kept until it closes. */

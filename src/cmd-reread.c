@@ -14,7 +14,7 @@ cmd_reread_exec(struct tend *t, struct client *c, json_t *req, struct app *a)
 	size_t		 i;
 
 	errs_init(&errs);
-	if (tend_reread(t, &errs) == 0) {
+	if (t->reread(t, &errs) == 0) {
 		errs_free(&errs);
 		client_finish(c, json_pack("{s:b}", "ok", 1));
 		return;

@@ -96,10 +96,6 @@ struct deploy {
 	struct release_cb cb;		/* its jobs report to deploy_job_* */
 };
 
-/* All of them: a client that goes away must be forgotten by every
- * deploy it asked for, even one being canceled or whose app was removed. */
-static LIST_HEAD(, deploy) deploys = LIST_HEAD_INITIALIZER(deploys);
-
 static void	deploy_next(struct deploy *);
 static void	follow_check(struct deploy *);
 static void	follow_undo(struct deploy *);
@@ -132,6 +128,8 @@ deploy_say(struct deploy *d, const char *fmt, ...)
 		fprintf(d->log, "%s %s\n", ts, line);
 		fflush(d->log);
 	}
+	/* Up-call: a deploy streams its progress and outcome to the client
+	 * that asked (d->client, forgotten when it closes). */
 	if (d->client != NULL && !client_is_closing(d->client))
 		client_send(d->client, json_pack("{s:s,s:s}", "event",
 		    "progress", "line", line));
@@ -1208,7 +1206,7 @@ deploy_new(struct app *app, enum deploy_kind kind, struct client *c)
 	d->cb.line = deploy_job_line;
 	d->cb.arg = d;
 	app->nhandles++;
-	LIST_INSERT_HEAD(&deploys, d, entry);
+	LIST_INSERT_HEAD(&app->t->deploys, d, entry);
 	return d;
 }
 
@@ -1254,6 +1252,8 @@ deploy_begin(struct app *app, enum deploy_kind kind, struct client *c)
 	return d;
 }
 
+/* Up-call: a refused request is answered here, to the client, with
+ * cmd.c's error shape (client_finish, cmd_error). */
 void
 deploy_request(struct app *app, struct client *c, const char *ref)
 {
@@ -1385,11 +1385,11 @@ deploy_reload(struct app *app, struct client *c)
 }
 
 void
-deploys_cancel_client(struct client *c)
+deploys_cancel_client(struct tend *t, struct client *c)
 {
 	struct deploy	*d;
 
-	LIST_FOREACH(d, &deploys, entry)
+	LIST_FOREACH(d, &t->deploys, entry)
 		if (d->client == c)
 			d->client = NULL;
 }

@@ -43,8 +43,6 @@ struct hconn {
 	char		 buf[HTTP_HEAD_MAX];
 };
 
-static struct tend	*tend;
-
 static void	health_schedule(struct inst *, uint64_t);
 static void	finish(struct inst *, int ok, int code, const char *err);
 
@@ -234,6 +232,8 @@ finish(struct inst *in, int ok, int code, const char *err)
 	if (in->hc_mode == HC_READY) {
 		if (ok) {
 			in->hc_mode = HC_NONE;
+			/* Up-call: ready and unhealthy are the state
+			 * machine's events (EV_READY, EV_KILL below). */
 			inst_event(in, EV_READY);
 			return;
 		}
@@ -286,7 +286,7 @@ start_check(struct inst *in)
 		return;
 	}
 	hc->in = in;
-	if (uv_tcp_init(tend->loop, &hc->tcp) != 0) {
+	if (uv_tcp_init(in->app->t->loop, &hc->tcp) != 0) {
 		free(hc);
 		snprintf(in->hc_last, sizeof(in->hc_last), "cannot make a socket");
 		health_schedule(in, ca->health_interval);
@@ -355,7 +355,7 @@ health_word(const struct inst *in, char *buf, size_t len)
 	if (ca->health == NULL)
 		snprintf(buf, len, "off");
 	else if (in->state == ST_STARTING) {
-		format_duration(d, sizeof(d), uv_now(tend->loop) -
+		format_duration(d, sizeof(d), uv_now(in->app->t->loop) -
 		    in->spawned_at);
 		snprintf(buf, len, "starting %s", d);
 	} else if (in->state != ST_LIVE)
@@ -365,17 +365,4 @@ health_word(const struct inst *in, char *buf, size_t len)
 		    ca->health_failures);
 	else
 		snprintf(buf, len, "ok");
-}
-
-int
-health_init(struct tend *t)
-{
-	tend = t;
-	return 0;
-}
-
-void
-health_shutdown(struct tend *t)
-{
-	(void)t;
 }

@@ -59,6 +59,7 @@ job_timer_closed_cb(uv_handle_t *h)
 	struct app	*app = j->app;
 
 	free(j);
+	/* Up-call: the app is freed by its handles' last close callback. */
 	app_handle_done(app);
 }
 
@@ -68,7 +69,7 @@ job_proc_closed_cb(uv_handle_t *h)
 	struct app	*app = h->data;
 
 	free(h);
-	app_handle_done(app);
+	app_handle_done(app);	/* up-call, as above */
 }
 
 void
@@ -232,6 +233,8 @@ job_check(struct job *j)
 	if (j->done != NULL)
 		j->done(j->arg, j);
 	uv_close((uv_handle_t *)&j->timer, job_timer_closed_cb);
+	/* Up-call: an app is not down while a job of its runs; its end
+	 * may let a stop finish or a removed app go. */
 	app_notify(j->app);
 	app_maybe_free(j->app);
 }

@@ -246,6 +246,8 @@ applog_follow(struct app *app, const char *p, size_t n)
 	struct follower	*f, *next;
 	json_t		*ev;
 
+	/* Up-call: `logs -f` readers get each line as it is written,
+	 * straight to their client's bounded queue. */
 	LIST_FOREACH_SAFE(f, &app->log.followers, entry, next) {
 		if (client_queue_size(f->client) > FOLLOW_MAX) {
 			f->dropped += n;
@@ -419,6 +421,7 @@ logpipe_closed_cb(uv_handle_t *h)
 
 	free(lp->part);
 	free(lp);
+	/* Up-call: the app is freed by its handles' last close callback. */
 	app_handle_done(app);
 }
 
@@ -591,6 +594,7 @@ app_warnings(const struct app *app, const char **out, size_t max)
 		w = &app->warnings[i];
 		if (w->msg == NULL)
 			continue;
+		/* Up-call: app.c says which slots serve (a read). */
 		for (j = 0; j < app->n_inst && j < 128; j++)
 			if ((w->slots[j / 64] & ((uint64_t)1 << (j % 64))) &&
 			    inst_active(&app->inst[j]))
@@ -662,7 +666,9 @@ logpipe_read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 			    uv_strerror((int)nread));
 		logpipe_close(lp);
 		if (in != NULL)
-			inst_group_check(in);	/* it may have waited for EOF */
+			/* Up-call: an exit is judged once the output is
+			 * drained; it may have waited for this EOF. */
+			inst_group_check(in);
 		return;
 	}
 	p = rbuf;

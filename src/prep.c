@@ -31,6 +31,7 @@
  */
 #define _GNU_SOURCE
 #include <sys/stat.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <pwd.h>
@@ -418,6 +419,59 @@ is_app_dump(const char *name, void *arg)
 	    strcmp(name + l - 5, ".dump") == 0;
 }
 
+static int
+name_cmp(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/*
+ * The names in dir that want(name, arg) accepts, sorted (dumps are named
+ * by time, so oldest first); *n of them.  NULL with *n = 0 when there are
+ * none or dir cannot be read.  Free with names_free().
+ */
+static char **
+dir_names(const char *dir, int (*want)(const char *, void *), void *arg,
+    size_t *n)
+{
+	char		**names = NULL, **nn;
+	size_t		  cap = 0;
+	struct dirent	 *de;
+	DIR		 *d;
+
+	*n = 0;
+	if ((d = opendir(dir)) == NULL)
+		return NULL;
+	while ((de = readdir(d)) != NULL) {
+		if (!want(de->d_name, arg))
+			continue;
+		if (*n == cap) {
+			if ((nn = reallocarray(names, cap ? cap * 2 : 16,
+			    sizeof(*names))) == NULL)
+				break;
+			names = nn;
+			cap = cap ? cap * 2 : 16;
+		}
+		if ((names[*n] = strdup(de->d_name)) == NULL)
+			break;
+		(*n)++;
+	}
+	closedir(d);
+	if (*n > 0)
+		qsort(names, *n, sizeof(*names), name_cmp);
+	return names;
+}
+
+static void
+names_free(char **names, size_t n)
+{
+	size_t	i;
+
+	for (i = 0; i < n; i++)
+		free(names[i]);
+	free(names);
+}
+
 /* Keep the newest backup_keep dumps of this app (names sort by time). */
 static void
 prep_prune(struct prep *p)
@@ -426,13 +480,13 @@ prep_prune(struct prep *p)
 	char		 **names;
 	size_t		 n, i;
 
-	names = tend_dir_names(dir, is_app_dump, p->app->name, &n);
+	names = dir_names(dir, is_app_dump, p->app->name, &n);
 	for (i = 0; i + p->app->ca->backup_keep < n; i++)
 		if (unlinkat(p->bdir, names[i], 0) == 0)
 			applog_event(p->app, -1, "backup: removed %s/%s "
 			    "(backup_keep = %u)", dir, names[i],
 			    p->app->ca->backup_keep);
-	tend_names_free(names, n);
+	names_free(names, n);
 }
 
 static void

@@ -355,14 +355,3 @@ probe_release(struct probe *p)
 	if (p->running)
 		uv_process_kill(&p->proc, SIGKILL);
 }
-
-/* No more callbacks; the probe is killed. */
-void
-probe_cancel(struct probe *p)
-{
-	if (p == NULL)
-		return;
-	p->canceled = 1;
-	if (p->running)
-		uv_process_kill(&p->proc, SIGKILL);
-}

@@ -108,7 +108,6 @@ find_leader(struct tend *t, pid_t pgrp)
 void
 ptree_sample(struct tend *t, int force)
 {
-	static uint64_t	 last;
 	uint64_t	 now = uv_now(t->loop), ticks, rss;
 	long		 hz = sysconf(_SC_CLK_TCK), page = sysconf(_SC_PAGESIZE);
 	struct app	*app;
@@ -119,9 +118,9 @@ ptree_sample(struct tend *t, int force)
 	pid_t		 pg;
 	unsigned	 i;
 
-	if (!force && last != 0 && now - last < SAMPLE_MIN_MS)
+	if (!force && t->ptree_at != 0 && now - t->ptree_at < SAMPLE_MIN_MS)
 		return;
-	last = now;
+	t->ptree_at = now;
 	TAILQ_FOREACH(app, &t->apps, entry)
 		for (i = 0; i < app->n_inst; i++) {
 			app->inst[i].rss = 0;
@@ -188,7 +187,7 @@ ptree_reap_orphans(struct tend *t)
 			pid = strtol(p, &end, 10);
 			if (end == p)
 				break;
-			if (pid > 0 && !tend_pid_is_ours(t, (pid_t)pid) &&
+			if (pid > 0 && !spawn_pid_is_ours(t, (pid_t)pid) &&
 			    waitpid((pid_t)pid, &status, WNOHANG) > 0)
 				log_debug("reaped orphan %ld", pid);
 		}

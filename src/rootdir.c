@@ -191,28 +191,3 @@ rootdir_file(int dirfd, const char *name, int flags, mode_t mode)
 	}
 	return fd;
 }
-
-int
-rootdir_path_open(const char *path, mode_t create_dir, int flags, mode_t mode,
-    char *why, size_t len)
-{
-	char		 dir[PATH_MAX];
-	const char	*base;
-	int		 dfd, fd;
-
-	if ((base = strrchr(path, '/')) == NULL || base[1] == '\0') {
-		snprintf(why, len, "%s: not an absolute file path", path);
-		return -1;
-	}
-	snprintf(dir, sizeof(dir), "%.*s", (int)(base - path), path);
-	if (dir[0] == '\0')
-		snprintf(dir, sizeof(dir), "/");
-	if ((dfd = rootdir_open(dir, create_dir, why, len)) == -1)
-		return -1;
-	if ((fd = rootdir_file(dfd, base + 1, flags, mode)) == -1)
-		snprintf(why, len, "%s: %s", path, errno == EINVAL ?
-		    "not a regular file" : errno == EMLINK ?
-		    "has more than one link" : strerror(errno));
-	close(dfd);
-	return fd;
-}

@@ -36,6 +36,8 @@ proc_closed_cb(uv_handle_t *h)
 	struct inst	*in = h->data;
 
 	free(h);
+	/* Up-call: the app owns this handle and is freed by the last close
+	 * callback of its handles, whichever file made them. */
 	app_handle_done(in->app);
 }
 
@@ -48,6 +50,7 @@ proc_exit_cb(uv_process_t *p, int64_t status, int term_signal)
 		in->proc = NULL;
 	spawn_forget(in->app->t, p->pid);
 	uv_close((uv_handle_t *)p, proc_closed_cb);
+	/* Up-call: an instance's exit is the state machine's event. */
 	inst_exited(in, status, term_signal);
 }
 
@@ -234,6 +237,7 @@ spawn_inst(struct inst *in, char *why, size_t whylen)
 	memset(&sp, 0, sizeof(sp));
 	sp.user = ca->user;
 	sp.group = ca->group;
+	/* Up-call: app.c says where an instance runs (its release). */
 	sp.cwd = inst_dir(in, dirbuf, sizeof(dirbuf));
 	sp.argv = argv;
 	sp.env = e.kv;

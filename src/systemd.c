@@ -158,7 +158,6 @@ sd_ready(struct tend *t)
 	t->last_status[0] = '\0';
 	t->ready_sent = 1;
 	sd_notify(0, "READY=1");
-	sd_status_update(t);
 }
 
 void
@@ -175,15 +174,16 @@ sd_reloading(struct tend *t)
 	sd_notify(0, "RELOADING=1");
 }
 
+/* The counts come from the caller (supervise_summary): this file speaks
+ * to systemd and knows nothing of apps. */
 void
-sd_status_update(struct tend *t)
+sd_status_update(struct tend *t, unsigned live, unsigned starting,
+    unsigned failed, unsigned down)
 {
-	unsigned	live, starting, failed, down;
 	char		buf[sizeof(t->last_status) + 64];
 
 	if (t->shutting_down || !t->ready_sent)
 		return;
-	supervise_summary(t, &live, &starting, &failed, &down);
 	snprintf(buf, sizeof(buf), "STATUS=%u live, %u starting, %u failed, "
 	    "%u stopped", live, starting, failed, down);
 	if (strcmp(buf + 7, t->last_status) == 0)

@@ -570,7 +570,5 @@ void	strv_free(struct strv *);
  * create (0: none are made). */
 int	rootdir_open(const char *path, mode_t create, char *why, size_t len);
 int	rootdir_file(int dirfd, const char *name, int flags, mode_t mode);
-int	rootdir_path_open(const char *path, mode_t create_dir, int flags,
-	    mode_t mode, char *why, size_t len);
 
 #endif /* TEND_H */

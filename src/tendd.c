@@ -10,7 +10,6 @@
 #include <sys/prctl.h>
 #include <sys/random.h>
 #include <sys/stat.h>
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
@@ -174,60 +173,6 @@ orphan_owner_ok(const char *name, uid_t uid, void *arg)
 	return *end == '\0' && end != ca->user && uid == (uid_t)u;
 }
 
-static int
-name_cmp(const void *a, const void *b)
-{
-	return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
-/*
- * The names in dir that want(name, arg) accepts, sorted (tend's dumps and
- * releases are named by time, so oldest first); *n of them.  NULL with
- * *n = 0 when there are none or dir cannot be read.  Free with
- * tend_names_free().
- */
-char **
-tend_dir_names(const char *dir, int (*want)(const char *, void *), void *arg,
-    size_t *n)
-{
-	char		**names = NULL, **nn;
-	size_t		  cap = 0;
-	struct dirent	 *de;
-	DIR		 *d;
-
-	*n = 0;
-	if ((d = opendir(dir)) == NULL)
-		return NULL;
-	while ((de = readdir(d)) != NULL) {
-		if (!want(de->d_name, arg))
-			continue;
-		if (*n == cap) {
-			if ((nn = reallocarray(names, cap ? cap * 2 : 16,
-			    sizeof(*names))) == NULL)
-				break;
-			names = nn;
-			cap = cap ? cap * 2 : 16;
-		}
-		if ((names[*n] = strdup(de->d_name)) == NULL)
-			break;
-		(*n)++;
-	}
-	closedir(d);
-	if (*n > 0)
-		qsort(names, *n, sizeof(*names), name_cmp);
-	return names;
-}
-
-void
-tend_names_free(char **names, size_t n)
-{
-	size_t	i;
-
-	for (i = 0; i < n; i++)
-		free(names[i]);
-	free(names);
-}
-
 /* tendd's own directories: made if need be, and root's alone (or it
  * will not start: it writes there as root). */
 static void
@@ -244,7 +189,26 @@ make_dirs(const struct conf *c)
 	close(fd);
 }
 
-int
+/* systemd's STATUS= line: the state machine's counts, told to systemd.c
+ * (which sits below the apps and knows nothing of them). */
+static void
+status_update(struct tend *t)
+{
+	unsigned	live, starting, failed, down;
+
+	supervise_summary(t, &live, &starting, &failed, &down);
+	sd_status_update(t, live, starting, failed, down);
+}
+
+static void
+ready(struct tend *t)
+{
+	sd_ready(t);
+	status_update(t);
+}
+
+/* SIGHUP, and the reread command through t->reread. */
+static int
 tend_reread(struct tend *t, struct errs *errs)
 {
 	struct conf	*nc;
@@ -256,7 +220,7 @@ tend_reread(struct tend *t, struct errs *errs)
 		for (i = 0; i < errs->n; i++)
 			log_warnx("%s", errs->msg[i]);
 		log_warnx("configuration not changed");
-		sd_ready(t);
+		ready(t);
 		return -1;
 	}
 	if (strcmp(nc->socket, t->conf->socket) != 0)
@@ -273,13 +237,11 @@ tend_reread(struct tend *t, struct errs *errs)
 			log_warnx("%s", why);
 	}
 	apps_apply_conf(t, nc);
-	sd_ready(t);
+	ready(t);
 	return 0;
 }
 
 /* --- shutdown ------------------------------------------------------- */
-
-static int	closing_handles;
 
 static void
 noop_close_cb(uv_handle_t *h)
@@ -291,12 +253,12 @@ tend_check_shutdown(struct tend *t)
 {
 	struct app	*app, *next;
 
-	if (!t->shutting_down || closing_handles)
+	if (!t->shutting_down || t->closing)
 		return;
 	TAILQ_FOREACH(app, &t->apps, entry)
 		if (!app_is_down(app))
 			return;
-	closing_handles = 1;
+	t->closing = 1;
 	log_info("every app is down");
 	TAILQ_FOREACH_SAFE(app, &t->apps, entry, next)
 		app_free(app);
@@ -311,7 +273,6 @@ tend_check_shutdown(struct tend *t)
 	uv_close((uv_handle_t *)&t->tick, noop_close_cb);
 	if (t->watchdog_usec)
 		uv_close((uv_handle_t *)&t->watchdog, noop_close_cb);
-	health_shutdown(t);
 	logpipe_shutdown(t);
 }
 
@@ -356,7 +317,7 @@ static void
 watch_daemon(struct app *app, void *arg)
 {
 	(void)arg;
-	sd_status_update(app->t);
+	status_update(app->t);
 	tend_check_shutdown(app->t);
 }
 
@@ -527,6 +488,8 @@ main(int argc, char **argv)
 		fatal("setgroups");
 	memset(&t, 0, sizeof(t));
 	TAILQ_INIT(&t.apps);
+	LIST_INIT(&t.deploys);
+	t.reread = tend_reread;
 	errs_init(&errs);
 	if ((t.conf = load_conf(path, &errs, 0, test)) == NULL) {
 		print_errs(&errs);
@@ -568,8 +531,6 @@ main(int argc, char **argv)
 
 	t.loop = uv_default_loop();
 	logpipe_init(&t);
-	if (health_init(&t) != 0)
-		fatalx("cannot set up health checks");
 	control_start(&t);
 	signal_watch(&t, &t.sig_term, SIGTERM);
 	signal_watch(&t, &t.sig_int, SIGINT);
@@ -604,7 +565,7 @@ main(int argc, char **argv)
 	TAILQ_FOREACH(app, &t.apps, entry)
 		if (app->ca->autostart)
 			app_start(app);
-	sd_ready(&t);
+	ready(&t);
 
 	uv_run(t.loop, UV_RUN_DEFAULT);
 

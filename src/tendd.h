@@ -2,6 +2,19 @@
  * tendd.h: the daemon's runtime nouns, which own libuv handles: struct tend
  * (the one mutable context), struct app and its instances, the log sink,
  * and control clients.  Pure code never includes this file.
+ *
+ * Layers, lowest first; a file calls its own layer and those below:
+ *   0. libtend.a: pure code (conf, units, dotenv, history, atomic, ...);
+ *   1. mechanisms: spawn, appenv, logpipe, ptree, job, health, probe-run,
+ *      check, release, nginx, systemd;
+ *   2. the apps and their state machine: app, supervise, prep, preflight;
+ *   3. deploys: deploy;
+ *   4. the control socket and its commands: control, cmd, cmd-*;
+ *   5. main: tendd.
+ * A lower file tells an upper one through a hook it was given (app_watch,
+ * client_on_close, t->reread), never by name.  The calls up that remain
+ * say why where they are made ("Up-call:"); tests/layers.sh lists them
+ * from a build and fails on a new one.
  */
 #ifndef TENDD_H
 #define TENDD_H
@@ -274,6 +287,15 @@ struct tend {
 	uint32_t	 rnd;
 	pid_t		*kids;		/* every child spawn_process started */
 	size_t		 nkids, capkids;
+	/* Every deploy (deploy.c): a client that goes away must be forgotten
+	 * by each it asked for, even one being canceled or whose app was
+	 * removed. */
+	LIST_HEAD(, deploy) deploys;
+	uint64_t	 ptree_at;	/* loop time of the last /proc pass */
+	int		 closing;	/* every app is down: handles closing */
+	/* Hook: load tend.conf again and apply it (tendd.c), for the
+	 * reread command, which sits below main. */
+	int		(*reread)(struct tend *, struct errs *);
 };
 
 /* supervise.c */
@@ -304,7 +326,6 @@ void	app_handle_done(struct app *);
 int	apps_apply_conf(struct tend *, struct conf *);
 void	app_deploy_ended(struct app *);
 struct app *app_leader(const struct app *);
-int	tend_pid_is_ours(struct tend *, pid_t);
 int	inst_active(const struct inst *);
 const char *inst_dir(const struct inst *, char *, size_t);
 
@@ -396,7 +417,6 @@ int	probe_env(struct env *, const struct passwd *);
  * others). */
 #define PROBE_PATH	"/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 void	probe_release(struct probe *);
-void	probe_cancel(struct probe *);
 
 /* preflight.c: cb(arg, outcome CHECK_*, checks, reason, missing_db). */
 struct preflight;
@@ -431,7 +451,7 @@ void	deploy_app_changed(struct app *);
 void	deploy_init_app(struct app *);
 void	deploy_ensure_upstream(struct app *);
 void	deploy_shutdown(struct app *);
-void	deploys_cancel_client(struct client *);
+void	deploys_cancel_client(struct tend *, struct client *);
 
 /* release.c: the app's tree, as the app's user. */
 struct release_cb {
@@ -558,8 +578,6 @@ void	cmd_wait(struct tend *, struct client *, json_t *, struct app *,
 	    void (*)(struct app *), int want_up);
 
 /* health.c */
-int	health_init(struct tend *);
-void	health_shutdown(struct tend *);
 void	health_ready_begin(struct inst *);
 void	health_live_begin(struct inst *);
 void	health_stop(struct inst *);
@@ -570,16 +588,13 @@ void	sd_init(struct tend *);
 void	sd_ready(struct tend *);
 void	sd_stopping(struct tend *);
 void	sd_reloading(struct tend *);
-void	sd_status_update(struct tend *);
+void	sd_status_update(struct tend *, unsigned live, unsigned starting,
+	    unsigned failed, unsigned down);
 int	sd_journal_line(const char *app, int idx, int prio, const char *line,
 	    size_t len);
 int	tend_listen_fds(void);
 
 /* tendd.c */
-int	tend_reread(struct tend *, struct errs *);
 void	tend_check_shutdown(struct tend *);
-char	**tend_dir_names(const char *, int (*)(const char *, void *), void *,
-	    size_t *);
-void	tend_names_free(char **, size_t);
 
 #endif /* TENDD_H */
