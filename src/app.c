@@ -50,8 +50,9 @@ app_handle_done(struct app *app)
 		free(app->inst);
 		free(app->name);
 		free(app);
-		/* Up-call: shutdown may have waited for this app. */
-		tend_check_shutdown(t);
+		/* Shutdown may have waited for this app's memory. */
+		if (t->app_hooks.gone != NULL)
+			t->app_hooks.gone(t);
 	}
 }
 
@@ -127,10 +128,10 @@ app_new(struct tend *t, struct conf_app *ca)
 		app->nhandles += 2;
 	}
 	app_bind_conf(app, t->conf, ca);
-	/* Up-call: a deployed app's releases and upstream are deploy.c's,
-	 * read when the app is made (deploy_shutdown when it goes). */
-	deploy_init_app(app);
-	deploy_ensure_upstream(app);
+	/* The layers above take it up (a deployed app's history and
+	 * nginx upstream are deploy.c's): through main's hook. */
+	if (t->app_hooks.made != NULL)
+		t->app_hooks.made(app);
 	return app;
 fail:
 	if (app->inst != NULL)
@@ -153,17 +154,11 @@ app_free(struct app *app)
 		return;
 	app->unlinked = 1;
 	TAILQ_REMOVE(&app->t->apps, app, entry);
-	/* Up-calls: the layers above that hold this app (its deploy, the
-	 * clients waiting on it or following its log) let go of it now,
-	 * before its memory can go.  TODO: an app_watch "gone" event. */
-	deploy_shutdown(app);
-	waiters_cancel_app(app);
-	while (!LIST_EMPTY(&app->log.followers)) {
-		struct client *c = LIST_FIRST(&app->log.followers)->client;
-
-		follower_remove(LIST_FIRST(&app->log.followers));
-		client_finish(c, cmd_error("%s was removed", app->name));
-	}
+	/* The layers above that hold this app (its deploy, the clients
+	 * waiting on it or following its log) let go of it now, before its
+	 * memory can go: through main's hook. */
+	if (app->t->app_hooks.going != NULL)
+		app->t->app_hooks.going(app);
 	/* A process that escaped its group may still hold a pipe. */
 	while (!LIST_EMPTY(&app->pipes))
 		logpipe_close(LIST_FIRST(&app->pipes));

@@ -21,6 +21,18 @@ follower_remove(struct follower *f)
 	free(f);
 }
 
+/* app goes away: its followers hear so and are answered. */
+void
+followers_app_gone(struct app *app)
+{
+	while (!LIST_EMPTY(&app->log.followers)) {
+		struct client *c = LIST_FIRST(&app->log.followers)->client;
+
+		follower_remove(LIST_FIRST(&app->log.followers));
+		client_finish(c, cmd_error("%s was removed", app->name));
+	}
+}
+
 static void
 follower_client_gone(struct client *c, void *arg)
 {

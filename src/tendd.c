@@ -313,6 +313,23 @@ watch_waiters(struct app *app, void *arg)
 	waiters_notify(app);
 }
 
+/* An app was made, is going, is gone: the layers above take it up or
+ * let go of it. */
+static void
+hook_app_made(struct app *app)
+{
+	deploy_init_app(app);
+	deploy_ensure_upstream(app);
+}
+
+static void
+hook_app_going(struct app *app)
+{
+	deploy_shutdown(app);
+	waiters_cancel_app(app);
+	followers_app_gone(app);
+}
+
 static void
 watch_daemon(struct app *app, void *arg)
 {
@@ -538,6 +555,9 @@ main(int argc, char **argv)
 	signal_watch(&t, &t.sig_usr1, SIGUSR1);
 	signal_watch(&t, &t.sig_chld, SIGCHLD);
 	supervise_init(&t);
+	t.app_hooks.made = hook_app_made;
+	t.app_hooks.going = hook_app_going;
+	t.app_hooks.gone = tend_check_shutdown;
 	if (app_watch(&t, watch_deploy, NULL) != 0 ||
 	    app_watch(&t, watch_waiters, NULL) != 0 ||
 	    app_watch(&t, watch_daemon, NULL) != 0)

@@ -7,12 +7,13 @@
  *   0. libtend.a: pure code (conf, units, dotenv, history, atomic, ...);
  *   1. mechanisms: spawn, appenv, logpipe, ptree, job, health, probe-run,
  *      check, release, nginx, systemd;
- *   2. the apps and their state machine: app, supervise, prep, preflight;
+ *   2. the apps and their state machine: app, inst, supervise, prep,
+ *      preflight;
  *   3. deploys: deploy;
  *   4. the control socket and its commands: control, cmd, cmd-*;
  *   5. main: tendd.
  * A lower file tells an upper one through a hook it was given (app_watch,
- * client_on_close, t->reread), never by name.  The calls up that remain
+ * t->app_hooks, client_on_close, t->reread), never by name.  The calls up that remain
  * say why where they are made ("Up-call:"); tests/layers.sh lists them
  * from a build and fails on a new one.
  */
@@ -296,6 +297,13 @@ struct tend {
 	/* Hook: load tend.conf again and apply it (tendd.c), for the
 	 * reread command, which sits below main. */
 	int		(*reread)(struct tend *, struct errs *);
+	/* What the layers above do when an app is made, is about to go
+	 * (every one holding it lets go) and has gone: main sets these. */
+	struct {
+		void	(*made)(struct app *);
+		void	(*going)(struct app *);
+		void	(*gone)(struct tend *);
+	}		 app_hooks;
 };
 
 /* supervise.c */
@@ -345,10 +353,12 @@ int	spawn_process(struct tend *, uv_process_t *, const struct spawn_spec *,
 	    int *must_close, char *why, size_t whylen);
 void	spawn_forget(struct tend *, pid_t);
 int	spawn_pid_is_ours(const struct tend *, pid_t);
-int	spawn_inst(struct inst *, char *why, size_t whylen);
 struct passwd *spawn_user(const char *user, const char *group, int *as_other,
 	    char *why, size_t whylen);
 int	exec_as_main(int argc, char **argv);
+
+/* inst.c: start one instance (the app layer, on spawn.c). */
+int	spawn_inst(struct inst *, char *why, size_t whylen);
 
 /* appenv.c: who an app runs as; its environment, built once per start. */
 extern const char *const appenv_default_path;
@@ -556,6 +566,7 @@ struct waiter {
 	uint64_t	 env_gen;	/* app->env_gen when it began */
 };
 void	follower_remove(struct follower *);
+void	followers_app_gone(struct app *);
 void	follower_note_drops(struct follower *);
 
 /* cmd.c: a command's code; what it takes is cmd_defs[id] (tend.h).

@@ -23,7 +23,7 @@ build=${1:-.}
 # Layers, lowest first: a file may call its own layer and any below.
 LAYERS='
 1 spawn.c appenv.c logpipe.c ptree.c job.c health.c probe-run.c check.c release.c nginx.c systemd.c
-2 app.c supervise.c prep.c preflight.c
+2 app.c inst.c supervise.c prep.c preflight.c
 3 deploy.c
 4 control.c cmd.c cmd-status.c cmd-run.c cmd-logs.c cmd-reread.c cmd-check.c cmd-deploy.c
 5 tendd.c
@@ -31,14 +31,11 @@ LAYERS='
 # Up-calls that stay, each with its reason at the call site
 # ("caller.c:symbol").  Keep this list short.
 ALLOWED_UP='
-spawn.c:app_handle_done job.c:app_handle_done logpipe.c:app_handle_done
-spawn.c:inst_exited health.c:inst_event health.c:inst_event_why
+job.c:app_handle_done logpipe.c:app_handle_done
+health.c:inst_event health.c:inst_event_why
 logpipe.c:inst_group_check job.c:app_notify job.c:app_maybe_free
-spawn.c:inst_dir logpipe.c:inst_active
+logpipe.c:inst_active
 logpipe.c:client_send logpipe.c:client_queue_size
-app.c:deploy_init_app app.c:deploy_ensure_upstream app.c:deploy_shutdown
-app.c:waiters_cancel_app app.c:follower_remove app.c:client_finish
-app.c:cmd_error app.c:tend_check_shutdown
 deploy.c:client_send deploy.c:client_finish deploy.c:client_is_closing
 deploy.c:cmd_error
 '
