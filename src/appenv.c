@@ -350,20 +350,24 @@ snap_installed(struct app *app, struct envsnap *s)
 	struct envchange	*ch;
 	ssize_t			 n;
 
+	char			 text[256];
+
 	app->env_gen++;
-	app->env_change[0] = '\0';
+	free(app->env_change);
+	app->env_change = NULL;
 	if (app->envsnap != NULL) {
 		if ((n = envsum_diff(&app->envsnap->sum, &s->sum, &ch)) < 0)
 			log_warnx("%s: out of memory comparing environments",
 			    app->name);
 		else if (n > 0) {
-			envchange_text(ch, (size_t)n, app->env_change,
-			    sizeof(app->env_change));
+			envchange_text(ch, (size_t)n, text, sizeof(text));
 			free(ch);
 			applog_event(app, -1, "environment changed since it "
-			    "was last read: %s", app->env_change);
+			    "was last read: %s", text);
 			log_info("%s: environment changed since it was last "
-			    "read: %s", app->name, app->env_change);
+			    "read: %s", app->name, text);
+			/* Kept (NULL: none) for the reply of the start. */
+			app->env_change = strdup(text);
 		}
 	}
 	snap_unref(app->envsnap);
@@ -449,6 +453,22 @@ oom:
 	return -1;
 }
 
+/* Why the last build of app's environment failed (kept on the heap: an
+ * app has one only while it is broken). */
+static void
+set_error(struct app *app, const char *why)
+{
+	free(app->env_error);
+	app->env_error = why != NULL ? strdup(why) : NULL;
+}
+
+const char *
+appenv_error(const struct app *app)
+{
+	return app->env_error != NULL ? app->env_error :
+	    "out of memory building the environment";
+}
+
 /*
  * A start begins: build the app's environment anew (the files may have
  * changed).  0, or -1 with the reason in app->env_error.
@@ -458,21 +478,20 @@ appenv_refresh(struct app *app)
 {
 	struct env	 e;
 	struct envsnap	*snap;
-	char		 why[sizeof(app->env_error)];
+	char		 why[512];
 
 	if (!app->ids_ok && appenv_ids(app, why, sizeof(why)) != 0) {
-		snprintf(app->env_error, sizeof(app->env_error), "%s", why);
+		set_error(app, why);
 		return -1;
 	}
 	if ((snap = snap_new(app)) == NULL) {
-		snprintf(app->env_error, sizeof(app->env_error),
-		    "out of memory building the environment");
+		set_error(app, "out of memory building the environment");
 		return -1;
 	}
 	if (build(app, &e, snap, why, sizeof(why)) != 0) {
 		snap_unref(snap);
 		env_free(&e);
-		snprintf(app->env_error, sizeof(app->env_error), "%s", why);
+		set_error(app, why);
 		if (app->env_ok)
 			env_free(&app->env);
 		app->env_ok = 0;
@@ -482,7 +501,7 @@ appenv_refresh(struct app *app)
 		env_free(&app->env);
 	app->env = e;
 	app->env_ok = 1;
-	app->env_error[0] = '\0';
+	set_error(app, NULL);
 	snap_installed(app, snap);
 	return 0;
 }
@@ -492,7 +511,7 @@ const struct env *
 appenv_get(struct app *app, char *why, size_t len)
 {
 	if (!app->env_ok && appenv_refresh(app) != 0) {
-		snprintf(why, len, "%s", app->env_error);
+		snprintf(why, len, "%s", appenv_error(app));
 		return NULL;
 	}
 	return &app->env;
@@ -559,6 +578,9 @@ appenv_clear(struct app *app)
 		env_free(&app->env);
 	app->env_ok = 0;
 	app->ids_ok = 0;
+	free(app->env_error);
+	free(app->env_change);
+	app->env_error = app->env_change = NULL;
 	free(app->home);
 	free(app->uname);
 	app->home = app->uname = NULL;

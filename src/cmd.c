@@ -143,7 +143,7 @@ waiter_done(struct waiter *w, const char *err)
 		json_array_append_new(p->errors, json_string(err));
 	/* This start read the env_file(s) anew, and they had changed. */
 	if (w->want_up && w->app->env_gen != w->env_gen &&
-	    w->app->env_change[0] != '\0' && (p->env != NULL ||
+	    w->app->env_change != NULL && (p->env != NULL ||
 	    (p->env = json_object()) != NULL))
 		json_object_set_new(p->env, w->app->name,
 		    json_string(w->app->env_change));

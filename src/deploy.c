@@ -613,10 +613,10 @@ do_build(struct deploy *d)
 	deploy_say(d, "building: %s", ca->build);
 	/* The build sees the app's environment as it is now. */
 	if (appenv_refresh(d->app) != 0) {
-		deploy_fail(d, DS_BUILD_FAILED, "%s", d->app->env_error);
+		deploy_fail(d, DS_BUILD_FAILED, "%s", appenv_error(d->app));
 		return;
 	}
-	if (d->app->env_change[0] != '\0')
+	if (d->app->env_change != NULL)
 		deploy_say(d, "environment changed: %s", d->app->env_change);
 	if (appenv_copy(d->app, &e, why, sizeof(why)) != 0) {
 		deploy_fail(d, DS_BUILD_FAILED, "%s", why);

@@ -233,10 +233,12 @@ begin_start(struct inst *in)
 	if ((app->env_at != uv_now(app->t->loop) || !app->env_ok) &&
 	    appenv_refresh(app) != 0) {
 		app->env_at = 0;
-		snprintf(in->reason, sizeof(in->reason), "%s", app->env_error);
-		applog_event(app, in->idx, "cannot start: %s", app->env_error);
+		snprintf(in->reason, sizeof(in->reason), "%s",
+		    appenv_error(app));
+		applog_event(app, in->idx, "cannot start: %s",
+		    appenv_error(app));
 		log_warnx("%s[%u]: cannot start: %s", app->name, in->idx,
-		    app->env_error);
+		    appenv_error(app));
 		in->next_delay = -1;
 		inst_set_state(in, ST_FAILED);
 		return;

@@ -231,11 +231,11 @@ struct app {
 	int		 env_ok;
 	uint64_t	 env_at;	/* loop time of the start that built it */
 	struct env	 env;
-	char		 env_error[512];
+	char		*env_error;	/* why it did not build; NULL: it did */
 	/* what became of the env_file(s) since (appenv.c: drift) */
 	struct envsnap	*envsnap;	/* of the environment built last */
 	uint64_t	 env_gen;	/* environments built so far */
-	char		 env_change[256];	/* names the last build changed */
+	char		*env_change;	/* names the last build changed; NULL */
 	unsigned char	 env_key[ENVSUM_KEY];	/* keys the hashes: random */
 	int		 env_key_ok;
 	int		 removing;	/* dropped by reread: free once down */
@@ -371,6 +371,7 @@ const struct env *appenv_get(struct app *, char *why, size_t len);
 int	appenv_copy(struct app *, struct env *, char *why, size_t len);
 int	appenv_for_inst(struct inst *, struct env *, char *why, size_t len);
 void	appenv_clear(struct app *);
+const char *appenv_error(const struct app *);
 void	appenv_drift_scan(struct tend *, struct app *one);
 void	appenv_drift_json(struct app *, json_t *);
 char	*appenv_realpath(struct app *, const char *path, char *buf,

@@ -43,6 +43,7 @@ int prep_join(struct inst *in) { (void)in; prep_joins++; return 0; }
 int inst_active(const struct inst *in) { (void)in; return 1; }
 void prep_leave(struct app *a) { (void)a; prep_leaves++; }
 int appenv_refresh(struct app *a) { a->env_ok = 1; return 0; }
+const char *appenv_error(const struct app *a) { (void)a; return "?"; }
 struct app *app_leader(const struct app *a) { (void)a; return NULL; }
 
 /* --- fixtures ------------------------------------------------------- */
