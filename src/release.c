@@ -97,6 +97,7 @@ static const char build_sh[] =
     "\tcd -- \"$1\" || exit 1\n"
     "\tshift\n"
     "\there=$(pwd -P) || exit 1\n"
+    "\tt0=$(date +%s%3N)\n"
     "\tkey=\"node $(node --version 2>/dev/null); $*\"\n"
     "\tfrom=\n"
     "\tif [ -n \"${TEND_DEPS_FROM-}\" ] && [ ! -e node_modules ] &&\n"
@@ -118,7 +119,6 @@ static const char build_sh[] =
     "\t\t\tfi\n"
     "\t\tdone\n"
     "\t\tif [ $same = yes ]; then\n"
-    "\t\t\tt0=$(date +%s%3N)\n"
     "\t\t\tif cp -a --reflink=auto -- \"$from/node_modules\" node_modules\n"
     "\t\t\tthen\n"
     "\t\t\t\techo \"tend_deps $here: node_modules copied from" \
@@ -141,6 +141,8 @@ static const char build_sh[] =
     "\tif [ -d node_modules ] && [ ! -L node_modules ]; then\n"
     "\t\tprintf '%s\\n' \"$key\" > node_modules/.tend-deps || exit\n"
     "\tfi\n"
+    "\techo \"tend_deps $here: installed in" \
+    " $(( $(date +%s%3N) - t0 )) ms: $*\"\n"
     ")\n"
     "eval \"$1\"\n";
 
