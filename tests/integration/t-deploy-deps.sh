@@ -100,8 +100,13 @@ deploy "a code-only change after it"
 check "reused the lockfile-2 install" test "$(installs)" = 4
 check "a copy of it" copied "$rel3" "$rel"
 
+# A changed setting restarts the app as a new object; a deploy asked for
+# before that would run with the old settings.
+pid=$(json shop pid)
 conf no
 tctl reread >/dev/null
+restarted() { [ "$(json shop pid)" != "$pid" ] && state_is shop live; }
+check "the new settings apply (the app restarts)" wait_for "shop restarted" 20 restarted
 echo v5 > "$SRC/version.txt"; git_commit "$SRC" "code only, reuse off"
 deploy "a code-only change with reuse_dependencies = no"
 check "installed fresh" test "$(installs)" = 6
