@@ -78,15 +78,16 @@ static const char current_sh[] =
  * COMMAND (npm ci, npm install...) unless the live release's DIR holds
  * node_modules installed for the same inputs, which it then copies.
  *
- * The inputs: package.json and every lockfile (each the same or absent in
- * both), `node --version` and COMMAND itself, kept in
- * node_modules/.tend-deps after an install (npm leaves dot files in
- * node_modules alone).  The copy is cp -a --reflink=auto: a tree of its
- * own, the user's (this runs as the user), never a hard link into the
- * live release that one release's postinstall or cache could write
- * through.  A copy that fails is removed and COMMAND runs as usual.
- * TEND_DEPS_FROM (the live release) is set only when reuse_dependencies
- * is on; without it tend_deps is COMMAND plus the note.
+ * The inputs: `node --version`, COMMAND itself and the sha256 of
+ * package.json and every lockfile as they were before COMMAND ran (npm
+ * install rewrites its lockfile), kept in node_modules/.tend-deps after
+ * an install (npm leaves dot files in node_modules alone).  The copy is
+ * cp -a --reflink=auto: a tree of its own, the user's (this runs as the
+ * user), never a hard link into the live release that one release's
+ * postinstall or cache could write through.  A copy that fails is
+ * removed and COMMAND runs as usual.  TEND_DEPS_FROM (the live release)
+ * is non-empty only when reuse_dependencies is on; without it tend_deps
+ * is COMMAND plus a line saying how long it took.
  */
 static const char build_sh[] =
     "tend_deps() (\n"
@@ -98,7 +99,12 @@ static const char build_sh[] =
     "\tshift\n"
     "\there=$(pwd -P) || exit 1\n"
     "\tt0=$(date +%s%3N)\n"
-    "\tkey=\"node $(node --version 2>/dev/null); $*\"\n"
+    /* Before COMMAND runs: npm install rewrites the lockfile. */
+    "\tkey=$(echo \"node $(node --version 2>/dev/null); $*\"\n"
+    "\t\tfor f in package.json package-lock.json npm-shrinkwrap.json \\\n"
+    "\t\t    yarn.lock pnpm-lock.yaml; do\n"
+    "\t\t\tif [ -e \"$f\" ]; then sha256sum -- \"$f\"; fi\n"
+    "\t\tdone) || exit 1\n"
     "\tfrom=\n"
     "\tif [ -n \"${TEND_DEPS_FROM-}\" ] && [ ! -e node_modules ] &&\n"
     "\t    [ ! -L node_modules ] &&\n"
@@ -107,18 +113,13 @@ static const char build_sh[] =
     "\t\t\"$top\"/*) from=$TEND_DEPS_FROM${here#\"$top\"} ;;\n"
     "\t\tesac\n"
     "\tfi\n"
-    "\tif [ -n \"$from\" ] && [ -d \"$from/node_modules\" ] &&\n"
-    "\t    [ ! -L \"$from/node_modules\" ] &&\n"
-    "\t    [ \"$(cat \"$from/node_modules/.tend-deps\" 2>/dev/null)\" = \"$key\" ]\n"
-    "\tthen\n"
-    "\t\tsame=yes\n"
-    "\t\tfor f in package.json package-lock.json npm-shrinkwrap.json \\\n"
-    "\t\t    yarn.lock pnpm-lock.yaml; do\n"
-    "\t\t\tif [ -e \"$f\" ] || [ -e \"$from/$f\" ]; then\n"
-    "\t\t\t\tcmp -s -- \"$f\" \"$from/$f\" || same=no\n"
-    "\t\t\tfi\n"
-    "\t\tdone\n"
-    "\t\tif [ $same = yes ]; then\n"
+    "\tif [ -n \"$from\" ]; then\n"
+    "\t\thad=\n"
+    "\t\tif [ -d \"$from/node_modules\" ] &&\n"
+    "\t\t    [ ! -L \"$from/node_modules\" ]; then\n"
+    "\t\t\thad=$(cat -- \"$from/node_modules/.tend-deps\" 2>/dev/null)\n"
+    "\t\tfi\n"
+    "\t\tif [ -n \"$had\" ] && [ \"$had\" = \"$key\" ]; then\n"
     "\t\t\tif cp -a --reflink=auto -- \"$from/node_modules\" node_modules\n"
     "\t\t\tthen\n"
     "\t\t\t\techo \"tend_deps $here: node_modules copied from" \
@@ -129,13 +130,17 @@ static const char build_sh[] =
     "\t\t\techo \"tend_deps $here: copy from $from failed;" \
     " installing\" >&2\n"
     "\t\t\trm -rf -- node_modules\n"
-    "\t\telse\n"
+    "\t\telif [ -z \"$had\" ]; then\n"
+    "\t\t\techo \"tend_deps $here: nothing installed by tend_deps in" \
+    " $from; installing\"\n"
+    "\t\telif [ \"$(echo \"$had\" | head -n 1)\" = \\\n"
+    "\t\t    \"$(echo \"$key\" | head -n 1)\" ]; then\n"
     "\t\t\techo \"tend_deps $here: package.json or lockfile changed;" \
     " installing\"\n"
+    "\t\telse\n"
+    "\t\t\techo \"tend_deps $here: node or the command changed;" \
+    " installing\"\n"
     "\t\tfi\n"
-    "\telif [ -n \"$from\" ]; then\n"
-    "\t\techo \"tend_deps $here: nothing to reuse in $from (none" \
-    " installed there, or another node or command); installing\"\n"
     "\tfi\n"
     "\t\"$@\" || exit\n"
     "\tif [ -d node_modules ] && [ ! -L node_modules ]; then\n"

@@ -16,13 +16,17 @@ cat > "$SRC/package.json" <<'EOF'
 { "name": "shop", "version": "1.0.0", "private": true }
 EOF
 echo 'lock 1' > "$SRC/package-lock.json"
-# The stand-in for npm ci: node_modules with a file whose content is the
-# lockfile it was made from, and a line per run in the user's home.
+# The stand-in for npm ci (and, with "rewrite", npm install):
+# node_modules with a file whose content is the lockfile it was made
+# from, and a line per run in the user's home.
 cat > "$SRC/install.sh" <<'EOF'
 echo "installing in $(pwd)"
 echo "$(pwd)" >> "$HOME/installs"
 mkdir -p node_modules/dep
 cp package-lock.json node_modules/dep/lock
+# npm install rewrites the lockfile it installed from (npm ci does not)
+[ "${1-}" = rewrite ] && echo "rewritten by the install" >> package-lock.json
+exit 0
 EOF
 cat > "$SRC/build.sh" <<'EOF'
 mkdir -p out
@@ -40,7 +44,7 @@ repo         = $SRC
 dir          = $APPDIR
 user         = $APP_USER
 command      = $NODE server.js
-build        = tend_deps . sh install.sh && sh build.sh && tend_deps out sh ../install.sh
+build        = tend_deps . sh install.sh && sh build.sh && tend_deps out sh ../install.sh rewrite
 start_dir    = out
 port         = $P
 health       = /health
@@ -77,6 +81,7 @@ deploy "the first deploy"
 rel1=$rel
 check "it installed twice (the release and out/)" test "$(installs)" = 2
 check "and recorded what it installed for" grep -q '^node v[0-9.]*; sh install.sh$' "$rel1/node_modules/.tend-deps"
+check "with the lockfile as it was before the install" grep -q "^$(echo 'lock 1' | sha256sum | cut -d' ' -f1)  package-lock.json\$" "$rel1/out/node_modules/.tend-deps"
 
 echo v2 > "$SRC/version.txt"; git_commit "$SRC" "code only"
 deploy "a code-only change"
