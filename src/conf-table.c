@@ -110,6 +110,8 @@ const struct conf_key conf_app_keys[] = {
 	  "files and folders of dir/shared linked into each release" },
 	{ "build", CT_OPTCMD, A(build), 0, 0, NULL,
 	  "run in a new release before it starts; off: none" },
+	{ "reuse_dependencies", CT_BOOL, A(reuse_dependencies), 0, 0, "yes",
+	  "tend_deps in a build copies the live release's node_modules" },
 	{ "build_timeout", CT_DURATION, A(build_timeout), 1000, DAY, "15m",
 	  "a build running longer is stopped and fails" },
 	{ "start_dir", CT_RELPATH, A(start_dir), 0, 0, ".",

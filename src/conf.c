@@ -841,6 +841,7 @@ leader_key(const char *k)
 {
 	static const char *const keys[] = {
 		"repo", "branch", "shared", "build", "build_timeout",
+		"reuse_dependencies",
 		"start_dir", "migrate", "migrate_timeout",
 		"backup_before_migrate", "backup_keep", "create_database",
 		"nginx_upstream", "nginx_test", "nginx_reload", "port_offset",

@@ -69,10 +69,12 @@ static const struct pdefault defaults[] = {
 	{ PROFILE_MEDUSA, "kill_timeout", "15s" },
 	/* Medusa's build output is a server of its own, with its own
 	 * dependencies: docs.medusajs.com, "Deploy": build, then
-	 * cd .medusa/server && npm install, and run it from there. */
+	 * cd .medusa/server && npm install, and run it from there.  Both
+	 * installs go through tend_deps (release.c): a release whose
+	 * lockfiles did not change copies the live one's node_modules. */
 	{ PROFILE_MEDUSA, "build",
-	  "npm ci --include=dev && npx medusa build && cd .medusa/server && "
-	  "npm install" },
+	  "tend_deps . npm ci --include=dev && npx medusa build && "
+	  "tend_deps .medusa/server npm install" },
 	{ PROFILE_MEDUSA, "start_dir", ".medusa/server" },
 	{ PROFILE_MEDUSA, "shared", ".env" },
 	{ PROFILE_NONE, NULL, NULL }

@@ -72,6 +72,85 @@ static const char current_sh[] =
     "ln -s -- \"$2\" \"$1/.current.tend\"\n"
     "exec mv -Tf -- \"$1/.current.tend\" \"$1/current\"\n";
 
+/*
+ * The build runs inside this wrapper, $1 its text, so that it may call
+ * tend_deps DIR COMMAND [ARG...]: in DIR, install dependencies with
+ * COMMAND (npm ci, npm install...) unless the live release's DIR holds
+ * node_modules installed for the same inputs, which it then copies.
+ *
+ * The inputs: `node --version`, COMMAND itself and the sha256 of
+ * package.json and every lockfile as they were before COMMAND ran (npm
+ * install rewrites its lockfile), kept in node_modules/.tend-deps after
+ * an install (npm leaves dot files in node_modules alone).  The copy is
+ * cp -a --reflink=auto: a tree of its own, the user's (this runs as the
+ * user), never a hard link into the live release that one release's
+ * postinstall or cache could write through.  A copy that fails is
+ * removed and COMMAND runs as usual.  TEND_DEPS_FROM (the live release)
+ * is non-empty only when reuse_dependencies is on; without it tend_deps
+ * is COMMAND plus a line saying how long it took.
+ */
+static const char build_sh[] =
+    "tend_deps() (\n"
+    "\tif [ $# -lt 2 ]; then\n"
+    "\t\techo 'usage: tend_deps DIR COMMAND [ARG...]' >&2\n"
+    "\t\texit 2\n"
+    "\tfi\n"
+    "\tcd -- \"$1\" || exit 1\n"
+    "\tshift\n"
+    "\there=$(pwd -P) || exit 1\n"
+    "\tt0=$(date +%s%3N)\n"
+    /* Before COMMAND runs: npm install rewrites the lockfile. */
+    "\tkey=$(echo \"node $(node --version 2>/dev/null); $*\"\n"
+    "\t\tfor f in package.json package-lock.json npm-shrinkwrap.json \\\n"
+    "\t\t    yarn.lock pnpm-lock.yaml; do\n"
+    "\t\t\tif [ -e \"$f\" ]; then sha256sum -- \"$f\"; fi\n"
+    "\t\tdone) || exit 1\n"
+    "\tfrom=\n"
+    "\tif [ -n \"${TEND_DEPS_FROM-}\" ] && [ ! -e node_modules ] &&\n"
+    "\t    [ ! -L node_modules ] &&\n"
+    "\t    top=$(cd -- \"$TEND_RELEASE\" && pwd -P); then\n"
+    "\t\tcase $here/ in\n"
+    "\t\t\"$top\"/*) from=$TEND_DEPS_FROM${here#\"$top\"} ;;\n"
+    "\t\tesac\n"
+    "\tfi\n"
+    "\tif [ -n \"$from\" ]; then\n"
+    "\t\thad=\n"
+    "\t\tif [ -d \"$from/node_modules\" ] &&\n"
+    "\t\t    [ ! -L \"$from/node_modules\" ]; then\n"
+    "\t\t\thad=$(cat -- \"$from/node_modules/.tend-deps\" 2>/dev/null)\n"
+    "\t\tfi\n"
+    "\t\tif [ -n \"$had\" ] && [ \"$had\" = \"$key\" ]; then\n"
+    "\t\t\tif cp -a --reflink=auto -- \"$from/node_modules\" node_modules\n"
+    "\t\t\tthen\n"
+    "\t\t\t\techo \"tend_deps $here: node_modules copied from" \
+    " $from in $(( $(date +%s%3N) - t0 )) ms (same package.json," \
+    " lockfile, node and command); skipped: $*\"\n"
+    "\t\t\t\texit 0\n"
+    "\t\t\tfi\n"
+    "\t\t\techo \"tend_deps $here: copy from $from failed;" \
+    " installing\" >&2\n"
+    "\t\t\trm -rf -- node_modules\n"
+    "\t\telif [ -z \"$had\" ]; then\n"
+    "\t\t\techo \"tend_deps $here: nothing installed by tend_deps in" \
+    " $from; installing\"\n"
+    "\t\telif [ \"$(echo \"$had\" | head -n 1)\" = \\\n"
+    "\t\t    \"$(echo \"$key\" | head -n 1)\" ]; then\n"
+    "\t\t\techo \"tend_deps $here: package.json or lockfile changed;" \
+    " installing\"\n"
+    "\t\telse\n"
+    "\t\t\techo \"tend_deps $here: node or the command changed;" \
+    " installing\"\n"
+    "\t\tfi\n"
+    "\tfi\n"
+    "\t\"$@\" || exit\n"
+    "\tif [ -d node_modules ] && [ ! -L node_modules ]; then\n"
+    "\t\tprintf '%s\\n' \"$key\" > node_modules/.tend-deps || exit\n"
+    "\tfi\n"
+    "\techo \"tend_deps $here: installed in" \
+    " $(( $(date +%s%3N) - t0 )) ms: $*\"\n"
+    ")\n"
+    "eval \"$1\"\n";
+
 /* The environment of git and the tree's small steps: no app secrets,
  * never a prompt; tend's markers so a later tendd finds leftovers. */
 static int
@@ -301,16 +380,29 @@ release_link(struct app *app, const char *into, const char *need,
 	return run(app, "link", argv, NULL, NULL, RELEASE_STEP_MS, cb, why, len);
 }
 
-/* The build, in the release, with the app's environment (env). */
+/* The build, in the release, with the app's environment (env) and
+ * build_sh's tend_deps; TEND_DEPS_FROM names the live release when its
+ * dependencies may be reused. */
 struct job *
 release_build(struct app *app, const char *id, struct env *env,
     const struct release_cb *cb, char *why, size_t len)
 {
-	char	 rel[PATH_MAX];
-	char	*argv[] = { "/bin/sh", "-c", app->ca->build, NULL };
+	const struct deploy_rec	*live = history_live(&app->history);
+	char			 rel[PATH_MAX];
+	char			*argv[] = { "/bin/sh", "-c", (char *)build_sh,
+				    "tend-build", app->ca->build, NULL };
 
 	if (tree_path(app, rel, sizeof(rel), "releases", id) != 0) {
 		snprintf(why, len, "path too long");
+		return NULL;
+	}
+	/* Empty, not unset, when off: the app's env may not switch it on. */
+	if (!app->ca->reuse_dependencies || live == NULL || live->dir == NULL ||
+	    live->pruned || strcmp(live->dir, rel) == 0)
+		live = NULL;
+	if (env_set(env, "TEND_RELEASE", rel) != 0 ||
+	    env_set(env, "TEND_DEPS_FROM", live != NULL ? live->dir : "") != 0) {
+		snprintf(why, len, "out of memory");
 		return NULL;
 	}
 	return run(app, "build", argv, rel, env, app->ca->build_timeout, cb,

@@ -440,6 +440,7 @@ struct conf_app {
 	char		*branch;
 	struct strv	 shared;	/* linked from dir/shared into releases */
 	char		*build;
+	int		 reuse_dependencies;	/* tend_deps may copy */
 	uint64_t	 build_timeout;
 	char		*start_dir;	/* inside a release: where it runs */
 	char		*nginx_upstream;
