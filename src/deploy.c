@@ -1242,6 +1242,13 @@ deploy_begin(struct app *app, enum deploy_kind kind, struct client *c)
 {
 	struct deploy	*d;
 
+	if (app->removing) {
+		/* Its new settings take over once it is down: a deploy now
+		 * would run with the old ones. */
+		client_finish(c, cmd_error("%s is restarting with new settings; "
+		    "try again once it is up", app->name));
+		return NULL;
+	}
 	if (deploy_busy(app, c))
 		return NULL;
 	if ((d = deploy_new(app, kind, c)) == NULL) {
