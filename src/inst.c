@@ -72,16 +72,11 @@ spawn_inst(struct inst *in, char *why, size_t whylen)
 		snprintf(why, whylen, "out of memory");
 		goto fail;
 	}
-	memset(&sp, 0, sizeof(sp));
-	sp.user = ca->user;
-	sp.group = ca->group;
 	/* app.c says where an instance runs (its release). */
-	sp.cwd = inst_dir(in, dirbuf, sizeof(dirbuf));
-	sp.argv = argv;
-	sp.env = e.kv;
-	sp.stdio = stdio;
-	sp.stdio_count = 3;
-	sp.exit_cb = proc_exit_cb;
+	sp = (struct spawn_spec){ .user = ca->user, .group = ca->group,
+	    .cwd = inst_dir(in, dirbuf, sizeof(dirbuf)), .argv = argv,
+	    .env = e.kv, .stdio = stdio, .stdio_count = 3,
+	    .exit_cb = proc_exit_cb };
 	in->proc->data = in;
 	r = spawn_process(t, in->proc, &sp, &must_close, why, whylen);
 	/* The child has its ends; ours would keep the pipes from EOF. */

@@ -327,15 +327,9 @@ job_start(struct app *app, const struct job_spec *spec, job_done_cb done,
 		snprintf(why, whylen, "out of memory");
 		goto fail;
 	}
-	memset(&sp, 0, sizeof(sp));
-	sp.user = spec->user;
-	sp.group = spec->group;
-	sp.cwd = spec->cwd;
-	sp.argv = argv;
-	sp.env = spec->env;
-	sp.stdio = stdio;
-	sp.stdio_count = 3;
-	sp.exit_cb = job_exit_cb;
+	sp = (struct spawn_spec){ .user = spec->user, .group = spec->group,
+	    .cwd = spec->cwd, .argv = argv, .env = spec->env, .stdio = stdio,
+	    .stdio_count = 3, .exit_cb = job_exit_cb };
 	j->proc->data = j;
 	r = spawn_process(t, j->proc, &sp, &must_close, why, whylen);
 	close(cfd[0]);

@@ -307,15 +307,9 @@ probe_start(struct tend *t, const char *user, const char *group,
 	 * tendd's own log (or journal), where it could pass for tendd's. */
 	stdio[2].flags = as_other ? UV_IGNORE : UV_INHERIT_FD;
 	stdio[2].data.fd = 2;
-	memset(&sp, 0, sizeof(sp));
-	sp.user = user;
-	sp.group = group;
-	sp.cwd = "/";
-	sp.argv = argv;
-	sp.env = e.kv;
-	sp.stdio = stdio;
-	sp.stdio_count = 3;
-	sp.exit_cb = exit_cb;
+	sp = (struct spawn_spec){ .user = user, .group = group, .cwd = "/",
+	    .argv = argv, .env = e.kv, .stdio = stdio, .stdio_count = 3,
+	    .exit_cb = exit_cb };
 	r = spawn_process(t, &p->proc, &sp, &must_close, why, sizeof(why));
 	env_free(&e);
 	p->open = must_close ? 4 : 3;
