@@ -4,12 +4,57 @@
  * Output that is not UTF-8 goes out with U+FFFD in its place (proto_text).
  */
 #define _GNU_SOURCE
+#include <stdio.h>
 #include <stdlib.h>
 
 #include "tendd.h"
 
 /* More lines than the ring holds cannot be given anyway. */
 #define LOGS_MAX_LINES	100000
+/* A follower further behind than this loses lines (and is told). */
+#define FOLLOW_MAX	(1024 * 1024)
+
+/* Tell a follower how much it missed, once it can take it. */
+static void
+follower_note_drops(struct follower *f)
+{
+	json_t	*ev;
+	char	 note[96];
+
+	if (f->dropped == 0)
+		return;
+	snprintf(note, sizeof(note), "[tend: %llu bytes dropped: reader too "
+	    "slow]\n", (unsigned long long)f->dropped);
+	f->dropped = 0;
+	if ((ev = json_pack("{s:s,s:s}", "event", "log", "data", note)) != NULL)
+		client_send(f->client, ev);
+}
+
+/* New output of app (whole lines, as written to its log) for each of its
+ * `logs -f` readers, straight to their client's bounded queue. */
+void
+followers_output(struct app *app, const char *p, size_t n)
+{
+	struct follower	*f, *next;
+	json_t		*ev;
+
+	LIST_FOREACH_SAFE(f, &app->log.followers, entry, next) {
+		if (client_queue_size(f->client) > FOLLOW_MAX) {
+			f->dropped += n;
+			continue;
+		}
+		follower_note_drops(f);
+		/* Text that is not UTF-8 gets U+FFFD: JSON must be UTF-8. */
+		ev = json_object();
+		if (ev == NULL || json_object_set_new(ev, "event",
+		    json_string("log")) != 0 || json_object_set_new(ev, "data",
+		    proto_text(p, n)) != 0) {
+			json_decref(ev);
+			continue;
+		}
+		client_send(f->client, ev);
+	}
+}
 
 /* The follower goes (its client closed, or its app is removed). */
 void

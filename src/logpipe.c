@@ -5,8 +5,8 @@
  * stream, and appended to LOG_DIR/APP.log with one write(2) per batch.
  * The file rotates by size (APP.log.1 ... APP.log.N) and is reopened on
  * SIGUSR1 for logrotate.  The last lines are also kept in a byte ring for
- * `tendctl logs -n`, and passed to `tendctl logs -f` followers, who are
- * dropped to (with a marker) rather than allowed to hold memory.
+ * `tendctl logs -n`, and handed, through main's app_hooks.output, to
+ * the `tendctl logs -f` followers (cmd-logs.c).
  *
  * A line longer than LOG_LINE_MAX is written in pieces: split, never
  * lost.  A write error (disk full) is reported once in tendd's log and in
@@ -33,8 +33,6 @@
 #define STAGE_SIZE	(256 * 1024)
 /* "2026-11-24T15:13:31.123Z out.63 " */
 #define PREFIX_MAX	64
-/* A follower further behind than this loses lines (and is told). */
-#define FOLLOW_MAX	(1024 * 1024)
 #define RING_MIN	(16 * 1024)
 
 /* Lines are staged and written a batch at a time: at once when STAGE_EAGER
@@ -224,48 +222,6 @@ applog_tail(const struct applog *l, unsigned n, size_t *len)
 	return out;
 }
 
-/* Tell a follower how much it missed, once it can take it. */
-void
-follower_note_drops(struct follower *f)
-{
-	json_t	*ev;
-	char	 note[96];
-
-	if (f->dropped == 0)
-		return;
-	snprintf(note, sizeof(note), "[tend: %llu bytes dropped: reader too "
-	    "slow]\n", (unsigned long long)f->dropped);
-	f->dropped = 0;
-	if ((ev = json_pack("{s:s,s:s}", "event", "log", "data", note)) != NULL)
-		client_send(f->client, ev);
-}
-
-static void
-applog_follow(struct app *app, const char *p, size_t n)
-{
-	struct follower	*f, *next;
-	json_t		*ev;
-
-	/* Up-call: `logs -f` readers get each line as it is written,
-	 * straight to their client's bounded queue. */
-	LIST_FOREACH_SAFE(f, &app->log.followers, entry, next) {
-		if (client_queue_size(f->client) > FOLLOW_MAX) {
-			f->dropped += n;
-			continue;
-		}
-		follower_note_drops(f);
-		/* Text that is not UTF-8 gets U+FFFD: JSON must be UTF-8. */
-		ev = json_object();
-		if (ev == NULL || json_object_set_new(ev, "event",
-		    json_string("log")) != 0 || json_object_set_new(ev, "data",
-		    proto_text(p, n)) != 0) {
-			json_decref(ev);
-			continue;
-		}
-		client_send(f->client, ev);
-	}
-}
-
 /* Write what is staged for app: the file, the ring, the followers. */
 static void
 stage_flush(struct app *app)
@@ -304,8 +260,9 @@ stage_flush(struct app *app)
 		}
 	}
 	ring_put(l, ls->stage, ls->stage_len);
-	if (!LIST_EMPTY(&l->followers))
-		applog_follow(app, ls->stage, ls->stage_len);
+	/* `logs -f` readers: the command layer's, through main's hook. */
+	if (!LIST_EMPTY(&l->followers) && app->t->app_hooks.output != NULL)
+		app->t->app_hooks.output(app, ls->stage, ls->stage_len);
 	ls->stage_len = 0;
 	if (l->fd != -1 && l->size >= app->t->conf->log_max_size)
 		applog_rotate(app);

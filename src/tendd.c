@@ -558,6 +558,7 @@ main(int argc, char **argv)
 	t.app_hooks.made = hook_app_made;
 	t.app_hooks.going = hook_app_going;
 	t.app_hooks.gone = tend_check_shutdown;
+	t.app_hooks.output = followers_output;
 	if (app_watch(&t, watch_deploy, NULL) != 0 ||
 	    app_watch(&t, watch_waiters, NULL) != 0 ||
 	    app_watch(&t, watch_daemon, NULL) != 0)

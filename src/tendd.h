@@ -298,11 +298,13 @@ struct tend {
 	 * reread command, which sits below main. */
 	int		(*reread)(struct tend *, struct errs *);
 	/* What the layers above do when an app is made, is about to go
-	 * (every one holding it lets go) and has gone: main sets these. */
+	 * (every one holding it lets go), has gone, and wrote output (its
+	 * `logs -f` readers): main sets these. */
 	struct {
 		void	(*made)(struct app *);
 		void	(*going)(struct app *);
 		void	(*gone)(struct tend *);
+		void	(*output)(struct app *, const char *, size_t);
 	}		 app_hooks;
 };
 
@@ -568,7 +570,7 @@ struct waiter {
 };
 void	follower_remove(struct follower *);
 void	followers_app_gone(struct app *);
-void	follower_note_drops(struct follower *);
+void	followers_output(struct app *, const char *, size_t);
 
 /* cmd.c: a command's code; what it takes is cmd_defs[id] (tend.h).
  * exec gets a request that passed those checks and the app it names
