@@ -13,27 +13,59 @@ static void
 deploy_client_gone(struct client *c, void *arg)
 {
 	(void)arg;
-	deploys_cancel_client(client_tend(c), c);
+	deploys_forget(client_tend(c), c);
 }
 
-/* Registered once per client (same fn, same arg), kept until it closes. */
-static int
-watch_client(struct client *c)
+/* How deploy.c answers the client that asked (arg). */
+static void
+asker_event(void *arg, json_t *ev)
 {
-	if (client_on_close(c, deploy_client_gone, NULL) != NULL)
-		return 0;
-	client_finish(c, cmd_error("out of memory"));
-	return -1;
+	if (client_is_closing(arg))
+		json_decref(ev);
+	else
+		client_send(arg, ev);
 }
 
+static void
+asker_done(void *arg, json_t *reply)
+{
+	if (client_is_closing(arg))
+		json_decref(reply);
+	else
+		client_finish(arg, reply);
+}
+
+static void
+asker_refuse(void *arg, const char *why)
+{
+	client_finish(arg, cmd_error("%s", why));
+}
+
+/* The asker for c: registered once per client (same fn, same arg), the
+ * hook stays until it closes.  -1 when c was answered instead. */
+static int
+asker_for(struct client *c, struct deploy_asker *a)
+{
+	if (client_on_close(c, deploy_client_gone, NULL) == NULL) {
+		client_finish(c, cmd_error("out of memory"));
+		return -1;
+	}
+	a->event = asker_event;
+	a->done = asker_done;
+	a->refuse = asker_refuse;
+	a->arg = c;
+	return 0;
+}
 
 static void
 cmd_deploy_exec(struct tend *t, struct client *c, json_t *req, struct app *app)
 {
+	struct deploy_asker	a;
+
 	(void)t;
 	/* cmd.c checked that "ref" is a string if given. */
-	if (watch_client(c) == 0)
-		deploy_request(app, c, json_string_value(json_object_get(req,
+	if (asker_for(c, &a) == 0)
+		deploy_request(app, &a, json_string_value(json_object_get(req,
 		    "ref")));
 }
 
@@ -41,9 +73,11 @@ static void
 cmd_rollback_exec(struct tend *t, struct client *c, json_t *req,
     struct app *app)
 {
+	struct deploy_asker	a;
+
 	(void)t;
-	if (watch_client(c) == 0)
-		deploy_rollback(app, c, json_string_value(json_object_get(req,
+	if (asker_for(c, &a) == 0)
+		deploy_rollback(app, &a, json_string_value(json_object_get(req,
 		    "release")));
 }
 
@@ -51,10 +85,12 @@ static void
 cmd_reload_exec(struct tend *t, struct client *c, json_t *req,
     struct app *app)
 {
+	struct deploy_asker	a;
+
 	(void)t;
 	(void)req;
-	if (watch_client(c) == 0)
-		deploy_reload(app, c);
+	if (asker_for(c, &a) == 0)
+		deploy_reload(app, &a);
 }
 
 static void

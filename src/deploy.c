@@ -64,7 +64,7 @@ struct deploy {
 	int		 finished;	/* reported; maybe still draining */
 	int		 followed;	/* every follower runs the release */
 	char		 follow_fail[700];	/* why a follower did not */
-	struct client	*client;
+	struct deploy_asker asker;	/* .arg NULL: nobody is listening */
 	struct job	*job;
 	uv_timer_t	 timer;
 	/* Its history record (a reload has none): in app->history, which
@@ -128,10 +128,9 @@ deploy_say(struct deploy *d, const char *fmt, ...)
 		fprintf(d->log, "%s %s\n", ts, line);
 		fflush(d->log);
 	}
-	/* Up-call: a deploy streams its progress and outcome to the client
-	 * that asked (d->client, forgotten when it closes). */
-	if (d->client != NULL && !client_is_closing(d->client))
-		client_send(d->client, json_pack("{s:s,s:s}", "event",
+	/* To whoever asked (forgotten when it goes: deploys_forget). */
+	if (d->asker.arg != NULL)
+		d->asker.event(d->asker.arg, json_pack("{s:s,s:s}", "event",
 		    "progress", "line", line));
 }
 
@@ -213,14 +212,12 @@ deploy_reply(struct deploy *d, int ok, const char *error)
 	d->finished = 1;
 	if (d->app->deploy == d)
 		d->app->deploy = NULL;
-	if (d->client == NULL || client_is_closing(d->client)) {
-		d->client = NULL;
+	if (d->asker.arg == NULL)
 		return;
-	}
-	client_finish(d->client, json_pack("{s:b,s:s,s:s,s:s*,s:s*}", "ok", ok,
-	    "release", d->id, "status", deploy_status_names[d->status],
+	d->asker.done(d->asker.arg, json_pack("{s:b,s:s,s:s,s:s*,s:s*}", "ok",
+	    ok, "release", d->id, "status", deploy_status_names[d->status],
 	    "error", error, "sha", d->sha[0] ? d->sha : NULL));
-	d->client = NULL;
+	d->asker.arg = NULL;
 }
 
 /* Stop the slots this deploy started (they never served). */
@@ -362,8 +359,8 @@ deploy_job_line(void *arg, const char *p, size_t n)
 		    sizeof(d->first_line) - 1), p);
 	if (d->quiet)
 		return;
-	if (d->client != NULL && !client_is_closing(d->client))
-		client_send(d->client, json_pack("{s:s,s:s%}", "event",
+	if (d->asker.arg != NULL)
+		d->asker.event(d->asker.arg, json_pack("{s:s,s:s%}", "event",
 		    "progress", "line", p, n));
 	if (d->log != NULL) {
 		fwrite(p, 1, n, d->log);
@@ -1182,8 +1179,25 @@ deploy_next(struct deploy *d)
 
 /* --- requests -------------------------------------------------------- */
 
+/* A request refused before any deploy began: one sentence to the asker. */
+static void
+refuse(const struct deploy_asker *a, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+static void
+refuse(const struct deploy_asker *a, const char *fmt, ...)
+{
+	char	msg[600];
+	va_list	ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	a->refuse(a->arg, msg);
+}
+
 static struct deploy *
-deploy_new(struct app *app, enum deploy_kind kind, struct client *c)
+deploy_new(struct app *app, enum deploy_kind kind,
+    const struct deploy_asker *a)
 {
 	struct deploy	*d;
 
@@ -1198,7 +1212,7 @@ deploy_new(struct app *app, enum deploy_kind kind, struct client *c)
 	}
 	d->app = app;
 	d->kind = kind;
-	d->client = c;
+	d->asker = *a;
 	d->t0 = d->t_step = uv_now(app->t->loop);
 	uv_timer_init(app->t->loop, &d->timer);
 	d->timer.data = d;
@@ -1212,7 +1226,7 @@ deploy_new(struct app *app, enum deploy_kind kind, struct client *c)
 
 /* A newer request while a build runs: that build is canceled. */
 static int
-deploy_busy(struct app *app, struct client *c)
+deploy_busy(struct app *app, const struct deploy_asker *a)
 {
 	struct deploy	*d = app->deploy;
 
@@ -1229,63 +1243,62 @@ deploy_busy(struct app *app, struct client *c)
 			    "deploy of %s", app->name);
 		return 0;
 	}
-	client_finish(c, cmd_error("%s: %s %s is %s; try again when it is done",
-	    app->name, deploy_kind_names[d->kind], d->id[0] ? d->id : "",
-	    deploy_status_names[d->status]));
+	refuse(a, "%s: %s %s is %s; try again when it is done", app->name,
+	    deploy_kind_names[d->kind], d->id[0] ? d->id : "",
+	    deploy_status_names[d->status]);
 	return 1;
 }
 
 /* The app's deploy from now on, once a build in the way is canceled; NULL
- * when c was answered instead (busy, out of memory). */
+ * when the asker was answered instead (busy, out of memory). */
 static struct deploy *
-deploy_begin(struct app *app, enum deploy_kind kind, struct client *c)
+deploy_begin(struct app *app, enum deploy_kind kind,
+    const struct deploy_asker *a)
 {
 	struct deploy	*d;
 
 	if (app->removing) {
 		/* Its new settings take over once it is down: a deploy now
 		 * would run with the old ones. */
-		client_finish(c, cmd_error("%s is restarting with new settings; "
-		    "try again once it is up", app->name));
+		refuse(a, "%s is restarting with new settings; try again "
+		    "once it is up", app->name);
 		return NULL;
 	}
-	if (deploy_busy(app, c))
+	if (deploy_busy(app, a))
 		return NULL;
-	if ((d = deploy_new(app, kind, c)) == NULL) {
-		client_finish(c, cmd_error("out of memory"));
+	if ((d = deploy_new(app, kind, a)) == NULL) {
+		refuse(a, "out of memory");
 		return NULL;
 	}
 	app->deploy = d;
 	return d;
 }
 
-/* Up-call: a refused request is answered here, to the client, with
- * cmd.c's error shape (client_finish, cmd_error). */
 void
-deploy_request(struct app *app, struct client *c, const char *ref)
+deploy_request(struct app *app, const struct deploy_asker *a, const char *ref)
 {
 	struct deploy	*d;
 
 	if (app->ca->follows != NULL) {
-		client_finish(c, cmd_error("%s follows %s: tendctl deploy %s "
+		refuse(a, "%s follows %s: tendctl deploy %s "
 		    "moves the whole group", app->name, app->ca->follows,
-		    app->ca->follows));
+		    app->ca->follows);
 		return;
 	}
 	if (app->ca->repo == NULL) {
-		client_finish(c, cmd_error("%s has no repo: there is nothing to "
+		refuse(a, "%s has no repo: there is nothing to "
 		    "deploy (tendctl reload restarts it without downtime)",
-		    app->name));
+		    app->name);
 		return;
 	}
 	if (ref == NULL)
 		ref = app->ca->branch;
 	if (!valid_git_ref(ref)) {
-		client_finish(c, cmd_error("invalid ref: expected a branch, tag "
-		    "or commit (letters, digits, - _ . /, not starting with -)"));
+		refuse(a, "invalid ref: expected a branch, tag "
+		    "or commit (letters, digits, - _ . /, not starting with -)");
 		return;
 	}
-	if ((d = deploy_begin(app, KIND_DEPLOY, c)) == NULL)
+	if ((d = deploy_begin(app, KIND_DEPLOY, a)) == NULL)
 		return;
 	{
 		char *r = redact_url(app->ca->repo);
@@ -1303,24 +1316,25 @@ deploy_request(struct app *app, struct client *c, const char *ref)
 }
 
 void
-deploy_rollback(struct app *app, struct client *c, const char *release)
+deploy_rollback(struct app *app, const struct deploy_asker *a,
+    const char *release)
 {
 	struct deploy		*d;
 	struct deploy_rec	*r;
 
 	if (app->ca->follows != NULL) {
-		client_finish(c, cmd_error("%s follows %s: tendctl rollback %s "
+		refuse(a, "%s follows %s: tendctl rollback %s "
 		    "moves the whole group", app->name, app->ca->follows,
-		    app->ca->follows));
+		    app->ca->follows);
 		return;
 	}
 	if (app->ca->repo == NULL) {
-		client_finish(c, cmd_error("%s has no repo: it has no releases",
-		    app->name));
+		refuse(a, "%s has no repo: it has no releases",
+		    app->name);
 		return;
 	}
 	if (release != NULL && !valid_release_id(release)) {
-		client_finish(c, cmd_error("invalid release id"));
+		refuse(a, "invalid release id");
 		return;
 	}
 	/* Only a release that served: ready (or live, refused below). */
@@ -1328,30 +1342,30 @@ deploy_rollback(struct app *app, struct client *c, const char *release)
 	    history_find_status(&app->history, DS_READY);
 	if (r != NULL && release != NULL && r->status != DS_READY &&
 	    r->status != DS_LIVE) {
-		client_finish(c, cmd_error("%s: release %s is %s: only a ready "
+		refuse(a, "%s: release %s is %s: only a ready "
 		    "release can be rolled back to", app->name, release,
-		    deploy_status_names[r->status]));
+		    deploy_status_names[r->status]);
 		return;
 	}
 	if (r == NULL) {
-		client_finish(c, cmd_error(release != NULL ? "%s has no release "
+		refuse(a, release != NULL ? "%s has no release "
 		    "%s" : "%s has no ready release to roll back to", app->name,
-		    release != NULL ? release : ""));
+		    release != NULL ? release : "");
 		return;
 	}
 	release = r->id;
 	if (release[0] == '\0' || strcmp(release, app->release) == 0) {
-		client_finish(c, cmd_error("%s: release %s is the live one",
-		    app->name, release[0] ? release : "?"));
+		refuse(a, "%s: release %s is the live one",
+		    app->name, release[0] ? release : "?");
 		return;
 	}
 	if (!valid_release_id(release) || r->pruned) {
-		client_finish(c, cmd_error("%s: release %s was removed: deploy "
-		    "its commit again", app->name, release));
+		refuse(a, "%s: release %s was removed: deploy "
+		    "its commit again", app->name, release);
 		return;
 	}
 	/* Canceling a build in the way drops no record: r stays. */
-	if ((d = deploy_begin(app, KIND_ROLLBACK, c)) == NULL)
+	if ((d = deploy_begin(app, KIND_ROLLBACK, a)) == NULL)
 		return;
 	snprintf(d->id, sizeof(d->id), "%s", release);
 	snprintf(d->sha, sizeof(d->sha), "%s", r->sha);
@@ -1370,17 +1384,17 @@ deploy_rollback(struct app *app, struct client *c, const char *release)
 }
 
 void
-deploy_reload(struct app *app, struct client *c)
+deploy_reload(struct app *app, const struct deploy_asker *a)
 {
 	struct deploy	*d;
 	char		 buf[PATH_MAX];
 
 	if (!serving(app)) {
-		client_finish(c, cmd_error("%s is not running: use tendctl start",
-		    app->name));
+		refuse(a, "%s is not running: use tendctl start",
+		    app->name);
 		return;
 	}
-	if ((d = deploy_begin(app, KIND_RELOAD, c)) == NULL)
+	if ((d = deploy_begin(app, KIND_RELOAD, a)) == NULL)
 		return;
 	snprintf(d->id, sizeof(d->id), "%s", app->release[0] ? app->release :
 	    "current");
@@ -1391,14 +1405,15 @@ deploy_reload(struct app *app, struct client *c)
 	deploy_next(d);
 }
 
+/* Whoever asked with arg went away: its deploys go on, unheard. */
 void
-deploys_cancel_client(struct tend *t, struct client *c)
+deploys_forget(struct tend *t, void *arg)
 {
 	struct deploy	*d;
 
 	LIST_FOREACH(d, &t->deploys, entry)
-		if (d->client == c)
-			d->client = NULL;
+		if (d->asker.arg == arg)
+			d->asker.arg = NULL;
 }
 
 

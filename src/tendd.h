@@ -13,7 +13,8 @@
  *   4. the control socket and its commands: control, cmd, cmd-*;
  *   5. main: tendd.
  * A lower file tells an upper one through a hook it was given (app_watch,
- * t->app_hooks, client_on_close, t->reread), never by name.  The calls up that remain
+ * t->app_hooks, client_on_close, struct deploy_asker, t->reread), never
+ * by name.  The calls up that remain
  * say why where they are made ("Up-call:"); tests/layers.sh lists them
  * from a build and fails on a new one.
  */
@@ -457,14 +458,25 @@ int	prep_last_backup(const struct app *, struct prep_backup *);
 
 /* deploy.c */
 struct client;
-void	deploy_request(struct app *, struct client *, const char *ref);
-void	deploy_rollback(struct app *, struct client *, const char *release);
-void	deploy_reload(struct app *, struct client *);
+/* Who asked for a deploy, rollback or reload (cmd-deploy.c fills it in):
+ * event() for each progress line, done() once with the outcome (both
+ * take the JSON), refuse() when the request is turned down at once. */
+struct deploy_asker {
+	void	(*event)(void *arg, json_t *);
+	void	(*done)(void *arg, json_t *);
+	void	(*refuse)(void *arg, const char *why);
+	void	*arg;		/* what deploys_forget() is told */
+};
+void	deploy_request(struct app *, const struct deploy_asker *,
+	    const char *ref);
+void	deploy_rollback(struct app *, const struct deploy_asker *,
+	    const char *release);
+void	deploy_reload(struct app *, const struct deploy_asker *);
 void	deploy_app_changed(struct app *);
 void	deploy_init_app(struct app *);
 void	deploy_ensure_upstream(struct app *);
 void	deploy_shutdown(struct app *);
-void	deploys_cancel_client(struct tend *, struct client *);
+void	deploys_forget(struct tend *, void *arg);
 
 /* release.c: the app's tree, as the app's user. */
 struct release_cb {

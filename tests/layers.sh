@@ -35,8 +35,6 @@ job.c:app_handle_done logpipe.c:app_handle_done
 health.c:inst_event health.c:inst_event_why
 logpipe.c:inst_group_check job.c:app_notify job.c:app_maybe_free
 logpipe.c:inst_active
-deploy.c:client_send deploy.c:client_finish deploy.c:client_is_closing
-deploy.c:cmd_error
 '
 
 shopt -s nullglob
