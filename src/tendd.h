@@ -14,9 +14,9 @@
  *   5. main: tendd.
  * A lower file tells an upper one through a hook it was given (app_watch,
  * t->app_hooks, client_on_close, struct deploy_asker, t->reread), never
- * by name.  The calls up that remain
- * say why where they are made ("Up-call:"); tests/layers.sh lists them
- * from a build and fails on a new one.
+ * by name.  The calls up that remain say why where they are made
+ * ("Up-call:"); tests/layers.sh lists them from a build and fails on a
+ * new one.
  */
 #ifndef TENDD_H
 #define TENDD_H
