@@ -544,6 +544,50 @@ const struct cmd_def *cmd_def_find(const char *name);
 enum cmd_id cmd_def_id(const struct cmd_def *);
 const char *cmd_arg_key(enum cmd_arg);
 
+/* logline.c: a line of an app's log file ("TIME STREAM[.N] text"). */
+struct logline {
+	uint64_t	 ms;		/* its time, ms since the epoch */
+	const char	*stream;	/* "out", "err", "tend", "migrate"... */
+	size_t		 stream_len;
+	int		 idx;		/* instance, -1 when not written */
+	const char	*text;
+	size_t		 text_len;
+};
+/* 0, or -1 when p is not such a line (then ll says nothing). */
+int	logline_parse(const char *p, size_t n, struct logline *ll);
+int	logline_is_err(const struct logline *);
+/* --since: "10m" back from now_ms, or an ISO-8601 UTC time or day. */
+int	logline_since(const char *, uint64_t now_ms, uint64_t *ms,
+	    const char **why);
+
+/* logread.c: the newest lines of an app's log files (thread pool). */
+struct logent {
+	uint64_t	 ms;
+	size_t		 off, len;	/* in buf, without '\n' */
+};
+struct loglines {
+	struct logent	*ents;		/* newest first (logread_app) */
+	size_t		 n, cap;
+	char		*buf;
+	size_t		 len, bcap;
+};
+struct logwant {
+	size_t		 n;		/* at most this many, the newest */
+	uint64_t	 since;		/* ms; 0: any time */
+	int		 err_only;	/* only stream "err" */
+	size_t		 max_bytes;	/* of text in all */
+};
+struct logpick {
+	size_t		 app, ent;
+};
+/* fd: the current file, read up to limit (-1: none); then path.1,
+ * path.1.gz, path.2... until one is missing.  0, or -1 with why. */
+int	logread_app(int fd, uint64_t limit, const char *path,
+	    const struct logwant *, struct loglines *, char *why, size_t);
+size_t	logread_merge(const struct loglines *, size_t napps, size_t n,
+	    struct logpick *);
+void	loglines_free(struct loglines *);
+
 /* utf8.c: app output made fit for JSON. */
 /* How many bytes at the start of s are valid UTF-8 (len if all are). */
 size_t	utf8_valid_prefix(const char *s, size_t len);
