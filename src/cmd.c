@@ -58,11 +58,12 @@ cmd_check_request(struct tend *t, const struct cmd_def *d, json_t *req,
 	name = json_string_value(a);
 	if (d->app == CMD_ARG_NONE && name != NULL)
 		return cmd_error("%s takes no app", d->name);
-	if ((d->app == CMD_ARG_APP || d->app == CMD_ARG_APP_OR_ALL) &&
+	if ((d->app == CMD_ARG_APP || d->app == CMD_ARG_APP_OR_ALL ||
+	    (d->app == CMD_ARG_APPS && json_object_get(req, "apps") == NULL)) &&
 	    name == NULL)
 		return cmd_error("usage: %s", d->usage);
-	if (name != NULL && !(d->app == CMD_ARG_APP_OR_ALL &&
-	    strcmp(name, "all") == 0)) {
+	if (name != NULL && !((d->app == CMD_ARG_APP_OR_ALL ||
+	    d->app == CMD_ARG_APPS) && strcmp(name, "all") == 0)) {
 		if (!valid_app_name(name))
 			return cmd_error("invalid app name");
 		if ((*app = app_find(t, name)) == NULL)

@@ -268,6 +268,12 @@ stage_flush(struct app *app)
 		applog_rotate(app);
 }
 
+void
+applog_flush(struct app *app)
+{
+	stage_flush(app);
+}
+
 static void
 flush_cb(uv_timer_t *h)
 {

@@ -361,6 +361,29 @@ logread_app(int fd, uint64_t limit, const char *path,
 	return 0;
 }
 
+int
+logread_text(const char *p, size_t n, const struct logwant *w,
+    struct loglines *out)
+{
+	struct rd	 r = { .w = w, .out = out, .last_ms = UINT64_MAX };
+	const char	*e = p + n, *q;
+
+	if (w->n == 0)
+		return 0;
+	if (e > p && e[-1] == '\n')
+		e--;
+	while (!r.done && e > p) {
+		q = memrchr(p, '\n', (size_t)(e - p));
+		if (take(&r, q != NULL ? q + 1 : p,
+		    (size_t)(e - (q != NULL ? q + 1 : p))) < 0)
+			return -1;
+		if (q == NULL)
+			break;
+		e = q;
+	}
+	return 0;
+}
+
 /*
  * Several apps' lines (each newest first, as logread_app gives them)
  * merged by time: the newest n of them all, in picks[], oldest first.

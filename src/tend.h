@@ -526,12 +526,15 @@ enum cmd_arg {
 	CMD_ARG_APP_OR_ALL,	/* APP|all: "all" means every app */
 	CMD_ARG_REF,		/* [REF]: "ref", a git ref */
 	CMD_ARG_RELEASE,	/* [RELEASE]: "release", a release id */
+	CMD_ARG_APPS,		/* APP…|all: "app" (one, or all), or
+				 * "apps": several (checked by the command) */
 };
 #define CMD_F_NO_WAIT	0x01	/* --no-wait: "no_wait": true */
 #define CMD_F_LINES	0x02	/* -n N: "n": N */
 #define CMD_F_FOLLOW	0x04	/* -f: "follow": true */
 #define CMD_F_BRIEF	0x08	/* tendctl's table asks "brief": true */
 #define CMD_F_SHUTDOWN	0x10	/* still served while tendd stops */
+#define CMD_F_LOGSEL	0x100	/* --err, --since: "err": true, "since": ms */
 struct cmd_def {
 	const char	*name;
 	const char	*usage;
@@ -584,6 +587,9 @@ struct logpick {
  * path.1.gz, path.2... until one is missing.  0, or -1 with why. */
 int	logread_app(int fd, uint64_t limit, const char *path,
 	    const struct logwant *, struct loglines *, char *why, size_t);
+/* The same from lines in memory (the ring of an app whose file fails). */
+int	logread_text(const char *p, size_t n, const struct logwant *,
+	    struct loglines *);
 size_t	logread_merge(const struct loglines *, size_t napps, size_t n,
 	    struct logpick *);
 void	loglines_free(struct loglines *);

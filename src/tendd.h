@@ -528,6 +528,8 @@ unsigned ptree_kill_orphans(const char *socket, uint64_t wait_ms,
 int	applog_open(struct app *, const char *log_dir, uint64_t ring_bytes);
 void	applog_close(struct applog *);
 void	applog_reopen(struct app *);
+/* What is staged for app's file, written now (logs reads the file). */
+void	applog_flush(struct app *);
 void	applog_event(struct app *, int idx, const char *fmt, ...)
 	    __attribute__((format(printf, 3, 4)));
 int	logpipe_start(struct logpipe *);
@@ -565,13 +567,19 @@ size_t	client_queue_size(struct client *);
 int	client_is_closing(struct client *);
 struct tend *client_tend(struct client *);
 
+/* One app of a `logs -f` request (cmd-logs.c's struct logreq). */
+struct logreq;
 struct follower {
 	LIST_ENTRY(follower) entry;
 	struct client	*client;
 	struct app	*app;
+	struct logreq	*req;
+	size_t		 slot;		/* its app's place in req */
 	uint64_t	 dropped;
-	struct client_hook *on_close;
-	struct client_hook *on_drain;
+	int		 err_only;	/* --err */
+	int		 holding;	/* the history is not out yet: */
+	char		*held;		/* what came meanwhile */
+	size_t		 held_len;
 };
 struct waiter {
 	LIST_ENTRY(waiter) entry;
