@@ -316,17 +316,19 @@ logread_app(int fd, uint64_t limit, const char *path,
     const struct logwant *w, struct loglines *out, char *why, size_t whylen)
 {
 	struct rd	 r = { .w = w, .out = out, .last_ms = UINT64_MAX };
-	struct stat	 cur, st;
-	unsigned	 k;
+	struct stat	 st;
+	struct { dev_t dev; ino_t ino; } seen[LOGREAD_FILES_MAX + 1];
+	unsigned	 k, nseen = 0, i;
 	int		 rfd, gz, rc;
 
 	why[0] = '\0';
-	memset(&cur, 0, sizeof(cur));
 	if (w->n == 0)
 		return 0;
 	if (fd != -1) {
-		if (fstat(fd, &cur) != 0)
-			memset(&cur, 0, sizeof(cur));
+		if (fstat(fd, &st) == 0) {
+			seen[nseen].dev = st.st_dev;
+			seen[nseen++].ino = st.st_ino;
+		}
 		if (back_fd(&r, fd, limit, why, whylen) != 0)
 			return -1;
 	}
@@ -338,14 +340,21 @@ logread_app(int fd, uint64_t limit, const char *path,
 			    strerror(errno));
 			return -1;
 		}
-		if (fstat(rfd, &st) != 0 || !S_ISREG(st.st_mode) ||
-		    (fd != -1 && st.st_dev == cur.st_dev &&
-		    st.st_ino == cur.st_ino)) {
-			/* Not a file; or the current one, rotated since the
-			 * request came: already read. */
+		if (fstat(rfd, &st) != 0 || !S_ISREG(st.st_mode)) {
 			close(rfd);
 			continue;
 		}
+		/* A file read already: the logs rotated since the request
+		 * came (or while reading), and it moved down one place. */
+		for (i = 0; i < nseen; i++)
+			if (seen[i].dev == st.st_dev && seen[i].ino == st.st_ino)
+				break;
+		if (i < nseen) {
+			close(rfd);
+			continue;
+		}
+		seen[nseen].dev = st.st_dev;
+		seen[nseen++].ino = st.st_ino;
 		/* Each line has its own time: none is borrowed across. */
 		r.last_ms = UINT64_MAX;
 		if (gz)
