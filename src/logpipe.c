@@ -113,6 +113,7 @@ applog_close(struct applog *l)
 {
 	if (l->app != NULL)
 		stage_flush(l->app);	/* its lines still staged */
+	logzip_detach(l);
 	if (l->fd != -1)
 		close(l->fd);
 	l->fd = -1;
@@ -148,6 +149,14 @@ applog_rotate(struct app *app)
 	unsigned	 keep = app->t->conf->log_keep, i;
 	char		 from[4096], to[4096];
 
+	/* The oldest goes, plain or gzipped (log_compress): else a plain
+	 * APP.log.KEEP would stay beside a newer APP.log.KEEP.gz. */
+	snprintf(to, sizeof(to), "%s.%u", l->path, keep);
+	if (keep > 0 && unlink(to) != 0 && errno != ENOENT)
+		log_warn("%s: unlink %s", app->name, to);
+	snprintf(to, sizeof(to), "%s.%u.gz", l->path, keep);
+	if (keep > 0 && unlink(to) != 0 && errno != ENOENT)
+		log_warn("%s: unlink %s", app->name, to);
 	for (i = keep; i >= 1; i--) {
 		if (i == 1)
 			snprintf(from, sizeof(from), "%s", l->path);
@@ -156,10 +165,17 @@ applog_rotate(struct app *app)
 		snprintf(to, sizeof(to), "%s.%u", l->path, i);
 		if (rename(from, to) != 0 && errno != ENOENT)
 			log_warn("%s: rename %s", app->name, from);
+		if (i == 1)
+			continue;
+		snprintf(from, sizeof(from), "%s.%u.gz", l->path, i - 1);
+		snprintf(to, sizeof(to), "%s.%u.gz", l->path, i);
+		if (rename(from, to) != 0 && errno != ENOENT)
+			log_warn("%s: rename %s", app->name, from);
 	}
 	if (keep == 0 && unlink(l->path) != 0 && errno != ENOENT)
 		log_warn("%s: unlink %s", app->name, l->path);
 	applog_reopen(app);
+	logzip_rotated(l);
 }
 
 static void

@@ -462,6 +462,7 @@ struct conf {
 	char		*log_dir;
 	uint64_t	 log_max_size;
 	unsigned	 log_keep;
+	int		 log_compress;	/* gzip rotated files */
 	unsigned	 log_lines;	/* kept in memory per app for logs -n */
 	int		 log_journal;	/* -1 auto, 0 no, 1 yes */
 	struct conf_app	**apps;

@@ -116,6 +116,7 @@ struct applog {
 	size_t		 ring_len;
 	size_t		 ring_head;	/* next write position */
 	LIST_HEAD(, follower) followers;
+	struct logzip	*zip;		/* a rotated file being gzipped */
 };
 
 struct inst {
@@ -528,6 +529,10 @@ unsigned ptree_kill_orphans(const char *socket, uint64_t wait_ms,
 int	applog_open(struct app *, const char *log_dir, uint64_t ring_bytes);
 void	applog_close(struct applog *);
 void	applog_reopen(struct app *);
+/* logzip.c: rotated files gzipped by a child (log_compress). */
+struct logzip;
+void	logzip_rotated(struct applog *);
+void	logzip_detach(struct applog *);
 /* What is staged for app's file, written now (logs reads the file). */
 void	applog_flush(struct app *);
 void	applog_event(struct app *, int idx, const char *fmt, ...)
