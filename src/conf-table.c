@@ -27,7 +27,7 @@ const struct conf_key conf_tend_keys[] = {
 	{ "log_keep", CT_UINT, T(log_keep), 0, 100, "5",
 	  "rotated logs kept per app" },
 	{ "log_lines", CT_UINT, T(log_lines), 0, 100000, "200",
-	  "lines kept in memory per app for tendctl logs" },
+	  "lines kept in memory per app, for logs when its file fails" },
 	{ "log_compress", CT_BOOL, T(log_compress), 0, 0, "no",
 	  "gzip rotated logs (APP.log.N.gz)" },
 	{ "log_journal", CT_AUTOBOOL, T(log_journal), 0, 0, "auto",
