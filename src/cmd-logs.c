@@ -31,6 +31,11 @@
 /* What -n may ask for, and the text it may bring, in all. */
 #define LOGS_MAX_LINES	100000
 #define LOGS_MAX_BYTES	(16 * 1024 * 1024)
+/* Each app's share of it is at least this. */
+#define LOGS_APP_BYTES	(64 * 1024)
+/* Histories being read or sent at once (the thread pool has 4 threads):
+ * what tendd may hold for them is this many LOGS_MAX_BYTES. */
+#define LOGS_ACTIVE_MAX	4
 /* Without -n. */
 #define LOGS_DEFAULT	20
 /* A follower further behind than this loses lines (and is told). */
@@ -60,6 +65,7 @@ struct logreq {
 	uv_work_t	 work;
 	int		 working;	/* the worker has it */
 	int		 sending;	/* history going out */
+	int		 counted;	/* in t->logs_reading */
 	int		 follow;
 	struct logwant	 want;
 	struct logsrc	*src;
@@ -229,6 +235,10 @@ logreq_end(struct logreq *r, json_t *reply)
 {
 	struct client	*c = r->client;
 
+	if (r->counted) {
+		r->counted = 0;
+		r->t->logs_reading--;
+	}
 	while (r->nfollow > 0) {
 		size_t i;
 
@@ -305,6 +315,10 @@ logreq_send(struct logreq *r)
 	if (r->client == NULL || r->next < r->npicks)
 		return;		/* more when it drained */
 	r->sending = 0;
+	if (r->counted) {
+		r->counted = 0;
+		r->t->logs_reading--;
+	}
 	if (!r->follow) {
 		logreq_end(r, json_pack("{s:b}", "ok", 1));
 		return;
@@ -373,7 +387,8 @@ logreq_work_cb(uv_work_t *w)
 {
 	struct logreq	*r = w->data;
 	struct logsrc	*s;
-	size_t		 i, total = 0;
+	size_t		 i, total = 0, skip = 0;
+	uint64_t	 floor = 0;
 	char		 why[400];
 
 	for (i = 0; i < r->nsrc; i++) {
@@ -393,6 +408,11 @@ logreq_work_cb(uv_work_t *w)
 			close(s->fd);
 		s->fd = -1;
 		total += s->lines.n;
+		/* Its older lines were cut: the others' older than its oldest
+		 * would show a time when it seemed silent. */
+		if (s->lines.truncated && s->lines.n > 0 &&
+		    s->lines.ents[s->lines.n - 1].ms > floor)
+			floor = s->lines.ents[s->lines.n - 1].ms;
 	}
 	if (total > r->want.n)
 		total = r->want.n;
@@ -412,6 +432,10 @@ logreq_work_cb(uv_work_t *w)
 		r->npicks = logread_merge(all, r->nsrc, total, r->picks);
 		free(all);
 	}
+	while (skip < r->npicks && r->src[r->picks[skip].app].lines.ents[
+	    r->picks[skip].ent].ms < floor)
+		skip++;
+	r->next = skip;
 }
 
 static void
@@ -542,6 +566,11 @@ cmd_logs_exec(struct tend *t, struct client *c, json_t *req, struct app *one)
 		    "since the epoch"));
 		return;
 	}
+	if (t->logs_reading >= LOGS_ACTIVE_MAX) {
+		client_finish(c, cmd_error("%u logs are being read already: "
+		    "try again", t->logs_reading));
+		return;
+	}
 	if ((err = logreq_apps(t, req, one, &apps, &napps)) != NULL) {
 		client_finish(c, err);
 		return;
@@ -554,13 +583,18 @@ cmd_logs_exec(struct tend *t, struct client *c, json_t *req, struct app *one)
 		return;
 	}
 	r->t = t;
+	r->counted = 1;
+	t->logs_reading++;
 	r->client = c;
 	r->work.data = r;
 	r->follow = json_is_true(json_object_get(req, "follow"));
 	r->want.n = jn != NULL ? (size_t)json_integer_value(jn) : LOGS_DEFAULT;
 	r->want.since = js != NULL ? (uint64_t)json_integer_value(js) : 0;
 	r->want.err_only = json_is_true(json_object_get(req, "err"));
-	r->want.max_bytes = LOGS_MAX_BYTES;
+	/* Each app gets its share: the newest lines of every app must fit. */
+	r->want.max_bytes = napps > 1 ? LOGS_MAX_BYTES / napps : LOGS_MAX_BYTES;
+	if (r->want.max_bytes < LOGS_APP_BYTES)
+		r->want.max_bytes = LOGS_APP_BYTES;
 	for (i = 0; i < napps; i++)
 		r->src[i].fd = -1;
 	r->nsrc = napps;

@@ -126,8 +126,12 @@ take(struct rd *r, const char *p, size_t n)
 		return r->done = 1;
 	if (r->w->err_only && (!parsed || !logline_is_err(&ll)))
 		return 0;
-	if (r->out->n >= r->w->n || r->out->len + n > r->w->max_bytes)
+	if (r->out->n >= r->w->n)
 		return r->done = 1;
+	if (r->out->len + n > r->w->max_bytes) {
+		r->out->truncated = 1;
+		return r->done = 1;
+	}
 	if (loglines_add(r->out, r->last_ms, p, n) != 0)
 		return -1;
 	if (r->out->n >= r->w->n)

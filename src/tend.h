@@ -574,6 +574,7 @@ struct loglines {
 	size_t		 n, cap;
 	char		*buf;
 	size_t		 len, bcap;
+	int		 truncated;	/* max_bytes cut older lines off */
 };
 struct logwant {
 	size_t		 n;		/* at most this many, the newest */

@@ -269,6 +269,7 @@ struct tend {
 	struct apps	 apps;
 	struct control	*ctl;
 	struct logsink	*logs;		/* logpipe.c: what all output shares */
+	unsigned	 logs_reading;	/* cmd-logs.c: histories read or sent */
 	uv_signal_t	 sig_term, sig_int, sig_hup, sig_usr1, sig_chld;
 	uv_timer_t	 drain_timer;	/* polls groups that outlive their leader */
 	int		 drain_closed;

@@ -43,4 +43,31 @@ check "-n 100000: all $N lines, once each, in order" \
     bash -c '[ "$(wc -l <<<"$1")" = "$2" ] && [ "$(sort -n <<<"$1" | uniq | wc -l)" = "$2" ] && sort -nc <<<"$1"' _ "$all" "$N"
 check "-n 0: nothing" test -z "$(tctl logs flood -n 0)"
 check "-n 1: the last line" bash -c '[ "$("$@")" = "$(tail -n 1 '"$T"'/log/flood.log)" ]' _ "$TENDCTL" -c "$T/tend.conf" logs flood -n 1
+
+# Readers that do not read: each holds its history (bounded) and a slot;
+# past 4 at once, a clear refusal, and the slots free when they go.
+python3 - "$T" <<'PY' &
+import os, socket, sys, time
+T = sys.argv[1]
+socks = []
+for i in range(4):
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    s.connect(T + "/tend.sock")
+    s.sendall(b'{"cmd":"logs","app":"flood","n":100000}\n')
+    socks.append(s)
+open(T + "/stuck", "w").close()
+end = time.time() + 30
+while not os.path.exists(T + "/let-go") and time.time() < end:
+    time.sleep(0.05)
+PY
+stuck=$!
+wait_for "4 stuck readers" 10 test -e "$T/stuck"
+busy() { ! "$TENDCTL" -c "$T/tend.conf" logs flood -n 1 >/dev/null 2>"$T/busy.err"; }
+check "a 5th history at once is refused" wait_for "refusal" 10 busy
+check "saying why" grep -q 'logs are being read already: try again' "$T/busy.err"
+check "status answers meanwhile" tctl status
+touch "$T/let-go"
+wait "$stuck"
+check "when they go, logs answers again" wait_for "slots free" 10 tctl logs flood -n 1
 done_testing

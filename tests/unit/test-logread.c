@@ -210,6 +210,7 @@ test_read(void)
 	CHECK(logread_app(fd, (uint64_t)st.st_size, path, &w, &l, why,
 	    sizeof(why)) == 0);
 	CHECK(l.n == 20 && says(&l, 0, 3999) && says(&l, 19, 3980));
+	CHECK(!l.truncated);
 	loglines_free(&l);
 
 	/* Across all four files, gz included: every line, in order. */
@@ -252,6 +253,7 @@ test_read(void)
 	CHECK(logread_app(fd, (uint64_t)st.st_size, path, &w, &l, why,
 	    sizeof(why)) == 0);
 	CHECK(l.len <= 10000 && l.n > 0 && says(&l, 0, 3999));
+	CHECK(l.truncated);
 	loglines_free(&l);
 	w.max_bytes = 1 << 24;
 
