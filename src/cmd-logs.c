@@ -66,6 +66,9 @@ struct logreq {
 	int		 working;	/* the worker has it */
 	int		 sending;	/* history going out */
 	int		 counted;	/* in t->logs_reading */
+	int		 ended;		/* answered, or its client gone */
+	unsigned	 depth;		/* sending: a failed send closes the
+					 * client, which ends r; freed after */
 	int		 follow;
 	struct logwant	 want;
 	struct logsrc	*src;
@@ -77,6 +80,25 @@ struct logreq {
 };
 
 static void	logreq_free(struct logreq *);
+
+/* Around sends: a send that fails closes the client, whose close hook
+ * ends r; r is freed once the sender is done with it.  logreq_release
+ * says whether r is gone. */
+static void
+logreq_hold(struct logreq *r)
+{
+	r->depth++;
+}
+
+static int
+logreq_release(struct logreq *r)
+{
+	if (--r->depth > 0 || !r->ended)
+		return r->ended;
+	if (!r->working)
+		logreq_free(r);
+	return 1;
+}
 
 /* data: lines of app, whole; only the err ones for --err. */
 static json_t *
@@ -94,20 +116,22 @@ log_event(const char *app, const char *p, size_t n)
 	return ev;
 }
 
-/* Tell a follower how much it missed, once it can take it. */
-static void
+/* Tell a follower how much it missed, once it can take it.  -1 when
+ * the send failed: the client is closed and f gone. */
+static int
 follower_note_drops(struct follower *f)
 {
 	char	note[96];
 	json_t	*ev;
 
 	if (f->dropped == 0 || f->holding)
-		return;
+		return 0;
 	snprintf(note, sizeof(note), "[tend: %llu bytes dropped: reader too "
 	    "slow]\n", (unsigned long long)f->dropped);
 	f->dropped = 0;
-	if ((ev = log_event(f->app->name, note, strlen(note))) != NULL)
-		client_send(f->client, ev);
+	if ((ev = log_event(f->app->name, note, strlen(note))) == NULL)
+		return 0;
+	return client_send(f->client, ev) == 0 ? 0 : -1;
 }
 
 /* The lines of p that --err keeps, into out (as large as p). */
@@ -160,7 +184,8 @@ follower_deliver(struct follower *f, const char *p, size_t n)
 		f->dropped += n;
 		return;
 	}
-	follower_note_drops(f);
+	if (follower_note_drops(f) != 0)
+		return;
 	if ((ev = log_event(f->app->name, p, n)) != NULL)
 		client_send(f->client, ev);
 }
@@ -214,17 +239,19 @@ followers_release(struct logreq *r)
 	size_t		 i;
 	json_t		*ev;
 
-	for (i = 0; i < r->nsrc; i++) {
+	for (i = 0; i < r->nsrc && !r->ended; i++) {
 		if ((f = r->src[i].fol) == NULL)
 			continue;
 		f->holding = 0;
-		if (f->held_len > 0 &&
-		    (ev = log_event(f->app->name, f->held, f->held_len)) != NULL)
-			client_send(f->client, ev);
+		ev = f->held_len > 0 ? log_event(f->app->name, f->held,
+		    f->held_len) : NULL;
 		free(f->held);
 		f->held = NULL;
 		f->held_len = 0;
-		follower_note_drops(f);
+		/* A failed send ends r, and f with it (r is held). */
+		if ((ev != NULL && client_send(f->client, ev) != 0) ||
+		    follower_note_drops(f) != 0)
+			return;
 	}
 }
 
@@ -250,11 +277,12 @@ logreq_end(struct logreq *r, json_t *reply)
 	client_hook_remove(r->on_drain);
 	r->on_close = r->on_drain = NULL;
 	r->client = NULL;
+	r->ended = 1;
 	if (c != NULL && reply != NULL)
 		client_finish(c, reply);
 	else
 		json_decref(reply);
-	if (!r->working)
+	if (!r->working && r->depth == 0)
 		logreq_free(r);
 }
 
@@ -288,7 +316,8 @@ logreq_send(struct logreq *r)
 		logreq_end(r, cmd_error("out of memory"));
 		return;
 	}
-	while (r->client != NULL && r->next < r->npicks &&
+	logreq_hold(r);
+	while (!r->ended && r->next < r->npicks &&
 	    client_queue_size(r->client) < SEND_AHEAD) {
 		/* A run of one app's lines, up to SEND_CHUNK of text. */
 		a = r->picks[r->next].app;
@@ -307,13 +336,17 @@ logreq_send(struct logreq *r)
 			buf[len++] = '\n';
 			r->next++;
 		}
-		if ((ev = log_event(s->name, buf, len)) == NULL ||
-		    client_send(r->client, ev) != 0)
-			break;
+		if ((ev = log_event(s->name, buf, len)) == NULL) {
+			free(buf);
+			logreq_release(r);
+			logreq_end(r, cmd_error("out of memory"));
+			return;
+		}
+		client_send(r->client, ev);
 	}
 	free(buf);
-	if (r->client == NULL || r->next < r->npicks)
-		return;		/* more when it drained */
+	if (logreq_release(r) || r->next < r->npicks)
+		return;		/* gone, or more when it drained */
 	r->sending = 0;
 	if (r->counted) {
 		r->counted = 0;
@@ -329,7 +362,9 @@ logreq_send(struct logreq *r)
 		    r->src[0].name : "every app asked for"));
 		return;
 	}
+	logreq_hold(r);
 	followers_release(r);
+	logreq_release(r);
 	/* No final reply: the stream ends when either side hangs up. */
 }
 
@@ -346,9 +381,11 @@ logreq_drained(struct client *c, void *arg)
 	}
 	/* A follower that caught up hears what it missed, even if the
 	 * app has gone quiet since. */
-	for (i = 0; i < r->nsrc; i++)
+	logreq_hold(r);
+	for (i = 0; i < r->nsrc && !r->ended; i++)
 		if (r->src[i].fol != NULL)
-			follower_note_drops(r->src[i].fol);
+			(void)follower_note_drops(r->src[i].fol);
+	logreq_release(r);
 }
 
 static void
@@ -444,7 +481,7 @@ logreq_after_cb(uv_work_t *w, int status)
 	struct logreq	*r = w->data;
 
 	r->working = 0;
-	if (r->client == NULL) {
+	if (r->ended) {
 		logreq_free(r);
 		return;
 	}
