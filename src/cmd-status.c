@@ -249,6 +249,9 @@ insts_brief(struct tend *t, const struct app *app)
 		    "rss_bytes", inst_gone(in) ? 0 : (json_int_t)in->rss,
 		    "cpu_percent", inst_gone(in) ? 0.0 : in->cpu,
 		    "health", text(hw));
+		if (o != NULL && in->reason[0] != '\0')
+			json_object_set_new_nocheck(o, "reason",
+			    text(in->reason));
 		if (o != NULL && in->state == ST_BACKOFF)
 			json_object_set_new_nocheck(o, "next_restart_ms",
 			    nullable_int(in->next_delay));
