@@ -46,6 +46,7 @@ struct ask {
 	int		 json;
 	int		 follow;
 	int		 quiet;		/* -q: no confirmation line */
+	int		 nowait;	/* --no-wait: nothing to confirm */
 	int		 color;		/* colour the status table */
 };
 
@@ -403,8 +404,7 @@ print_run(json_t *reply, const struct ask *a)
 
 	if (a->quiet)
 		return;
-	if (!json_is_array(json_object_get(reply, "results")) &&
-	    json_array_size(json_object_get(reply, "apps")) == 0)
+	if (a->nowait)
 		print_asked(a);
 	json_array_foreach(json_object_get(reply, "results"), i, r) {
 		pids = json_object_get(r, "pids");
@@ -725,7 +725,7 @@ main(int argc, char **argv)
 			a.follow = 1;
 			break;
 		case 'W':
-			nowait = 1;
+			nowait = a.nowait = 1;
 			break;
 		case 'q':
 			a.quiet = 1;

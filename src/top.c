@@ -8,7 +8,7 @@
  *
  * The terminal is always given back as it was: on q, on EOF, on SIGINT,
  * SIGTERM and SIGHUP, and on any exit (atexit), including a tendd that
- * went away mid-view.  Whatever was said on stderr while the view was up
+ * went away mid-view; ^Z gives it back until fg.  Whatever was said on stderr while the view was up
  * would vanish with the alternate screen, so it is kept in a temporary
  * file and said again once the terminal is back.
  */
@@ -38,15 +38,60 @@ static struct termios	 saved_tio;
 static int		 term_raw;
 static int		 saved_err = -1;
 static FILE		*err_keep;
-static volatile sig_atomic_t got_quit, got_winch;
+static volatile sig_atomic_t got_quit, got_winch, got_tstp;
 
 static void
 top_signal(int sig)
 {
 	if (sig == SIGWINCH)
 		got_winch = 1;
+	else if (sig == SIGTSTP)
+		got_tstp = 1;
 	else
 		got_quit = sig;
+}
+
+/* The terminal as it was: modes, main screen, cursor. */
+static void
+term_leave(void)
+{
+	fputs("\033[?25h\033[?1049l", stdout);
+	fflush(stdout);
+	tcsetattr(STDIN_FILENO, TCSAFLUSH, &saved_tio);
+}
+
+/* cbreak: keys one at a time, unechoed; ^C and ^Z still signal.  Then
+ * the alternate screen, cursor hidden. */
+static int
+term_enter(void)
+{
+	struct termios	tio = saved_tio;
+
+	tio.c_lflag &= ~(tcflag_t)(ICANON | ECHO);
+	tio.c_cc[VMIN] = 0;
+	tio.c_cc[VTIME] = 0;
+	if (tcsetattr(STDIN_FILENO, TCSAFLUSH, &tio) != 0)
+		return -1;
+	fputs("\033[?1049h\033[?25l", stdout);
+	fflush(stdout);
+	return 0;
+}
+
+/* ^Z: give the shell its terminal, stop, and take it again on fg. */
+static void
+term_suspend(void)
+{
+	struct sigaction	sa, old;
+
+	got_tstp = 0;
+	term_leave();
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = SIG_DFL;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGTSTP, &sa, &old);
+	raise(SIGTSTP);			/* stopped here until SIGCONT */
+	sigaction(SIGTSTP, &old, NULL);
+	term_enter();
 }
 
 static void
@@ -58,10 +103,7 @@ term_restore(void)
 	if (!term_raw)
 		return;
 	term_raw = 0;
-	/* Cursor back, leave the alternate screen. */
-	fputs("\033[?25h\033[?1049l", stdout);
-	fflush(stdout);
-	tcsetattr(STDIN_FILENO, TCSAFLUSH, &saved_tio);
+	term_leave();
 	if (saved_err != -1) {
 		fflush(stderr);
 		dup2(saved_err, STDERR_FILENO);
@@ -79,17 +121,9 @@ term_restore(void)
 static int
 term_setup(void)
 {
-	struct termios		 tio;
 	struct sigaction	 sa;
 
-	if (tcgetattr(STDIN_FILENO, &saved_tio) != 0)
-		return -1;
-	tio = saved_tio;
-	/* cbreak: keys one at a time, unechoed; ^C still signals. */
-	tio.c_lflag &= ~(tcflag_t)(ICANON | ECHO);
-	tio.c_cc[VMIN] = 0;
-	tio.c_cc[VTIME] = 0;
-	if (tcsetattr(STDIN_FILENO, TCSAFLUSH, &tio) != 0)
+	if (tcgetattr(STDIN_FILENO, &saved_tio) != 0 || term_enter() != 0)
 		return -1;
 	term_raw = 1;
 	atexit(term_restore);
@@ -100,12 +134,10 @@ term_setup(void)
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGHUP, &sa, NULL);
 	sigaction(SIGWINCH, &sa, NULL);
+	sigaction(SIGTSTP, &sa, NULL);
 	if ((err_keep = tmpfile()) != NULL &&
 	    (saved_err = dup(STDERR_FILENO)) != -1)
 		dup2(fileno(err_keep), STDERR_FILENO);
-	/* Alternate screen, cursor hidden. */
-	fputs("\033[?1049h\033[?25l", stdout);
-	fflush(stdout);
 	return 0;
 }
 
@@ -259,6 +291,10 @@ top_main(json_t *(*fetch)(void *), void *arg, int color)
 			json_decref(reply);
 			reply = fetch(arg);
 			next = now + TOP_REFRESH_MS;
+			redraw = 1;
+		}
+		if (got_tstp) {
+			term_suspend();
 			redraw = 1;
 		}
 		if (got_winch) {

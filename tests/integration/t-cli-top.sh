@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # tendctl top under tmux: every app and instance shows, c/m/n sort, q
 # quits with exit 0, ^C with 130, and the terminal is given back as it was
-# (echo and canonical mode on) either way.
+# (echo and canonical mode on) either way; ^Z and fg in a shell; a tendd
+# that goes away ends it with exit 3 and the reason readable.
 . "$(dirname "$0")/../lib.sh"
 command -v tmux >/dev/null || { not_ok "tmux is installed (setup test)"; done_testing; }
 P=$(free_port)
@@ -69,6 +70,24 @@ $TM send-keys C-c
 check "^C ends it" wait_for "exit" 5 test -s "$T/top.rc"
 check "with 130 (SIGINT)" test "$(cat "$T/top.rc" 2>/dev/null)" = 130
 check "the terminal is given back after ^C too" bash -c "grep -qw icanon $T/stty.after && ! grep -qw -- -echo $T/stty.after"
+
+# ^Z in an interactive shell: the shell gets its screen back ("Stopped"),
+# fg brings the view back, q still ends it with 0.
+TM="tmux -S $T/tmux4.sock"
+on_exit "$TM kill-server"
+$TM new-session -d -x 150 -y 30 "env -i PATH=$PATH TERM=xterm PS1='$ ' bash --norc --noprofile -i"
+check "an interactive shell" wait_for "prompt" 10 shows '^\$'
+$TM send-keys "$TENDCTL -c $T/tend.conf top" Enter
+check "top in it" wait_for "title" 10 shows '^tend top'
+$TM send-keys C-z
+check "^Z: the shell's screen is back, top stopped" wait_for "stopped" 5 shows 'Stopped +.*tendctl'
+check "and top's view is gone from it" bash -c "! $TM capture-pane -p | grep -q '^tend top'"
+$TM send-keys fg Enter
+check "fg: the view is back" wait_for "title again" 5 shows '^tend top'
+$TM send-keys q
+wait_for "the shell again" 5 bash -c "! $TM capture-pane -p | grep -q '^tend top'"
+$TM send-keys 'echo "rc=$?"' Enter
+check "q ends it with 0" wait_for "rc" 5 shows '^rc=0$'
 
 # tendd goes away mid-view: exit 3, the terminal back, and the reason
 # readable on it (said while the view was up, said again after).
