@@ -6,7 +6,9 @@
  *
  * What a command takes comes from cmd_defs (cmd-table.c), the table
  * tendd checks requests against; how its reply is shown to people is its
- * row in printers[] below.
+ * row in printers[] below.  The status table is ctl-status.c's, help,
+ * usage, --version and shell completion are ctl-help.c's, and `top`, the
+ * live view, is top.c's.
  *
  * Exit status: 0 success, 1 the operation failed, 2 usage, 3 tendd could
  * not be reached (the message names the socket and why).
