@@ -108,4 +108,24 @@ check "no app after the app" test "$(comp deploy web '')" = ""
 # own tendctl would.
 out=$(TEND_SOCKET=$T/tend.sock bash -c 'source "$1"; COMP_WORDS=("$2" start w); COMP_CWORD=2; _tendctl; printf "%s\n" "${COMPREPLY[@]}"' comp "$C" "$TENDCTL" | LC_ALL=C sort | xargs)
 check "through TEND_SOCKET too" test "$out" = "web worker"
+
+# zsh: compinit registers _tendctl for tendctl; the function, run with
+# compadd and _files stood in for, offers what bash's does.
+if command -v zsh >/dev/null; then
+	Z=$SRCDIR/etc/completion
+	out=$(zsh -f -c "fpath=($Z \$fpath); autoload -U compinit; compinit -u -D; print \$_comps[tendctl]")
+	check "zsh: compinit picks _tendctl for tendctl ($out)" test "$out" = _tendctl
+	zcomp() {
+		zsh -f -c 'compadd() { [[ $1 == -- ]] && shift; print -l -- "$@"; }
+		    _files() { print FILES; }
+		    words=("${@:2}"); CURRENT=$(( $# - 1 )); source "$1"' \
+		    zcomp "$Z/_tendctl" "$TENDCTL" -c "$T/tend.conf" "$@" | LC_ALL=C sort | xargs
+	}
+	check "zsh: apps and all for restart" test "$(zcomp restart '')" = "all web worker"
+	out=$(zcomp '')
+	check "zsh: the commands, top and help among them ($out)" bash -c "for c in status restart deploy top help; do grep -qw \$c <<<'$out' || exit 1; done"
+	check "zsh: a file after -c" test "$(zsh -f -c 'compadd() { print -l -- "$@"; }; _files() { print FILES; }; words=(tendctl -c ""); CURRENT=3; source "$1"' z "$Z/_tendctl")" = FILES
+else
+	not_ok "zsh is installed (setup test)"
+fi
 done_testing
