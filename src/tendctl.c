@@ -26,6 +26,7 @@
 #include <jansson.h>
 
 #include "tend.h"
+#include "import.h"
 
 #define EXIT_FAIL	1
 #define EXIT_USAGE	2
@@ -57,6 +58,8 @@ usage(void)
 	fprintf(stderr, "usage: tendctl [-s socket] [-c config] command [args]\n");
 	for (i = 0; i < CMD__COUNT; i++)
 		fprintf(stderr, "  %s\n", cmd_defs[i].usage);
+	fprintf(stderr, "  import pm2 FILE [--env NAME] [--env-dir DIR] "
+	    "[--timeout DURATION]\n");
 	exit(EXIT_USAGE);
 }
 
@@ -598,6 +601,9 @@ main(int argc, char **argv)
 	}
 	if (optind >= argc)
 		usage();
+	/* import reads files and prints tend.conf: no tendd involved. */
+	if (strcmp(argv[optind], "import") == 0)
+		return import_main(argc - optind, argv + optind);
 	if ((a.def = cmd_def_find(argv[optind])) == NULL) {
 		fprintf(stderr, "tendctl: unknown command %s\n", argv[optind]);
 		usage();
