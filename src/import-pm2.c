@@ -551,6 +551,9 @@ map_env(struct imp *im, struct out *o, FILE *f, FILE *notes, int dump,
 			    "boolean: not imported\n", k);
 			continue;
 		}
+		if (strcmp(k, "DATABASE_URL") == 0 || strcmp(k, "REDIS_URL") == 0)
+			fprintf(notes, "; %s: tend checks it before every start "
+			    "(preflight = no turns that off)\n", k);
 		if (strcmp(k, "PORT") == 0 &&
 		    parse_uint(val, 1, 65535, &ul, &why) == 0) {
 			*port = (unsigned)ul;	/* tend exports PORT itself */
