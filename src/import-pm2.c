@@ -777,6 +777,10 @@ map_app(struct imp *im, struct out *o, const char *cwd)
 		import_fail(im, "%s: its command line has a \" ;\" or a "
 		    "newline, which a tend.conf line cannot hold: write a "
 		    "wrapper script", o->name);
+	if (secret_var("", cmd))
+		import_fail(im, "%s: its command line has a URL with a "
+		    "password, which import does not print: pass it in an "
+		    "environment variable instead", o->name);
 	fprintf(f, "command = %s\n", cmd);
 	free(cmd);
 	strv_free(&nargs);
@@ -1178,10 +1182,13 @@ import_main(int argc, char **argv)
 		map_app(&im, &im.apps[i], cwd);
 	write_envfiles(&im);
 
-	printf("; tend.conf sections for the PM2 apps of %s\n"
-	    "; (tendctl import pm2; environment: env with env_%s over it).\n"
-	    "; Check each, add them to tend.conf, then run tendd -t.\n\n",
-	    im.file, im.envname);
+	printf("; tend.conf sections for the PM2 apps of %s\n", im.file);
+	if (json_object_get(im.apps[0].src, "pm_exec_path") == NULL)
+		printf("; (tendctl import pm2; environment: env with env_%s "
+		    "over it)\n", im.envname);
+	else
+		printf("; (tendctl import pm2; environment: as PM2 saved it)\n");
+	printf("; Check each, add them to tend.conf, then run tendd -t.\n\n");
 	for (i = 0; i < im.n; i++) {
 		fwrite(im.apps[i].sect, 1, im.apps[i].sectlen, stdout);
 		if (im.apps[i].secrets != NULL)

@@ -264,6 +264,10 @@ check "the looping node is gone" bash -c "! pgrep -f '$T/e/[l]oop.config.js'"
 printf 'module.exports = { apps: [\n' > "$T/e/syntax.config.js"
 err "a JS syntax error: exit 1, node's reason" 1 "SyntaxError" \
     "$TENDCTL" import pm2 "$T/e/syntax.config.js"
+printf "module.exports = { apps: [{ script: 'a.js', args: ['--db', 'postgres://u:$DBPW@db/x'] }] };\n" > "$T/e/argpw.config.js"
+err "a password in a URL in args: exit 1, not printed" 1 "URL with a password" \
+    "$TENDCTL" import pm2 --env-dir "$T/e" "$T/e/argpw.config.js"
+check "nor on stderr" lacks "$T/e.err" "$DBPW"
 cp "$T/env/api.env" "$T/e/api.env.before"
 cp "$T/env/api.env" "$T/e/api.env"
 err "an existing env file is not overwritten: exit 1" 1 "api.env: File exists" \
