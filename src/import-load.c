@@ -295,6 +295,27 @@ bad:
 	_exit(127);
 }
 
+/* Keep the last IMPORT_MAX_STDERR bytes of node's stderr: its last lines
+ * say why it failed. */
+static void
+keep_tail(char *buf, size_t *len, const char *p, size_t n)
+{
+	size_t	drop;
+
+	if (n >= IMPORT_MAX_STDERR) {
+		memcpy(buf, p + n - IMPORT_MAX_STDERR, IMPORT_MAX_STDERR);
+		*len = IMPORT_MAX_STDERR;
+		return;
+	}
+	if (*len + n > IMPORT_MAX_STDERR) {
+		drop = *len + n - IMPORT_MAX_STDERR;
+		memmove(buf, buf + drop, *len - drop);
+		*len -= drop;
+	}
+	memcpy(buf + *len, p, n);
+	*len += n;
+}
+
 static json_t *
 load_js(struct import_src *im)
 {
@@ -385,24 +406,9 @@ load_js(struct import_src *im)
 			}
 			if (n == 0)
 				outlen += (size_t)r;
-			else if (n == 1) {
-				/* Keep the end: node's last lines say why. */
-				if ((size_t)r >= IMPORT_MAX_STDERR) {
-					memcpy(errbuf, tmp + r - IMPORT_MAX_STDERR,
-					    IMPORT_MAX_STDERR);
-					errlen = IMPORT_MAX_STDERR;
-				} else {
-					if (errlen + (size_t)r > IMPORT_MAX_STDERR) {
-						size_t drop = errlen + (size_t)r -
-						    IMPORT_MAX_STDERR;
-						memmove(errbuf, errbuf + drop,
-						    errlen - drop);
-						errlen -= drop;
-					}
-					memcpy(errbuf + errlen, tmp, (size_t)r);
-					errlen += (size_t)r;
-				}
-			} else if ((size_t)r >= sizeof(e))
+			else if (n == 1)
+				keep_tail(errbuf, &errlen, tmp, (size_t)r);
+			else if ((size_t)r >= sizeof(e))
 				memcpy(&e, tmp, sizeof(e));
 		}
 	}
