@@ -337,78 +337,87 @@ pm2_interpreter(const char *script)
 }
 
 /* Keys of a PM2 app, each with what tend does with it.  NULL reason: the
- * mapping code handles the key; a reason: listed as a comment with it. */
+ * mapping code handles the key, or tend does what it asks anyway; a
+ * reason: listed as a comment with it, unless the value is PM2's default
+ * (dflt, as compact JSON), which every dump.pm2 spells out. */
 static const struct pm2key {
 	const char	*name;
 	const char	*why;
+	const char	*dflt;
 } pm2keys[] = {
-	{ "name", NULL }, { "script", NULL }, { "exec", NULL },
-	{ "args", NULL }, { "interpreter", NULL },
-	{ "exec_interpreter", NULL }, { "node_args", NULL },
-	{ "interpreter_args", NULL }, { "interpreterArgs", NULL },
-	{ "cwd", NULL }, { "env", NULL }, { "instances", NULL },
-	{ "exec_mode", NULL }, { "max_memory_restart", NULL },
-	{ "kill_timeout", NULL }, { "restart_delay", NULL },
-	{ "exp_backoff_restart_delay", NULL }, { "max_restarts", NULL },
-	{ "min_uptime", NULL }, { "autorestart", NULL }, { "autostart", NULL },
-	{ "stop_exit_codes", NULL }, { "port", NULL }, { "uid", NULL },
-	{ "user", NULL }, { "gid", NULL },
-	{ "out_file", NULL }, { "out", NULL }, { "output", NULL },
-	{ "out_log", NULL }, { "error_file", NULL }, { "error", NULL },
-	{ "err", NULL }, { "err_file", NULL }, { "err_log", NULL },
-	{ "log_file", NULL }, { "log", NULL },
-	{ "pm_exec_path", NULL }, { "pm_cwd", NULL },
-	{ "pm_out_log_path", NULL }, { "pm_err_log_path", NULL },
+	{ "name", NULL, NULL }, { "script", NULL, NULL }, { "exec", NULL, NULL },
+	{ "args", NULL, NULL }, { "interpreter", NULL, NULL },
+	{ "exec_interpreter", NULL, NULL }, { "node_args", NULL, NULL },
+	{ "interpreter_args", NULL, NULL }, { "interpreterArgs", NULL, NULL },
+	{ "cwd", NULL, NULL }, { "env", NULL, NULL }, { "instances", NULL, NULL },
+	{ "exec_mode", NULL, NULL }, { "max_memory_restart", NULL, NULL },
+	{ "kill_timeout", NULL, NULL }, { "restart_delay", NULL, NULL },
+	{ "exp_backoff_restart_delay", NULL, NULL }, { "max_restarts", NULL, NULL },
+	{ "min_uptime", NULL, NULL }, { "autorestart", NULL, NULL },
+	{ "autostart", NULL, NULL },
+	{ "stop_exit_codes", NULL, NULL }, { "port", NULL, NULL },
+	{ "uid", NULL, NULL },
+	{ "user", NULL, NULL }, { "gid", NULL, NULL },
+	{ "out_file", NULL, NULL }, { "out", NULL, NULL }, { "output", NULL, NULL },
+	{ "out_log", NULL, NULL }, { "error_file", NULL, NULL },
+	{ "error", NULL, NULL },
+	{ "err", NULL, NULL }, { "err_file", NULL, NULL }, { "err_log", NULL, NULL },
+	{ "log_file", NULL, NULL }, { "log", NULL, NULL },
+	{ "pm_exec_path", NULL, NULL }, { "pm_cwd", NULL, NULL },
+	{ "pm_out_log_path", NULL, NULL }, { "pm_err_log_path", NULL, NULL },
 	{ "watch", "tend does not restart on file changes: "
-	    "deploys and tendctl restart do" },
-	{ "ignore_watch", "no watch in tend" },
-	{ "watch_options", "no watch in tend" },
-	{ "watch_delay", "no watch in tend" },
+	    "deploys and tendctl restart do", NULL },
+	{ "ignore_watch", "no watch in tend", NULL },
+	{ "watch_options", "no watch in tend", NULL },
+	{ "watch_delay", "no watch in tend", NULL },
 	{ "cron_restart", "no timed restarts in tend: a systemd timer can "
-	    "run tendctl restart" },
+	    "run tendctl restart", NULL },
 	{ "cron", "no timed restarts in tend: a systemd timer can run "
-	    "tendctl restart" },
+	    "tendctl restart", NULL },
 	{ "wait_ready", "tend waits for health = PATH to answer 2xx, not "
-	    "for process.send('ready')" },
+	    "for process.send('ready')", NULL },
 	{ "listen_timeout", "tend's ready_timeout bounds a start with "
-	    "health = PATH" },
-	{ "shutdown_with_message", "tend stops with stop_signal" },
-	{ "kill_retry_time", "tend sends SIGKILL once, after kill_timeout" },
-	{ "treekill", "tend always stops the whole process group" },
-	{ "log_date_format", "tend stamps every line of log_dir/NAME.log" },
-	{ "time", "tend stamps every line of log_dir/NAME.log" },
-	{ "merge_logs", "one log per app in tend" },
-	{ "combine_logs", "one log per app in tend" },
-	{ "disable_logs", "tend always keeps the app's output" },
-	{ "log_type", "tend's log lines are text; tendctl logs --json" },
-	{ "pid_file", "tendctl status shows the pids" },
-	{ "pid", "tendctl status shows the pids" },
-	{ "pm_pid_path", NULL },
-	{ "instance_var", "tend sets TEND_INSTANCE (0, 1, ...) instead" },
-	{ "increment_var", "tend gives instance i PORT = port + i" },
-	{ "namespace", "no namespaces in tend" },
-	{ "append_env_to_name", "names are as written here" },
-	{ "name_prefix", "names are as written here" },
-	{ "filter_env", "tend starts apps from a clean environment" },
-	{ "source_map_support", "add --enable-source-maps to the command" },
-	{ "disable_source_map_support", "tend adds no source map support" },
-	{ "vizion", "tend deploys from git itself: repo =, tendctl deploy" },
-	{ "post_update", "tend deploys run build = instead" },
-	{ "force", "no meaning in tend" },
-	{ "execute_command", "no meaning in tend" },
-	{ "install_url", "no meaning in tend" },
-	{ "pmx", "PM2's monitoring agent" },
-	{ "automation", "PM2's monitoring agent" },
-	{ "trace", "PM2's monitoring agent" },
-	{ "disable_trace", "PM2's monitoring agent" },
-	{ "v8", "PM2's monitoring agent" },
-	{ "event_loop_inspector", "PM2's monitoring agent" },
-	{ "deep_monitoring", "PM2's monitoring agent" },
-	{ "io", "PM2's monitoring agent" },
-	{ "windowsHide", "Windows only" },
-	{ "write", "no meaning in tend" },
-	{ "username", NULL },
-	{ NULL, NULL }
+	    "health = PATH", NULL },
+	{ "shutdown_with_message", "tend stops with stop_signal", NULL },
+	{ "kill_retry_time", "tend sends SIGKILL once, after kill_timeout",
+	    "100" },
+	{ "treekill", "tend always stops the whole process group", "true" },
+	{ "log_date_format", "tend stamps every line of log_dir/NAME.log", NULL },
+	{ "time", "tend stamps every line of log_dir/NAME.log", NULL },
+	{ "merge_logs", NULL, NULL },
+	{ "combine_logs", NULL, NULL },
+	{ "disable_logs", "tend always keeps the app's output", NULL },
+	{ "log_type", "tend's log lines are text; tendctl logs --json", NULL },
+	{ "pid_file", "tendctl status shows the pids", NULL },
+	{ "pid", "tendctl status shows the pids", NULL },
+	{ "pm_pid_path", NULL, NULL },
+	{ "instance_var", "tend sets TEND_INSTANCE (0, 1, ...) instead",
+	    "\"NODE_APP_INSTANCE\"" },
+	{ "increment_var", "tend gives instance i PORT = port + i", NULL },
+	{ "namespace", "no namespaces in tend", "\"default\"" },
+	{ "append_env_to_name", "names are as written here", NULL },
+	{ "name_prefix", "names are as written here", NULL },
+	{ "filter_env", "tend starts apps from a clean environment", NULL },
+	{ "source_map_support", "add --enable-source-maps to the command", NULL },
+	{ "disable_source_map_support", "tend adds no source map support", NULL },
+	{ "vizion", "tend deploys from git itself: repo =, tendctl deploy",
+	    "true" },
+	{ "post_update", "tend deploys run build = instead", NULL },
+	{ "force", "no meaning in tend", NULL },
+	{ "execute_command", "no meaning in tend", NULL },
+	{ "install_url", "no meaning in tend", NULL },
+	{ "pmx", "PM2's monitoring agent", "true" },
+	{ "automation", "PM2's monitoring agent", "true" },
+	{ "trace", "PM2's monitoring agent", NULL },
+	{ "disable_trace", "PM2's monitoring agent", NULL },
+	{ "v8", "PM2's monitoring agent", NULL },
+	{ "event_loop_inspector", "PM2's monitoring agent", NULL },
+	{ "deep_monitoring", "PM2's monitoring agent", NULL },
+	{ "io", "PM2's monitoring agent", NULL },
+	{ "windowsHide", NULL, NULL },
+	{ "write", "no meaning in tend", NULL },
+	{ "username", NULL, NULL },
+	{ NULL, NULL, NULL }
 };
 
 /* What a dump.pm2 holds beside the settings: PM2's state of the process. */
@@ -931,10 +940,14 @@ map_app(struct imp *im, struct out *o, const char *cwd)
 			if (strcmp(pk->name, k) == 0)
 				break;
 		if (pk->name != NULL) {
+			char *txt = json_dumps(v, JSON_ENCODE_ANY | JSON_COMPACT);
+
 			if (pk->why != NULL && !json_is_null(v) &&
 			    !json_is_false(v) && !(json_is_array(v) &&
-			    json_array_size(v) == 0))
+			    json_array_size(v) == 0) && (pk->dflt == NULL ||
+			    txt == NULL || strcmp(txt, pk->dflt) != 0))
 				fprintf(nf, "; %s: not mapped: %s\n", k, pk->why);
+			free(txt);
 			continue;
 		}
 		if (dump) {

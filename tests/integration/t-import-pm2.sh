@@ -206,6 +206,8 @@ check "pm_exec_path -> command" has "$T/dump.conf" "command = $NODE $T/app/serve
 check "user = the dump's owner" has "$T/dump.conf" "user = $APP_USER"
 check "the shell's variables are named as not imported" \
     grep -q '^; not imported from the environment PM2 saved.*PM2_HOME' "$T/dump.conf"
+check "PM2's defaults and its runtime state are not listed as settings" \
+    bash -c "! grep -Eq '^; (treekill|vizion|namespace|instance_var|pm_id|status|axm_[a-z]*|[A-Z_]+):' $T/dump.conf"
 check "no session secret on stdout" lacks "$T/dump.conf" "$SESSION"
 check "web1's secret in its env_file" grep -q "^SESSION_SECRET=\"$SESSION\"$" "$T/uenv/web1.env"
 
