@@ -11,6 +11,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
+#include <libgen.h>
 #include <limits.h>
 #include <poll.h>
 #include <pwd.h>
@@ -251,24 +252,42 @@ mono_ms(void)
 }
 
 /* Root evaluates a file someone else owns as that someone: their code,
- * their privileges.  Returns the owner's passwd entry, or NULL (run as
- * the caller). */
+ * their privileges.  The same for a root-owned file in a directory a
+ * user owns (the require()s next to it are theirs); a directory others
+ * may write is refused.  Returns the passwd entry to run node as, or NULL
+ * (as the caller). */
 static struct passwd *
-node_identity(struct import_src *im)
+node_identity(struct import_src *im, const char *abs)
 {
 	struct passwd	*pw;
+	struct stat	 dst;
+	char		*dcopy;
+	uid_t		 uid = im->st.st_uid;
+	int		 r;
 
 	if (geteuid() != 0)
 		return NULL;
-	if (im->st.st_uid == 0) {
+	if ((dcopy = strdup(abs)) == NULL)
+		import_die(im->file, "out of memory");
+	r = stat(dirname(dcopy), &dst);
+	free(dcopy);
+	if (r != 0)
+		import_die(im->file, "its directory: %s", strerror(errno));
+	if (dst.st_mode & (S_IWGRP | S_IWOTH) && !(dst.st_mode & S_ISVTX))
+		import_die(im->file, "its directory may be written by others: "
+		    "run tendctl import as the file's owner, not root");
+	if (uid == 0)
+		uid = dst.st_uid;
+	if (uid == 0) {
 		fprintf(stderr, "tendctl: %s: evaluated by node as root, "
-		    "with root's privileges (the file is root's)\n", im->file);
+		    "with root's privileges (it and its directory are "
+		    "root's)\n", im->file);
 		return NULL;
 	}
-	if ((pw = getpwuid(im->st.st_uid)) == NULL)
+	if ((pw = getpwuid(uid)) == NULL)
 		import_die(im->file, "its owner, uid %u, has no passwd entry: "
-		    "run tendctl import as the owner", (unsigned)im->st.st_uid);
-	fprintf(stderr, "tendctl: %s: evaluated by node as its owner %s, "
+		    "run tendctl import as the owner", (unsigned)uid);
+	fprintf(stderr, "tendctl: %s: evaluated by node as %s, its owner, "
 	    "not root\n", im->file, pw->pw_name);
 	return pw;
 }
@@ -338,7 +357,7 @@ load_js(struct import_src *im)
 		import_die(im->file, "not a regular file");
 	if (realpath(im->file, abs) == NULL)
 		import_die(im->file, "%s", strerror(errno));
-	pw = node_identity(im);
+	pw = node_identity(im, abs);
 	if (pipe2(po, O_CLOEXEC) != 0 || pipe2(pe, O_CLOEXEC) != 0 ||
 	    pipe2(pr, O_CLOEXEC) != 0)
 		import_die(im->file, "pipe: %s", strerror(errno));

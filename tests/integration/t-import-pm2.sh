@@ -73,7 +73,7 @@ chown "$APP_USER:" "$T/ecosystem.config.js"
 check "import of ecosystem.config.js exits 0" test $? = 0
 check "node evaluated it as the file's owner, not root" \
     has "$T/js.conf" "env = EVAL_USER=$APP_USER"
-check "stderr says whom node ran as" grep -q "evaluated by node as its owner $APP_USER" "$T/js.err"
+check "stderr says whom node ran as" grep -q "evaluated by node as $APP_USER, its owner" "$T/js.err"
 check "user = the file's owner" has "$T/js.conf" "user = $APP_USER"
 check "script and node_args make the command; heap left out of it" \
     has "$T/js.conf" "command = $NODE --enable-source-maps $T/app/server.js"
@@ -270,6 +270,10 @@ printf "module.exports = { apps: [{ script: 'a.js', args: ['--db', 'postgres://u
 err "a password in a URL in args: exit 1, not printed" 1 "URL with a password" \
     "$TENDCTL" import pm2 --env-dir "$T/e" "$T/e/argpw.config.js"
 check "nor on stderr" lacks "$T/e.err" "$DBPW"
+mkdir -m 777 "$T/e/open"
+printf 'module.exports = { apps: [{ script: "a.js" }] };\n' > "$T/e/open/eco.config.js"
+err "root refuses to evaluate a file in a directory anyone may write" 1 \
+    "its directory may be written by others" "$TENDCTL" import pm2 "$T/e/open/eco.config.js"
 cp "$T/env/api.env" "$T/e/api.env.before"
 cp "$T/env/api.env" "$T/e/api.env"
 err "an existing env file is not overwritten: exit 1" 1 "api.env: File exists" \
