@@ -38,11 +38,18 @@
 #define IMPORT_MAX_NODES	100000
 #define IMPORT_MAX_DEPTH	64
 
-/* node's side: load the file (CommonJS or ES module) and print it as JSON. */
+/* node's side: load the file (CommonJS or ES module; with "expr", a .json
+ * file as PM2 reads one: a JavaScript expression, so comments and
+ * trailing commas pass) and print it as JSON. */
 static const char node_loader[] =
     "const f = process.argv[1];"
-    "import(require('url').pathToFileURL(f).href).then((m) => {"
-    "  const c = m.default !== undefined ? m.default : m;"
+    "const p = process.argv[2] === 'expr' ?"
+    "  Promise.resolve().then(() => require('vm').runInThisContext("
+    "      '(' + require('fs').readFileSync(f, 'utf8') + ')',"
+    "      { filename: f })) :"
+    "  import(require('url').pathToFileURL(f).href).then("
+    "      (m) => m.default !== undefined ? m.default : m);"
+    "p.then((c) => {"
     "  const s = JSON.stringify(c === undefined ? null : c);"
     "  process.stdout.write(s === undefined ? 'null' : s,"
     "      () => process.exit(0));"
@@ -101,6 +108,8 @@ read_file(struct import_src *im, size_t *lenp)
 	return buf;
 }
 
+static json_t	*load_js(struct import_src *, const char *jsonwhy);
+
 static json_t *
 load_json(struct import_src *im)
 {
@@ -109,8 +118,20 @@ load_json(struct import_src *im)
 	size_t		 len;
 	char		*buf = read_file(im, &len);
 
-	if ((v = json_loadb(buf, len, 0, &err)) == NULL)
-		import_die(im->file, "line %d: %s", err.line, err.text);
+	const char	*base = strrchr(im->file, '/');
+	char		 why[256];
+
+	base = base != NULL ? base + 1 : im->file;
+	if ((v = json_loadb(buf, len, 0, &err)) == NULL) {
+		snprintf(why, sizeof(why), "line %d: %s", err.line, err.text);
+		/* PM2 reads an ecosystem .json as JavaScript: so do we, by
+		 * node, when jansson says it is not JSON.  A dump is JSON. */
+		if (strstr(base, ".json") == NULL ||
+		    strstr(base, "dump.pm2") != NULL)
+			import_die(im->file, "%s", why);
+		free(buf);
+		return load_js(im, why);
+	}
 	free(buf);
 	return v;
 }
@@ -160,7 +181,8 @@ yaml_to_json(struct ywalk *w, yaml_node_t *n, int depth)
 	yaml_node_item_t	*it;
 	yaml_node_pair_t	*p;
 	yaml_node_t		*k, *v;
-	json_t			*o, *c;
+	json_t			*o, *c, *merge = NULL;
+	size_t			 i;
 
 	if (n == NULL) {
 		w->why = "a reference to nothing";
@@ -187,25 +209,53 @@ yaml_to_json(struct ywalk *w, yaml_node_t *n, int depth)
 		}
 		return o;
 	case YAML_MAPPING_NODE:
-		if ((o = json_object()) == NULL)
+		if ((o = json_object()) == NULL || (merge = json_array()) == NULL) {
+			json_decref(o);
 			return NULL;
+		}
 		for (p = n->data.mapping.pairs.start;
 		    p < n->data.mapping.pairs.top; p++) {
 			k = yaml_document_get_node(w->doc, p->key);
 			v = yaml_document_get_node(w->doc, p->value);
 			if (k == NULL || k->type != YAML_SCALAR_NODE) {
 				w->why = "a mapping key that is not a scalar";
-				json_decref(o);
-				return NULL;
+				goto bad;
 			}
 			c = yaml_to_json(w, v, depth + 1);
-			if (c == NULL || json_object_set_new(o,
-			    (const char *)k->data.scalar.value, c) != 0) {
-				json_decref(o);
-				return NULL;
+			/* "<<: *defaults" (js-yaml merges it): keys of the
+			 * mapping itself win, then earlier merged ones. */
+			if (c != NULL && k->data.scalar.style ==
+			    YAML_PLAIN_SCALAR_STYLE && strcmp((const char *)
+			    k->data.scalar.value, "<<") == 0) {
+				if (json_is_object(c))
+					c = json_pack("[o]", c);
+				if (!json_is_array(c) ||
+				    json_array_extend(merge, c) != 0) {
+					json_decref(c);
+					w->why = "<< merges a mapping or a list "
+					    "of mappings";
+					goto bad;
+				}
+				json_decref(c);
+				continue;
 			}
+			if (c == NULL || json_object_set_new(o,
+			    (const char *)k->data.scalar.value, c) != 0)
+				goto bad;
 		}
+		json_array_foreach(merge, i, c)
+			if (!json_is_object(c) ||
+			    json_object_update_missing(o, c) != 0) {
+				w->why = "<< merges a mapping or a list of "
+				    "mappings";
+				goto bad;
+			}
+		json_decref(merge);
 		return o;
+	bad:
+		json_decref(o);
+		json_decref(merge);
+		return NULL;
 	default:
 		w->why = "an empty node";
 		return NULL;
@@ -293,7 +343,8 @@ node_identity(struct import_src *im, const char *abs)
 }
 
 static void __attribute__((noreturn))
-node_child(const char *abs, struct passwd *pw, int out, int errfd, int report)
+node_child(const char *abs, int expr, struct passwd *pw, int out, int errfd,
+    int report)
 {
 	int	e, devnull;
 
@@ -307,7 +358,8 @@ node_child(const char *abs, struct passwd *pw, int out, int errfd, int report)
 	    setenv("USER", pw->pw_name, 1) != 0 ||
 	    setenv("LOGNAME", pw->pw_name, 1) != 0))
 		goto bad;
-	execlp("node", "node", "-e", node_loader, abs, (char *)NULL);
+	execlp("node", "node", "-e", node_loader, abs, expr ? "expr" : "module",
+	    (char *)NULL);
 bad:
 	e = errno;
 	(void)!write(report, &e, sizeof(e));
@@ -335,8 +387,26 @@ keep_tail(char *buf, size_t *len, const char *p, size_t n)
 	*len += n;
 }
 
+/* A failure of node's: with jsonwhy, jansson's reason comes first. */
+static void __attribute__((noreturn, format(printf, 3, 4)))
+js_die(const struct import_src *im, const char *jsonwhy, const char *fmt, ...)
+{
+	va_list	ap;
+	char	msg[1024];
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	if (jsonwhy != NULL)
+		import_die(im->file, "%s; nor is it JavaScript, as PM2 also "
+		    "reads .json files: %s", jsonwhy, msg);
+	import_die(im->file, "%s", msg);
+}
+
+/* jsonwhy: the file is a .json that jansson refused for this reason;
+ * node reads it as PM2 does, as an expression.  NULL: a module. */
 static json_t *
-load_js(struct import_src *im)
+load_js(struct import_src *im, const char *jsonwhy)
 {
 	struct passwd	*pw;
 	struct pollfd	 pf[3];
@@ -351,22 +421,22 @@ load_js(struct import_src *im)
 
 	if ((fd = open(im->file, O_RDONLY | O_CLOEXEC | O_NONBLOCK)) == -1 ||
 	    fstat(fd, &im->st) != 0)
-		import_die(im->file, "%s", strerror(errno));
+		js_die(im, jsonwhy, "%s", strerror(errno));
 	close(fd);
 	if (!S_ISREG(im->st.st_mode))
-		import_die(im->file, "not a regular file");
+		js_die(im, jsonwhy, "not a regular file");
 	if (realpath(im->file, abs) == NULL)
-		import_die(im->file, "%s", strerror(errno));
+		js_die(im, jsonwhy, "%s", strerror(errno));
 	pw = node_identity(im, abs);
 	if (pipe2(po, O_CLOEXEC) != 0 || pipe2(pe, O_CLOEXEC) != 0 ||
 	    pipe2(pr, O_CLOEXEC) != 0)
-		import_die(im->file, "pipe: %s", strerror(errno));
+		js_die(im, jsonwhy, "pipe: %s", strerror(errno));
 	fflush(stdout);
 	fflush(stderr);
 	if ((pid = fork()) == -1)
-		import_die(im->file, "fork: %s", strerror(errno));
+		js_die(im, jsonwhy, "fork: %s", strerror(errno));
 	if (pid == 0)
-		node_child(abs, pw, po[1], pe[1], pr[1]);
+		node_child(abs, jsonwhy != NULL, pw, po[1], pe[1], pr[1]);
 	close(po[1]);
 	close(pe[1]);
 	close(pr[1]);
@@ -383,7 +453,7 @@ load_js(struct import_src *im)
 			kill(-pid, SIGKILL);
 			kill(pid, SIGKILL);
 			waitpid(pid, NULL, 0);
-			import_die(im->file, "node did not finish within %llu ms "
+			js_die(im, jsonwhy, "node did not finish within %llu ms "
 			    "(a server started by the file? raise --timeout)",
 			    (unsigned long long)im->timeout);
 		}
@@ -392,7 +462,7 @@ load_js(struct import_src *im)
 		if (poll(pf, 3, (int)(deadline - now)) < 0) {
 			if (errno == EINTR)
 				continue;
-			import_die(im->file, "poll: %s", strerror(errno));
+			js_die(im, jsonwhy, "poll: %s", strerror(errno));
 		}
 		for (n = 0; n < 3; n++) {
 			char	tmp[4096], *dst = tmp;
@@ -404,12 +474,12 @@ load_js(struct import_src *im)
 				if (outcap - outlen < 65536) {
 					if (outcap >= IMPORT_MAX_JSON) {
 						kill(-pid, SIGKILL);
-						import_die(im->file, "node printed more "
+						js_die(im, jsonwhy, "node printed more "
 						    "than %d MiB", IMPORT_MAX_JSON >> 20);
 					}
 					outcap = outcap ? outcap * 2 : 131072;
 					if ((out = realloc(out, outcap)) == NULL)
-						import_die(im->file, "out of memory");
+						js_die(im, jsonwhy, "out of memory");
 				}
 				dst = out + outlen;
 				room = outcap - outlen - 1;
@@ -434,7 +504,7 @@ load_js(struct import_src *im)
 	while (waitpid(pid, &status, 0) == -1 && errno == EINTR)
 		;
 	if (e != 0)
-		import_die(im->file, "cannot run node: %s%s", strerror(e),
+		js_die(im, jsonwhy, "cannot run node: %s%s", strerror(e),
 		    e == ENOENT ? " (install Node.js: apt-get install nodejs)" :
 		    "");
 	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
@@ -447,14 +517,14 @@ load_js(struct import_src *im)
 			    strstr(l, "error") != NULL))
 				best = l;
 		if (WIFSIGNALED(status))
-			import_die(im->file, "node was killed by %s",
+			js_die(im, jsonwhy, "node was killed by %s",
 			    signal_name(WTERMSIG(status)));
-		import_die(im->file, "node could not load it (exit %d)%s%s",
+		js_die(im, jsonwhy, "node could not load it (exit %d)%s%s",
 		    WEXITSTATUS(status), best != NULL ? ": " : "",
 		    best != NULL ? best : "");
 	}
 	if ((v = json_loadb(out != NULL ? out : "", outlen, 0, &jerr)) == NULL)
-		import_die(im->file, "node's JSON: %s", jerr.text);
+		js_die(im, jsonwhy, "node's JSON: %s", jerr.text);
 	free(out);
 	return v;
 }
@@ -469,7 +539,7 @@ import_load(struct import_src *im)
 	base = base != NULL ? base + 1 : im->file;
 	if ((dot = strrchr(base, '.')) != NULL && (strcmp(dot, ".js") == 0 ||
 	    strcmp(dot, ".cjs") == 0 || strcmp(dot, ".mjs") == 0))
-		return load_js(im);
+		return load_js(im, NULL);
 	if (dot != NULL && (strcmp(dot, ".yaml") == 0 ||
 	    strcmp(dot, ".yml") == 0))
 		return load_yaml(im);

@@ -104,20 +104,23 @@ check "the env_file holds the secrets" grep -q "^JWT_SECRET=\"$JWT\"$" "$T/env/a
 
 # --- ecosystem.json: a name tend renames, relative paths, fork mode ---------
 Q=$(free_port)
+# PM2 reads .json ecosystem files as JavaScript: comments and trailing
+# commas pass, so node reads what jansson refuses.
 cat > "$T/ecosystem.json" <<EOF
 { "apps": [ {
+    // the shop's storefront server
     "name": "shop front",
     "script": "server.js",
     "cwd": "app",
     "env": { "PORT": $Q, "STORE_CORS": "http://localhost:8000" },
     "restart_delay": 300,
     "autorestart": true,
-    "stop_exit_codes": [0]
+    "stop_exit_codes": [0],
 } ] }
 EOF
 (cd "$T" && "$TENDCTL" import pm2 --env-dir "$T/env" ecosystem.json) \
     >"$T/json.conf" 2>"$T/json.err"
-check "import of ecosystem.json exits 0" test $? = 0
+check "import of ecosystem.json (with a comment) exits 0" test $? = 0
 check "an invalid name is made a tend name, and said so" \
     bash -c "grep -qx '\[app:shop-front\]' $T/json.conf && grep -q '^; PM2 name \"shop front\" is not a tend name' $T/json.conf"
 check "relative cwd and script resolve against the current directory" \
@@ -133,11 +136,14 @@ check "no secret, no env_file" lacks "$T/json.conf" "env_file"
 R=$(free_port)
 TOKEN=tok$(od -An -N8 -tx1 /dev/urandom | tr -d ' \n')
 cat > "$T/ecosystem.yaml" <<EOF
+defaults: &defaults
+  max_memory_restart: 1G
+  kill_timeout: 9000
 apps:
-  - name: worker
+  - <<: *defaults
+    name: worker
     script: $T/app/server.js
     uid: $APP_USER
-    max_memory_restart: 1G
     kill_timeout: 5000
     env:
       PORT: $R
@@ -149,7 +155,8 @@ EOF
 check "import of ecosystem.yaml exits 0" test $? = 0
 check "uid -> user" has "$T/yaml.conf" "user = $APP_USER"
 check "YAML 1.2 as PM2 reads it: yes is a string" has "$T/yaml.conf" "env = FEATURE=yes"
-check "max_memory_restart 1G -> max_memory = 1G" has "$T/yaml.conf" "max_memory = 1G"
+check "a merge key (<<: *defaults) brings max_memory_restart" has "$T/yaml.conf" "max_memory = 1G"
+check "the app's own kill_timeout wins over the merged one" has "$T/yaml.conf" "kill_timeout = 5000ms"
 check "no token on stdout" lacks "$T/yaml.conf" "$TOKEN"
 check "the YAML app's env_file is the app user's" \
     test "$(stat -c '%a %U' "$T/env/worker.env")" = "600 $APP_USER"
@@ -246,8 +253,11 @@ err() {	# DESC WANT_RC GREP CMD...: exit status, message, empty stdout
 }
 mkdir -p "$T/e"
 printf '{"apps": [{"name": "x", "script": "a.js"}\n' > "$T/e/bad.json"
-err "bad JSON: the file and line, exit 1" 1 "^tendctl: $T/e/bad.json: line 2" \
+err "bad JSON (nor JavaScript): the file and line, exit 1" 1 "^tendctl: $T/e/bad.json: line 2: .*nor is it JavaScript" \
     "$TENDCTL" import pm2 --env-dir "$T/e" "$T/e/bad.json"
+printf '[{"name": "x",\n' > "$T/e/dump.pm2"
+err "a bad dump.pm2 is JSON only: never handed to node" 1 "^tendctl: $T/e/dump.pm2: line 2: [^;]*$" \
+    "$TENDCTL" import pm2 --env-dir "$T/e" "$T/e/dump.pm2"
 printf 'apps: [ {name: x\n' > "$T/e/bad.yaml"
 err "bad YAML: the file and line, exit 1" 1 "^tendctl: $T/e/bad.yaml: line" \
     "$TENDCTL" import pm2 --env-dir "$T/e" "$T/e/bad.yaml"
