@@ -16,9 +16,7 @@
  * on an error the files made so far are removed.
  */
 #define _GNU_SOURCE
-#include <sys/resource.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -26,23 +24,21 @@
 #include <grp.h>
 #include <libgen.h>
 #include <limits.h>
-#include <poll.h>
 #include <pwd.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <jansson.h>
-#include <yaml.h>
 
 #include "tend.h"
 #include "import.h"
 
 /* An ecosystem file that takes longer than this to load is stuck. */
 #define IMPORT_TIMEOUT_MS	10000
+/* poll() counts in int milliseconds; nobody waits an hour for a file. */
+#define IMPORT_TIMEOUT_MAX_MS	3600000
 
 #define EXIT_FAIL	1
 #define EXIT_USAGE	2
@@ -99,7 +95,7 @@ import_fail(const struct imp *im, const char *fmt, ...)
 	exit(EXIT_FAIL);
 }
 
-static void
+static void __attribute__((noreturn))
 oom(const struct imp *im)
 {
 	import_fail(im, "out of memory");
@@ -724,11 +720,14 @@ map_app(struct imp *im, struct out *o, const char *cwd)
 		dir = strdup(cwd);
 	if (dir == NULL)
 		oom(im);
-	if (strchr(script, '/') == NULL && (ip = which(script)) != NULL &&
-	    access(script, F_OK) != 0)
-		path = ip;	/* "npm": a program on PATH */
-	else if ((path = resolve(dir, script)) == NULL)
+	if ((path = resolve(dir, script)) == NULL)
 		oom(im);
+	/* "npm": not in dir, a program on PATH (PM2 looks there too). */
+	if (strchr(script, '/') == NULL && access(path, F_OK) != 0 &&
+	    (ip = which(script)) != NULL) {
+		free(path);
+		path = ip;
+	}
 	if (!conf_value_ok(dir))
 		import_fail(im, "%s: cwd is a path a tend.conf line cannot "
 		    "hold", o->name);
@@ -751,30 +750,39 @@ map_app(struct imp *im, struct out *o, const char *cwd)
 		ip = which(interp);
 		sh_word(cf, ip != NULL ? ip : interp);
 		free(ip);
-		for (i = 0; i < nargs.n; i++) {
-			/* --max-old-space-size=N: tend's heap = NM. */
-			const char *a = nargs.v[i], *num = NULL;
+	}
+	for (i = 0; i < nargs.n; i++) {
+		/* --max-old-space-size=N: tend's heap = NM, which reaches
+		 * every node of the tree through NODE_OPTIONS. */
+		const char *a = nargs.v[i], *num = NULL;
+		size_t two = 0;
 
-			if (strncmp(a, "--max-old-space-size=", 21) == 0 ||
-			    strncmp(a, "--max_old_space_size=", 21) == 0)
-				num = a + 21;
-			else if ((strcmp(a, "--max-old-space-size") == 0 ||
-			    strcmp(a, "--max_old_space_size") == 0) &&
-			    i + 1 < nargs.n)
-				num = nargs.v[++i];
-			if (num != NULL && interp != NULL &&
-			    strstr(interp, "node") != NULL &&
-			    parse_uint(num, 16, 1024 * 1024, &ul, &why) == 0) {
-				heap_mib = (unsigned)ul;
-				continue;
-			}
-			fputc(' ', cf);
-			sh_word(cf, a);
+		if (strncmp(a, "--max-old-space-size=", 21) == 0 ||
+		    strncmp(a, "--max_old_space_size=", 21) == 0)
+			num = a + 21;
+		else if ((strcmp(a, "--max-old-space-size") == 0 ||
+		    strcmp(a, "--max_old_space_size") == 0) &&
+		    i + 1 < nargs.n) {
+			num = nargs.v[i + 1];
+			two = 1;
+		}
+		if (num != NULL && (interp == NULL ||
+		    strstr(interp, "node") != NULL) &&
+		    parse_uint(num, 16, 1024 * 1024, &ul, &why) == 0) {
+			heap_mib = (unsigned)ul;
+			i += two;
+			continue;
+		}
+		if (interp == NULL) {
+			fprintf(nf, "; node_args %s: the script runs without "
+			    "an interpreter: not used\n", a);
+			continue;
 		}
 		fputc(' ', cf);
-	} else if (nargs.n > 0)
-		fprintf(nf, "; node_args: the script runs without an "
-		    "interpreter: not used\n");
+		sh_word(cf, a);
+	}
+	if (interp != NULL)
+		fputc(' ', cf);
 	sh_word(cf, path);
 	for (i = 0; i < args.n; i++) {
 		fputc(' ', cf);
@@ -1131,7 +1139,9 @@ import_main(int argc, char **argv)
 			break;
 		case 't':
 			if (parse_duration(optarg, &im.timeout, &why) != 0 ||
-			    im.timeout == 0) {
+			    (im.timeout == 0 && (why = "must be more than 0")) ||
+			    (im.timeout > IMPORT_TIMEOUT_MAX_MS &&
+			    (why = "at most 1h"))) {
 				fprintf(stderr, "tendctl: --timeout %s: %s\n",
 				    optarg, why);
 				exit(EXIT_USAGE);
