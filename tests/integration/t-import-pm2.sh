@@ -102,6 +102,12 @@ check "the env_file: mode 0600, the app user's" \
     test "$(stat -c '%a %U' "$T/env/api.env")" = "600 $APP_USER"
 check "the env_file holds the secrets" grep -q "^JWT_SECRET=\"$JWT\"$" "$T/env/api.env"
 
+mkdir -p "$T/staging"
+"$TENDCTL" import pm2 --env staging --env-dir "$T/staging" "$T/ecosystem.config.js" \
+    >"$T/staging.conf" 2>/dev/null
+check "--env staging takes env_staging instead" \
+    bash -c "grep -qx 'env = NODE_ENV=staging' $T/staging.conf && ! grep -q 'JWT_SECRET\|env_file' $T/staging.conf"
+
 # --- ecosystem.json: a name tend renames, relative paths, fork mode ---------
 Q=$(free_port)
 # PM2 reads .json ecosystem files as JavaScript: comments and trailing
@@ -131,6 +137,15 @@ check "stop_exit_codes [0] -> restart = on-failure" has "$T/json.conf" "restart 
 check "a root-owned file: no user, and a comment says so" \
     grep -q '^; user = NAME   PM2 ran this app as root' "$T/json.conf"
 check "no secret, no env_file" lacks "$T/json.conf" "env_file"
+
+# A program on PATH as the script (npm run start): run as it is, and
+# its heap through NODE_OPTIONS.
+printf '{"apps": [{"name": "npmapp", "script": "npm", "args": "run start", "cwd": "%s", "node_args": "--max-old-space-size=512"}]}\n' \
+    "$T/app" > "$T/npm.json"
+"$TENDCTL" import pm2 "$T/npm.json" >"$T/npm.conf" 2>&1
+check "script npm: the program from PATH, no interpreter" \
+    has "$T/npm.conf" "command = $(command -v npm) run start"
+check "script npm: heap from node_args" has "$T/npm.conf" "heap = 512M"
 
 # --- ecosystem.yaml: uid, a token --------------------------------------------
 R=$(free_port)
