@@ -279,7 +279,7 @@ err "bad YAML: the file and line, exit 1" 1 "^tendctl: $T/e/bad.yaml: line" \
 printf '{"apps": []}' > "$T/e/secret.json"
 chmod 600 "$T/e/secret.json"
 err "unreadable file: exit 1, named" 1 "^tendctl: $T/e/secret.json: Permission denied" \
-    runuser -u "$APP_USER" -- "$TENDCTL" import pm2 --env-dir /tmp "$T/e/secret.json"
+    runuser -u "$APP_USER" -- "$TENDCTL" import pm2 --env-dir "$T/uenv" "$T/e/secret.json"
 err "no apps: exit 1" 1 "no apps" "$TENDCTL" import pm2 "$T/e/secret.json"
 err "missing file: exit 1" 1 "No such file" "$TENDCTL" import pm2 "$T/e/none.json"
 err "node missing: exit 1, says so" 1 "cannot run node" \
