@@ -4,8 +4,8 @@
  * may complete (`tendctl __complete`, which the bash completion script
  * calls).  The commands come from cmd_defs (cmd-table.c), so a command
  * added there is listed, used and completed without a line here; a
- * sentence of description below is welcome but optional.  top and help
- * are tendctl's own: they send no request of their own kind.
+ * sentence of description below is welcome but optional.  top, import
+ * and help are tendctl's own: they send no request of their own kind.
  */
 #define _GNU_SOURCE
 #include <stdio.h>
@@ -35,6 +35,8 @@ static const struct {
 	{ "reread", "read tend.conf again; unchanged apps keep running" },
 	{ "top", "live view of every app and instance; keys: c sort by CPU, "
 	    "m by memory, n by name, q quit" },
+	{ "import", "print tend.conf sections for the apps of a PM2 "
+	    "ecosystem file or dump.pm2" },
 	{ "help", "this help, or one command's" },
 };
 
@@ -71,6 +73,8 @@ static const struct {
 	const char	*usage;
 } local_cmds[] = {
 	{ "top", "top [--no-color]" },
+	{ "import", "import pm2 FILE [--env NAME] [--env-dir DIR] "
+	    "[--timeout DURATION]" },
 	{ "help", "help [COMMAND]" },
 };
 #define N_LOCAL	(sizeof(local_cmds) / sizeof(local_cmds[0]))

@@ -30,6 +30,7 @@
 #include <jansson.h>
 
 #include "tendctl.h"
+#include "import.h"
 /* A status of 1000 apps is well under this; anything larger is broken. */
 #define REPLY_MAX	(64 * 1024 * 1024)
 
@@ -691,6 +692,9 @@ main(int argc, char **argv)
 		    &wh);
 		return 0;
 	}
+	/* import reads files and prints tend.conf: no tendd involved. */
+	if (strcmp(cmd, "import") == 0)
+		return import_main(argc - optind, argv + optind);
 	if (strcmp(cmd, "top") == 0) {
 		for (optind++; optind < argc; optind++) {
 			if (strcmp(argv[optind], "--no-color") == 0)
