@@ -570,10 +570,13 @@ accept_cb(uv_stream_t *server, int status)
 		    (unsigned)cred.uid, (int)cred.pid, ctl->have_gid ?
 		    " nor in socket_group " : "", ctl->have_gid ?
 		    t->conf->socket_group : "");
+		/* Who may, and the setting that says so. */
 		snprintf(msg, sizeof(msg), "permission denied: uid %u is not "
-		    "root%s%s", (unsigned)cred.uid, ctl->have_gid ?
+		    "root%s%s%s", (unsigned)cred.uid, ctl->have_gid ?
 		    " and not in group " : "", ctl->have_gid ?
-		    t->conf->socket_group : "");
+		    t->conf->socket_group : "", ctl->have_gid ?
+		    " (socket_group)" : "; socket_group in tend.conf lets "
+		    "a group's members in");
 		client_reject(c, msg);
 		return;
 	}

@@ -506,6 +506,8 @@ inst_exited(struct inst *in, int64_t status, int term_signal)
 	in->has_exit = 1;
 	in->exit_code = term_signal ? -1 : (int)status;
 	in->exit_signal = term_signal;
+	in->exit_at = time_now_ms();
+	in->exit_mono = uv_now(app->t->loop);
 	exit_phrase(in, ex, sizeof(ex));
 	if (in->state != ST_STOPPING)
 		applog_event(app, in->idx, "pid %d %s", (int)in->pid, ex);

@@ -23,6 +23,9 @@
 #include <sys/types.h>
 #include <sys/queue.h>
 
+/* version.c: the release and the git commit of this build. */
+extern const char tend_version[], tend_commit[];
+
 #define TEND_DEFAULT_CONF	"/etc/tend/tend.conf"
 #define TEND_DEFAULT_SOCKET	"/run/tend/tend.sock"
 

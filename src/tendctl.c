@@ -6,7 +6,9 @@
  *
  * What a command takes comes from cmd_defs (cmd-table.c), the table
  * tendd checks requests against; how its reply is shown to people is its
- * row in printers[] below.
+ * row in printers[] below.  The status table is ctl-status.c's, help,
+ * usage, --version and shell completion are ctl-help.c's, and `top`, the
+ * live view, is top.c's.
  *
  * Exit status: 0 success, 1 the operation failed, 2 usage, 3 tendd could
  * not be reached (the message names the socket and why).
@@ -16,20 +18,19 @@
 #include <sys/un.h>
 #include <errno.h>
 #include <getopt.h>
+#include <grp.h>
 #include <libgen.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <jansson.h>
 
-#include "tend.h"
-
-#define EXIT_FAIL	1
-#define EXIT_USAGE	2
-#define EXIT_UNREACH	3
+#include "tendctl.h"
+#include "import.h"
 /* A status of 1000 apps is well under this; anything larger is broken. */
 #define REPLY_MAX	(64 * 1024 * 1024)
 
@@ -47,6 +48,9 @@ struct ask {
 	const char	*app;
 	int		 json;
 	int		 follow;
+	int		 quiet;		/* -q: no confirmation line */
+	int		 nowait;	/* --no-wait: nothing to confirm */
+	int		 color;		/* colour the status table */
 	/* logs: the apps named (several, or "all": a column of names),
 	 * and that column's width, from tendd's "apps" event. */
 	char		**apps;
@@ -55,15 +59,33 @@ struct ask {
 	int		 name_width;
 };
 
+/* A usage error: the command's usage (or where to find them), exit 2. */
 static void __attribute__((noreturn))
-usage(void)
+usage(const struct cmd_def *d)
 {
-	size_t	i;
-
-	fprintf(stderr, "usage: tendctl [-s socket] [-c config] command [args]\n");
-	for (i = 0; i < CMD__COUNT; i++)
-		fprintf(stderr, "  %s\n", cmd_defs[i].usage);
+	if (d != NULL)
+		ctl_cmd_usage(stderr, d->name);
+	else
+		fprintf(stderr, "usage: tendctl [-s SOCKET] [-c CONFIG] COMMAND "
+		    "[ARGS]\n(tendctl help lists the commands)\n");
 	exit(EXIT_USAGE);
+}
+
+/* getopt's complaint, as ours: "tendctl: ...", not "logs: ...". */
+static void __attribute__((noreturn))
+bad_option(const struct cmd_def *d, char **argv, int ch)
+{
+	const char	*w = argv[optind - 1];
+
+	if (ch == ':')
+		fprintf(stderr, "tendctl: option %s needs a value\n", w);
+	else if (optopt != 0)
+		fprintf(stderr, "tendctl: unknown option -%c%s%s\n", optopt,
+		    d != NULL ? " for " : "", d != NULL ? d->name : "");
+	else
+		fprintf(stderr, "tendctl: unknown option %s%s%s\n", w,
+		    d != NULL ? " for " : "", d != NULL ? d->name : "");
+	usage(d);
 }
 
 /* The socket key of [tend] in a config, without judging the rest of it:
@@ -112,6 +134,24 @@ socket_from_conf(const char *conf)
 	return res;
 }
 
+/* Permission denied on the socket: who may use it, and how to be one. */
+static void
+access_hint(const char *path)
+{
+	struct stat	 st;
+	struct group	*gr;
+
+	if (stat(path, &st) == 0 && (gr = getgrgid(st.st_gid)) != NULL &&
+	    st.st_gid != 0)
+		fprintf(stderr, "tendctl: only root and members of group %s "
+		    "(socket_group in tend.conf) may use it: "
+		    "usermod -aG %s USER, then log in again\n", gr->gr_name,
+		    gr->gr_name);
+	else
+		fprintf(stderr, "tendctl: only root may use it; set "
+		    "socket_group in tend.conf to let a group's members in\n");
+}
+
 static void
 conn_open(struct conn *cn, const char *path)
 {
@@ -128,8 +168,12 @@ conn_open(struct conn *cn, const char *path)
 	}
 	if ((cn->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0)) == -1 ||
 	    connect(cn->fd, (struct sockaddr *)&sun, sizeof(sun)) != 0) {
+		int e = errno;
+
 		fprintf(stderr, "tendctl: cannot reach tendd at %s: %s\n", path,
-		    strerror(errno));
+		    strerror(e));
+		if (e == EACCES)
+			access_hint(path);
 		exit(EXIT_UNREACH);
 	}
 }
@@ -222,112 +266,10 @@ jstr(json_t *o, const char *k)
 }
 
 static void
-print_exit(char *buf, size_t len, json_t *e)
-{
-	json_t	*v;
-
-	if ((v = json_object_get(e, "code")) != NULL)
-		snprintf(buf, len, "code %lld", (long long)json_integer_value(v));
-	else if ((v = json_object_get(e, "signal")) != NULL)
-		snprintf(buf, len, "%s", json_string_value(v));
-	else
-		snprintf(buf, len, "-");
-}
-
-/* Room kept for " and 4294967295 more". */
-#define NAMES_MORE	24
-
-/*
- * The REASON column: the step or reason, then a note when the app's
- * env_file changed since its processes started ("env_changed").
- */
-static void
-status_reason(json_t *a, char *buf, size_t len)
-{
-	json_t		*names = json_object_get(a, "env_changed"), *n;
-	const char	*base, *s;
-	size_t		 used, i, nl, total = json_array_size(names);
-
-	base = json_is_string(json_object_get(a, "step")) ? jstr(a, "step") :
-	    jstr(a, "reason");
-	if (!json_is_array(names)) {
-		snprintf(buf, len, "%s", base);
-		return;
-	}
-	if (json_is_string(json_object_get(a, "env_unreadable"))) {
-		snprintf(buf, len, "%s%senv changed: file unreadable (%s)", base,
-		    *base ? "; " : "", jstr(a, "env_unreadable"));
-		return;
-	}
-	snprintf(buf, len, "%s%senv changed: restart to apply (", base,
-	    *base ? "; " : "");
-	if ((used = strlen(buf)) + NAMES_MORE + 2 >= len)
-		return;	/* a reason that fills the column */
-	json_array_foreach(names, i, n) {
-		s = json_string_value(n);
-		nl = s != NULL ? strlen(s) : 0;
-		if (used + 2 + nl + 1 + (i + 1 < total ? NAMES_MORE : 0) >= len) {
-			snprintf(buf + used, len - used, "%sand %zu more",
-			    i > 0 ? " " : "", total - i);
-			used += strlen(buf + used);
-			break;
-		}
-		used += (size_t)snprintf(buf + used, len - used, "%s%s",
-		    i > 0 ? ", " : "", s != NULL ? s : "");
-	}
-	if (used + 1 < len)
-		snprintf(buf + used, len - used, ")");
-}
-
-static void
 print_status(json_t *reply, const struct ask *ask)
 {
-	json_t	*apps = json_object_get(reply, "apps"), *a, *v, *w;
-	size_t	 i, j;
-	char	 up[32], mem[32], ex[32], pid[16], st[48], why[600];
-
-	(void)ask;
-	printf("%-16s %-10s %8s %9s %8s %-12s %6s %8s %-9s %s\n", "NAME",
-	    "STATE", "PID", "UPTIME", "RESTARTS", "LAST-EXIT", "CPU", "MEM",
-	    "HEALTH", "REASON");
-	json_array_foreach(apps, i, a) {
-		v = json_object_get(a, "pid");
-		if (json_is_integer(v))
-			snprintf(pid, sizeof(pid), "%lld",
-			    (long long)json_integer_value(v));
-		else
-			snprintf(pid, sizeof(pid), "-");
-		v = json_object_get(a, "uptime_ms");
-		if (json_is_integer(v))
-			format_duration(up, sizeof(up),
-			    (uint64_t)json_integer_value(v));
-		else
-			snprintf(up, sizeof(up), "-");
-		format_size(mem, sizeof(mem),
-		    (uint64_t)json_integer_value(json_object_get(a, "rss_bytes")));
-		print_exit(ex, sizeof(ex), json_object_get(a, "last_exit"));
-		v = json_object_get(a, "next_restart_ms");
-		if (json_is_integer(v)) {
-			char d[32];
-
-			format_duration(d, sizeof(d),
-			    (uint64_t)json_integer_value(v));
-			snprintf(st, sizeof(st), "%s (%s)", jstr(a, "state"), d);
-		} else
-			snprintf(st, sizeof(st), "%s", jstr(a, "state"));
-		status_reason(a, why, sizeof(why));
-		printf("%-16s %-10s %8s %9s %8lld %-12s %5.1f%% %8s %-9s %s\n",
-		    jstr(a, "name"), st, pid, up,
-		    (long long)json_integer_value(json_object_get(a, "restarts")),
-		    ex, json_real_value(json_object_get(a, "cpu_percent")), mem,
-		    jstr(a, "health"), why);
-		/* What the app's output said of its configuration: under
-		 * it, one line each (the app runs on). */
-		json_array_foreach(json_object_get(a, "warnings"), j, w)
-			if (json_is_string(w))
-				printf("%-16s warning: %s\n", "",
-				    json_string_value(w));
-	}
+	status_print(json_object_get(reply, "apps"),
+	    ask->color ? STATUS_COLOR : 0);
 }
 
 /* tendctl releases: newest first, the live one marked with '*'. */
@@ -504,6 +446,52 @@ print_env_applied(json_t *reply, const struct ask *a)
 		    json_string_value(v) != NULL ? json_string_value(v) : "");
 }
 
+/* "all" and --no-wait have no results: say what was asked. */
+static void
+print_asked(const struct ask *a)
+{
+	printf("%s: %s asked (not waiting)\n", a->app, a->def->name);
+}
+
+/*
+ * start, stop, restart: one line per app, where it ended up ("web: live,
+ * pid 1234, ready in 480 ms"), then the variables a start read anew.
+ * -q: nothing.
+ */
+static void
+print_run(json_t *reply, const struct ask *a)
+{
+	json_t		*r, *pids, *v;
+	size_t		 i, j;
+	long long	 ms;
+
+	if (a->quiet)
+		return;
+	if (a->nowait)
+		print_asked(a);
+	json_array_foreach(json_object_get(reply, "results"), i, r) {
+		pids = json_object_get(r, "pids");
+		printf("%s: %s", jstr(r, "name"), jstr(r, "state"));
+		if (json_array_size(pids) == 1)
+			printf(", pid %lld", (long long)json_integer_value(
+			    json_array_get(pids, 0)));
+		else if (json_array_size(pids) > 1) {
+			printf(", %zu instances, pids", json_array_size(pids));
+			json_array_foreach(pids, j, v)
+				printf(" %lld", (long long)json_integer_value(v));
+		}
+		if (json_is_integer(v = json_object_get(r, "ready_ms"))) {
+			ms = (long long)json_integer_value(v);
+			if (ms < 10000)
+				printf(", ready in %lld ms", ms);
+			else
+				printf(", ready in %.1f s", (double)ms / 1000);
+		}
+		printf("\n");
+	}
+	print_env_applied(reply, a);
+}
+
 /* deploy, rollback, reload: where the app ended up. */
 static void
 print_outcome(json_t *reply, const struct ask *a)
@@ -523,8 +511,9 @@ static const struct printer {
 	int	  failed;
 } printers[CMD__COUNT] = {
 	[CMD_STATUS] = { .fn = print_status },
-	[CMD_START] = { .fn = print_env_applied },
-	[CMD_RESTART] = { .fn = print_env_applied },
+	[CMD_START] = { .fn = print_run },
+	[CMD_STOP] = { .fn = print_run },
+	[CMD_RESTART] = { .fn = print_run },
 	[CMD_LOGS] = { .fn = print_logs },
 	[CMD_CHECK] = { .fn = print_check, .failed = 1 },
 	[CMD_DEPLOY] = { .fn = print_outcome },
@@ -596,8 +585,17 @@ build_request(const struct ask *a, const char *extra, int nowait, long lines,
 	    (a->app != NULL && d->app == CMD_ARG_NONE) ||
 	    (a->app == NULL && (d->app == CMD_ARG_APP ||
 	    d->app == CMD_ARG_APP_OR_ALL || d->app == CMD_ARG_APPS)) ||
-	    (extra != NULL && key == NULL))
-		usage();
+	    (extra != NULL && key == NULL)) {
+		if (a->app == NULL && d->app != CMD_ARG_NONE &&
+		    d->app != CMD_ARG_APP_OPTIONAL)
+			fprintf(stderr, "tendctl: %s needs an app name%s\n",
+			    d->name, d->app == CMD_ARG_APP_OR_ALL ||
+			    d->app == CMD_ARG_APPS ? " (or all)" : "");
+		else
+			fprintf(stderr, "tendctl: %s does not take that\n",
+			    d->name);
+		usage(d);
+	}
 	if (a->app != NULL && !((d->app == CMD_ARG_APP_OR_ALL ||
 	    d->app == CMD_ARG_APPS) && strcmp(a->app, "all") == 0) &&
 	    !valid_app_name(a->app)) {
@@ -640,6 +638,64 @@ build_request(const struct ask *a, const char *extra, int nowait, long lines,
 	return req;
 }
 
+/* One request, its reply (event lines skipped); exits as conn_* do. */
+static json_t *
+request_once(const char *path, json_t *req)
+{
+	struct conn	 cn;
+	json_t		*ev, *reply = NULL;
+	json_error_t	 err;
+	char		*line;
+	size_t		 len;
+
+	conn_open(&cn, path);
+	conn_send(&cn, req);
+	while (reply == NULL && (line = conn_read_line(&cn, &len)) != NULL) {
+		if ((ev = json_loadb(line, len, JSON_ALLOW_NUL, &err)) == NULL)
+			break;
+		if (json_object_get(ev, "ok") != NULL)
+			reply = ev;
+		else
+			json_decref(ev);
+	}
+	conn_close(&cn);
+	return reply;
+}
+
+/* Where top and completion find tendd. */
+struct where {
+	const char	*sock, *conf;
+};
+
+/* The brief status top draws (a row per instance included). */
+static json_t *
+fetch_status(void *arg)
+{
+	struct where	*w = arg;
+	json_t		*req, *reply;
+	char		*owned;
+
+	if ((req = json_pack("{s:s,s:b}", "cmd", "status", "brief", 1)) ==
+	    NULL)
+		return NULL;
+	reply = request_once(find_socket(w->sock, w->conf, &owned), req);
+	json_decref(req);
+	free(owned);
+	return reply;
+}
+
+/* Completion: the apps, through -s/-c given on the line being completed
+ * or else those tendctl itself was given. */
+static json_t *
+fetch_names(void *arg, const char *sock, const char *conf)
+{
+	struct where	*w = arg, w2;
+
+	w2.sock = sock != NULL ? sock : w->sock;
+	w2.conf = conf != NULL ? conf : w->conf;
+	return fetch_status(&w2);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -653,14 +709,18 @@ main(int argc, char **argv)
 		{ "socket", required_argument, NULL, 's' },
 		{ "config", required_argument, NULL, 'c' },
 		{ "help", no_argument, NULL, 'h' },
+		{ "quiet", no_argument, NULL, 'q' },
+		{ "no-color", no_argument, NULL, 'C' },
+		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 }
 	};
 	const struct printer *pr;
 	struct ask	 a;
 	struct conn	 cn;
-	const char	*conf = NULL, *sock = NULL, *extra = NULL, *why;
+	struct where	 wh;
+	const char	*conf = NULL, *sock = NULL, *extra = NULL, *why, *cmd;
 	char		*owned, *line;
-	int		 ch, nowait = 0, ok;
+	int		 ch, nowait = 0, ok, nocolor = 0;
 	long		 lines = -1;
 	long long	 since = -1;
 	int		 err_only = 0;
@@ -671,8 +731,10 @@ main(int argc, char **argv)
 	json_error_t	 err;
 
 	memset(&a, 0, sizeof(a));
+	opterr = 0;	/* bad_option() says it, as "tendctl: " */
 	/* "+": options end at the command, then are parsed again below. */
-	while ((ch = getopt_long(argc, argv, "+c:s:jh", longopts, NULL)) != -1) {
+	while ((ch = getopt_long(argc, argv, "+:c:s:jhqV", longopts,
+	    NULL)) != -1) {
 		switch (ch) {
 		case 'c':
 			conf = optarg;
@@ -683,20 +745,75 @@ main(int argc, char **argv)
 		case 'j':
 			a.json = 1;
 			break;
+		case 'q':
+			a.quiet = 1;
+			break;
+		case 'C':
+			nocolor = 1;
+			break;
+		case 'h':
+			ctl_help(stdout, NULL);
+			return 0;
+		case 'V':
+			ctl_version();
+			return 0;
 		default:
-			usage();
+			bad_option(NULL, argv, ch);
 		}
 	}
 	if (optind >= argc)
-		usage();
-	if ((a.def = cmd_def_find(argv[optind])) == NULL) {
-		fprintf(stderr, "tendctl: unknown command %s\n", argv[optind]);
-		usage();
+		usage(NULL);
+	cmd = argv[optind];
+	wh.sock = sock;
+	wh.conf = conf;
+	if (strcmp(cmd, "help") == 0) {
+		if (optind + 2 < argc)
+			usage(NULL);
+		if (optind + 1 < argc && !ctl_help_known(argv[optind + 1])) {
+			fprintf(stderr, "tendctl: unknown command %s\n",
+			    argv[optind + 1]);
+			usage(NULL);
+		}
+		ctl_help(stdout, optind + 1 < argc ? argv[optind + 1] : NULL);
+		return 0;
+	}
+	if (strcmp(cmd, "__complete") == 0) {
+		signal(SIGPIPE, SIG_IGN);
+		ctl_complete(argc - optind - 1, argv + optind + 1, fetch_names,
+		    &wh);
+		return 0;
+	}
+	/* import reads files and prints tend.conf: no tendd involved. */
+	if (strcmp(cmd, "import") == 0)
+		return import_main(argc - optind, argv + optind);
+	if (strcmp(cmd, "top") == 0) {
+		for (optind++; optind < argc; optind++) {
+			if (strcmp(argv[optind], "--no-color") == 0)
+				nocolor = 1;
+			else if (strcmp(argv[optind], "--help") == 0 ||
+			    strcmp(argv[optind], "-h") == 0) {
+				ctl_help(stdout, "top");
+				return 0;
+			} else {
+				fprintf(stderr, "tendctl: top does not take "
+				    "%s\n", argv[optind]);
+				ctl_cmd_usage(stderr, "top");
+				return EXIT_USAGE;
+			}
+		}
+		signal(SIGPIPE, SIG_IGN);
+		return top_main(fetch_status, &wh, !nocolor &&
+		    want_color(STDOUT_FILENO));
+	}
+	if ((a.def = cmd_def_find(cmd)) == NULL) {
+		fprintf(stderr, "tendctl: unknown command %s\n", cmd);
+		usage(NULL);
 	}
 	argc -= optind;
 	argv += optind;
 	optind = 0;	/* GNU getopt: 0 starts a fresh scan of a new argv */
-	while ((ch = getopt_long(argc, argv, "jfn:W", longopts, NULL)) != -1) {
+	while ((ch = getopt_long(argc, argv, ":jfn:Wqh", longopts,
+	    NULL)) != -1) {
 		switch (ch) {
 		case 'j':
 			a.json = 1;
@@ -705,8 +822,17 @@ main(int argc, char **argv)
 			a.follow = 1;
 			break;
 		case 'W':
-			nowait = 1;
+			nowait = a.nowait = 1;
 			break;
+		case 'q':
+			a.quiet = 1;
+			break;
+		case 'C':
+			nocolor = 1;
+			break;
+		case 'h':
+			ctl_help(stdout, a.def->name);
+			return 0;
 		case 'n':
 			if (parse_uint(optarg, 0, 100000, &ul, &why) != 0) {
 				fprintf(stderr, "tendctl: -n %s: %s\n", optarg,
@@ -728,13 +854,13 @@ main(int argc, char **argv)
 			since = (long long)since_ms;
 			break;
 		default:
-			usage();
+			bad_option(a.def, argv, ch);
 		}
 	}
 	if (optind < argc)
 		a.app = argv[optind++];
 	if (a.def->app == CMD_ARG_APPS && a.app != NULL) {
-		/* APP…|all: every operand an app. */
+		/* APP...|all: every operand an app. */
 		a.apps = &argv[optind - 1];
 		a.napps = (size_t)(argc - optind + 1);
 		a.app_column = a.napps > 1 || strcmp(a.app, "all") == 0;
@@ -742,10 +868,12 @@ main(int argc, char **argv)
 	}
 	if (optind < argc)
 		extra = argv[optind++];
-	if (optind < argc)
-		usage();
+	if (optind < argc) {
+		fprintf(stderr, "tendctl: %s: too many operands\n", a.def->name);
+		usage(a.def);
+	}
+	a.color = !nocolor && want_color(STDOUT_FILENO);
 	req = build_request(&a, extra, nowait, lines, err_only, since);
-
 	signal(SIGPIPE, SIG_IGN);
 	conn_open(&cn, find_socket(sock, conf, &owned));
 	conn_send(&cn, req);

@@ -29,11 +29,28 @@
 /* How often memory limits are checked (only if some app has one). */
 #define TICK_MS		1000
 
+#define TENDD_USAGE	"usage: tendd [-dftV] [-c config]\n"
+
 static void
 usage(void)
 {
-	fprintf(stderr, "usage: tendd [-dft] [-c config]\n");
+	fprintf(stderr, TENDD_USAGE);
 	exit(2);
+}
+
+/* --help: asked for, so on stdout and a success. */
+static void
+help(void)
+{
+	printf(TENDD_USAGE
+	    "  -c FILE        the configuration (default %s)\n"
+	    "  -d             log debug messages\n"
+	    "  -f             stay in the foreground\n"
+	    "  -t             check the configuration and exit\n"
+	    "  -V, --version  print the version and git commit\n"
+	    "  -h, --help     print this help\n"
+	    "See tendd(8).\n", TEND_DEFAULT_CONF);
+	exit(0);
 }
 
 static void
@@ -471,10 +488,16 @@ main(int argc, char **argv)
 	int		 ch, foreground = 0, test = 0, debug = 0;
 	const char	*path = TEND_DEFAULT_CONF;
 
+	static const struct option longopts[] = {
+		{ "version", no_argument, NULL, 'V' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 }
+	};
+
 	if (argc > 1 && strcmp(argv[1], "--exec-as") == 0)
 		return exec_as_main(argc, argv);
 
-	while ((ch = getopt(argc, argv, "c:dfhtV")) != -1) {
+	while ((ch = getopt_long(argc, argv, "c:dfhtV", longopts, NULL)) != -1) {
 		switch (ch) {
 		case 'c':
 			path = optarg;
@@ -489,8 +512,12 @@ main(int argc, char **argv)
 			test = 1;
 			break;
 		case 'V':
-			printf("tendd %s\n", PACKAGE_VERSION);
+			printf("tendd %s (commit %s)\n", tend_version,
+			    tend_commit);
 			return 0;
+		case 'h':
+			help();
+			break;
 		default:
 			usage();
 		}

@@ -157,6 +157,8 @@ struct inst {
 	int		 keep_reason;	/* reason says more than the exit */
 	int		 exit_code;
 	int		 exit_signal;
+	uint64_t	 exit_at;	/* wall clock (ms) of the last exit */
+	uint64_t	 exit_mono;	/* uv_now of it: orders the exits */
 	int64_t		 next_delay;	/* -1: no restart pending */
 	char		 reason[512];
 	char		 last_err[160];	/* its last stderr line, this run */
