@@ -1,5 +1,5 @@
 /*
- * cmd-logs.c: `logs APP…|all [--err] [--since T] [-n N] [-f]`: the
+ * cmd-logs.c: `logs APP...|all [--err] [--since T] [-n N] [-f]`: the
  * newest lines of the apps' log files, merged by time, then, with
  * follow, every new line as an event until the client hangs up.
  *

@@ -22,7 +22,7 @@ const struct cmd_def cmd_defs[CMD__COUNT] = {
 	    .usage = "restart APP|all [--no-wait]",
 	    .app = CMD_ARG_APP_OR_ALL, .flags = CMD_F_NO_WAIT },
 	[CMD_LOGS] = { .name = "logs",
-	    .usage = "logs APP…|all [--err] [--since T] [-n N] [-f] [--json]",
+	    .usage = "logs APP...|all [--err] [--since T] [-n N] [-f] [--json]",
 	    .app = CMD_ARG_APPS, .flags = CMD_F_LINES | CMD_F_FOLLOW |
 	    CMD_F_SHUTDOWN | CMD_F_LOGSEL },
 	[CMD_CHECK] = { .name = "check", .usage = "check APP",

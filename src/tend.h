@@ -530,7 +530,7 @@ enum cmd_arg {
 	CMD_ARG_APP_OR_ALL,	/* APP|all: "all" means every app */
 	CMD_ARG_REF,		/* [REF]: "ref", a git ref */
 	CMD_ARG_RELEASE,	/* [RELEASE]: "release", a release id */
-	CMD_ARG_APPS,		/* APP…|all: "app" (one, or all), or
+	CMD_ARG_APPS,		/* APP...|all: "app" (one, or all), or
 				 * "apps": several (checked by the command) */
 };
 #define CMD_F_NO_WAIT	0x01	/* --no-wait: "no_wait": true */
