@@ -115,5 +115,24 @@ tctl restart charlie >/dev/null
 check "-f --err shows the new stderr line" wait_for "charlie err" 15 grep -q 'charlie err 4$' "$T/ferr.out"
 check "-f --err shows no stdout line" bash -c "! grep -q ' out ' $T/ferr.out"
 kill "$fpid"
+
+# -f of two apps when one is removed (reread): the other goes on; when
+# it goes too, the reader is told and tendctl exits 1.
+"$TENDCTL" -c "$T/tend.conf" logs alpha bravo -f -n 1 > "$T/rm.out" 2>"$T/rm.err" &
+fpid=$!
+on_exit "kill $fpid"
+wait_for "follower's history" 10 test -s "$T/rm.out"
+sed -i '/^\[app:bravo\]/,/^$/d' "$T/tend.conf"
+tctl reread >/dev/null
+check "bravo is gone" wait_for "bravo removed" 10 bash -c "! tctl status bravo"
+tctl restart alpha >/dev/null
+check "-f goes on with alpha" wait_for "alpha's new run" 15 grep -q '^alpha .* alpha out 1$' "$T/rm.out"
+check "-f is still following" kill -0 "$fpid"
+sed -i '/^\[app:alpha\]/,/^$/d' "$T/tend.conf"
+tctl reread >/dev/null
+check "when alpha goes too, tendctl ends" wait_for "follower ends" 10 bash -c "! kill -0 $fpid"
+wait "$fpid"; rc=$?
+check "with exit 1 (got $rc)" test "$rc" = 1
+check "saying alpha was removed" grep -q 'alpha was removed' "$T/rm.err"
 check "status still answers" tctl status
 done_testing
