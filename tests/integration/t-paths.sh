@@ -5,6 +5,7 @@
 # all name the same config, socket, state and log directories.
 . "$(dirname "$0")/../lib.sh"
 
+[ "$(id -u)" = 0 ] || { echo "skip - needs root (tendd, groupadd)"; done_testing; }
 for p in autoreconf make cc git; do
 	if ! command -v $p >/dev/null; then
 		echo "skip - t-paths needs $p"
