@@ -92,6 +92,12 @@ done
 unit=$(dpkg -L tend | grep -E '^(/usr)?/lib/systemd/system/tend.service$')
 check "tend.service in the system unit directory ($unit)" test -f "$unit"
 check "tend.socket shipped beside it" test -f "$(dirname "$unit")/tend.socket"
+if command -v systemd-analyze >/dev/null; then
+	out=$(systemd-analyze verify --man=no "$unit" "$(dirname "$unit")/tend.socket" 2>&1)
+	check "systemd-analyze verify accepts the installed units" \
+	    test "$?" = 0 -a -z "$out"
+	[ -n "$out" ] && printf '# %s\n' "$out"
+fi
 check "/etc/tend/tend.conf is a conffile" \
     sh -c "dpkg-query -W -f='\${Conffiles}\n' tend | grep -q '^ /etc/tend/tend.conf '"
 check "tendd -t passes on the shipped config" /usr/sbin/tendd -t
@@ -109,6 +115,17 @@ else
 	check "tendctl --version runs (usage error, exit 2, on this tree)" \
 	    sh -c "test $rc = 2 && printf '%s\n' '$out' | grep -q '^usage: tendctl'"
 fi
+
+# What systemd would be asked (the calls are skipped here): start on
+# install, stop only on remove, never a restart on upgrade.
+info=/var/lib/dpkg/info
+check "postinst starts tend.service" \
+    grep -q "deb-systemd-invoke start 'tend.service'" $info/tend.postinst
+check "postinst never restarts tend.service (an upgrade keeps the apps)" \
+    sh -c "! grep -nE 'deb-systemd-invoke .*restart|_dh_action' $info/tend.postinst"
+check "prerm stops tend.service on remove only, not on upgrade" \
+    sh -c "grep -B1 \"deb-systemd-invoke stop 'tend.service'\" $info/tend.prerm |
+        grep -q '\"\$1\" = remove'"
 
 # --- the running service -------------------------------------------------
 app_user || { not_ok "create the app's user"; done_testing; }

@@ -72,6 +72,12 @@ check "unit: its directories are writable under ProtectSystem=strict" \
         ! grep -qE '^(Runtime|State|Logs)Directory=' '$unit'"
 check "make install made those directories" \
     test -d "$RUN/tend" -a -d "$VAR/lib/tend" -a -d "$VAR/log/tend"
+if command -v systemd-analyze >/dev/null; then
+	out=$(systemd-analyze verify --man=no "$unit" 2>&1); rc=$?
+	check "systemd-analyze verify accepts the installed unit" \
+	    test "$rc" = 0 -a -z "$out"
+	[ -n "$out" ] && printf '# %s\n' "$out"
+fi
 
 # Run tendd as the unit does, and reach it with a tendctl given nothing.
 unset TEND_SOCKET
