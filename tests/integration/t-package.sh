@@ -58,10 +58,16 @@ build() {
 	(cd "$dir/tend" && DEB_BUILD_OPTIONS="nocheck parallel=2" \
 	    dpkg-buildpackage -us -uc -b $nc) > "$dir/build.log" 2>&1 ||
 	    { tail -n 20 "$dir/build.log" | sed 's/^/# /' >&2; return 1; }
-	ls "$dir"/tend_"$v-$rev"_*.deb
+	ls "$dir/tend_$v-$rev"_*.deb
 }
 
-rev1=$(cd "$SRCDIR" && dpkg-parsechangelog -S Version | sed 's/.*-//')
+# The package's version is configure.ac's: whoever bumps one bumps the
+# other (a new debian/changelog entry).
+cv=$(sed -n 's/^AC_INIT(\[tend\], \[\([^]]*\)\].*/\1/p' "$SRCDIR/configure.ac")
+dv=$(cd "$SRCDIR" && dpkg-parsechangelog -S Version)
+check "debian/changelog ($dv) is at configure.ac's version ($cv)" \
+    test "${dv%-*}" = "$cv"
+rev1=${dv##*-}
 rev2=$((rev1 + 1))
 deb1=$(build "$T/b1" "$rev1")
 check "dpkg-buildpackage -us -uc -b builds $(basename "${deb1:-the .deb}")" test -f "$deb1"
@@ -106,7 +112,7 @@ check "tendd -p: /etc, /run, /var/lib, /var/log, /usr/libexec paths" \
         grep -qx "/etc/tend/tend.conf /run/tend/tend.sock /var/lib/tend /var/log/tend /usr/libexec/tend/tend-probe "'
 check "the unit runs the installed tendd on the shipped config" \
     grep -qx "ExecStart=/usr/sbin/tendd -f -c /etc/tend/tend.conf" "$unit"
-v=$(cd "$SRCDIR" && dpkg-parsechangelog -S Version | sed 's/-[^-]*$//')
+v=$cv
 out=$(/usr/bin/tendctl --version 2>&1); rc=$?
 if [ $rc = 0 ]; then
 	check "tendctl --version names $v" grep -qF "$v" <<<"$out"
