@@ -26,8 +26,21 @@
 /* version.c: the release and the git commit of this build. */
 extern const char tend_version[], tend_commit[];
 
+/* Defaults from configure's --sysconfdir, --runstatedir and
+ * --localstatedir (Makefile.am); these are what a Debian build gets, for
+ * the few builds (the fuzzers) that compile without Makefile.am's flags. */
+#ifndef TEND_DEFAULT_CONF
 #define TEND_DEFAULT_CONF	"/etc/tend/tend.conf"
+#endif
+#ifndef TEND_DEFAULT_SOCKET
 #define TEND_DEFAULT_SOCKET	"/run/tend/tend.sock"
+#endif
+#ifndef TEND_DEFAULT_STATE_DIR
+#define TEND_DEFAULT_STATE_DIR	"/var/lib/tend"
+#endif
+#ifndef TEND_DEFAULT_LOG_DIR
+#define TEND_DEFAULT_LOG_DIR	"/var/log/tend"
+#endif
 
 /* A control request is one JSON line, at most 64 KiB (tendctl(1)). */
 #define PROTO_MAX_REQUEST	(64 * 1024)

@@ -5,6 +5,7 @@
  *
  *   tendd [-f] [-d] [-c FILE]     run (-f: in the foreground, as systemd does)
  *   tendd -t [-c FILE]            check the configuration and exit
+ *   tendd -p                      print the built-in paths and exit
  */
 #define _GNU_SOURCE
 #include <sys/prctl.h>
@@ -29,7 +30,7 @@
 /* How often memory limits are checked (only if some app has one). */
 #define TICK_MS		1000
 
-#define TENDD_USAGE	"usage: tendd [-dftV] [-c config]\n"
+#define TENDD_USAGE	"usage: tendd [-dfptV] [-c config]\n"
 
 static void
 usage(void)
@@ -47,10 +48,26 @@ help(void)
 	    "  -d             log debug messages\n"
 	    "  -f             stay in the foreground\n"
 	    "  -t             check the configuration and exit\n"
+	    "  -p             print the version and the built-in paths\n"
 	    "  -V, --version  print the version and git commit\n"
 	    "  -h, --help     print this help\n"
 	    "See tendd(8).\n", TEND_DEFAULT_CONF);
 	exit(0);
+}
+
+/* tendd -p: the paths this build was configured with (--sysconfdir,
+ * --runstatedir, --localstatedir, --libexecdir), so a packager or a user
+ * of a from-source build can see where tendd, tendctl and the unit look. */
+static int
+print_paths(void)
+{
+	printf("version    %s\n", PACKAGE_VERSION);
+	printf("config     %s\n", TEND_DEFAULT_CONF);
+	printf("socket     %s\n", TEND_DEFAULT_SOCKET);
+	printf("state_dir  %s\n", TEND_DEFAULT_STATE_DIR);
+	printf("log_dir    %s\n", TEND_DEFAULT_LOG_DIR);
+	printf("probe      %s\n", PKGLIBEXECDIR "/tend-probe");
+	return fflush(stdout) == 0 && !ferror(stdout) ? 0 : 1;
 }
 
 static void
@@ -485,7 +502,7 @@ main(int argc, char **argv)
 	struct app	*app;
 	size_t		 i;
 	ssize_t		 n;
-	int		 ch, foreground = 0, test = 0, debug = 0;
+	int		 ch, foreground = 0, test = 0, debug = 0, paths = 0;
 	const char	*path = TEND_DEFAULT_CONF;
 
 	static const struct option longopts[] = {
@@ -497,7 +514,7 @@ main(int argc, char **argv)
 	if (argc > 1 && strcmp(argv[1], "--exec-as") == 0)
 		return exec_as_main(argc, argv);
 
-	while ((ch = getopt_long(argc, argv, "c:dfhtV", longopts, NULL)) != -1) {
+	while ((ch = getopt_long(argc, argv, "c:dfhptV", longopts, NULL)) != -1) {
 		switch (ch) {
 		case 'c':
 			path = optarg;
@@ -507,6 +524,9 @@ main(int argc, char **argv)
 			break;
 		case 'f':
 			foreground = 1;
+			break;
+		case 'p':
+			paths = 1;
 			break;
 		case 't':
 			test = 1;
@@ -524,6 +544,8 @@ main(int argc, char **argv)
 	}
 	if (optind != argc)
 		usage();
+	if (paths)
+		return print_paths();
 
 	/* Root keeps no supplementary groups: when tendd reads an app's
 	 * env_file with the app user's fs identity (appenv.c), only that

@@ -448,3 +448,13 @@ app_user_remove() {
 	done
 	return 0
 }
+
+# tree_copy DEST: the source tree as committed plus the working changes
+# (tracked and new files git does not ignore), without build products:
+# for tests that configure and build a tree of their own.
+tree_copy() {
+	mkdir -p "$1" &&
+	git -C "$SRCDIR" ls-files -z --cached --others --exclude-standard |
+	    (cd "$SRCDIR" && xargs -0 sh -c 'for f; do [ -e "$f" ] && printf "%s\0" "$f"; done' sh) |
+	    tar -C "$SRCDIR" --null -T - -cf - | tar -C "$1" -xf -
+}
