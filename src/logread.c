@@ -17,6 +17,7 @@
  * it is, with the time of the line after it, so nothing is hidden.
  */
 #define _GNU_SOURCE
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -44,11 +45,34 @@ struct rd {
 	int			 done;
 };
 
+/*
+ * The lines' memory is mapped, not malloc'd: it is allocated in a worker
+ * thread and freed on the loop, and a large read (-n 100000 is 13 MB of
+ * text) would otherwise stay in a malloc arena after it is freed (glibc
+ * raises its mmap threshold to the largest block freed), so that each of
+ * the pool's threads would keep its largest read for good.  Unmapped, it
+ * goes back to the system at once.
+ */
+static void *
+lines_grow(void *p, size_t old, size_t len)
+{
+	void	*q;
+
+	if (p == NULL)
+		q = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE |
+		    MAP_ANONYMOUS, -1, 0);
+	else
+		q = mremap(p, old, len, MREMAP_MAYMOVE);
+	return q == MAP_FAILED ? NULL : q;
+}
+
 void
 loglines_free(struct loglines *l)
 {
-	free(l->ents);
-	free(l->buf);
+	if (l->ents != NULL)
+		munmap(l->ents, l->cap * sizeof(*l->ents));
+	if (l->buf != NULL)
+		munmap(l->buf, l->bcap);
 	memset(l, 0, sizeof(*l));
 }
 
@@ -59,17 +83,18 @@ loglines_add(struct loglines *l, uint64_t ms, const char *p, size_t n)
 	size_t	 cap;
 
 	if (l->n == l->cap) {
-		cap = l->cap ? l->cap * 2 : 256;
-		if ((nb = realloc(l->ents, cap * sizeof(*l->ents))) == NULL)
+		cap = l->cap ? l->cap * 2 : 1024;
+		if ((nb = lines_grow(l->ents, l->cap * sizeof(*l->ents),
+		    cap * sizeof(*l->ents))) == NULL)
 			return -1;
 		l->ents = nb;
 		l->cap = cap;
 	}
 	if (l->len + n > l->bcap) {
-		cap = l->bcap ? l->bcap : 16384;
+		cap = l->bcap ? l->bcap : 65536;
 		while (cap < l->len + n)
 			cap *= 2;
-		if ((nb = realloc(l->buf, cap)) == NULL)
+		if ((nb = lines_grow(l->buf, l->bcap, cap)) == NULL)
 			return -1;
 		l->buf = nb;
 		l->bcap = cap;
