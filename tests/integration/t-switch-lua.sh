@@ -16,6 +16,9 @@
 [ -f /usr/lib/nginx/modules/ngx_http_lua_module.so ] ||
     { not_ok "libnginx-mod-http-lua is installed (./setup test installs it)"; done_testing; }
 DELAY=${BIND_DELAY_MS:-0}
+# A name with the characters an app name may have beyond letters: it
+# names nginx's upstream and shared dict, and lua code refers to them.
+A=shop-web.1
 app_user || { not_ok "create the app's user"; done_testing; }
 SRC=$T/src
 APPDIR=$T/srv/web
@@ -32,11 +35,11 @@ RESERVED_PORTS="$P $((P + 100))"
 # enter, as tend requires for nginx_switch = lua.
 UPDIR=$T/nginx/tend
 install -d -o root -g root -m 700 "$UPDIR"
-UP=$UPDIR/upstream-web.conf
-SOCK=$UPDIR/tend-web.sock
+UP=$UPDIR/upstream-$A.conf
+SOCK=$UPDIR/tend-$A.sock
 conf() {
 	tend_conf <<EOF
-[app:web]
+[app:$A]
 dir = $APPDIR
 user = $APP_USER
 repo = $SRC
@@ -58,10 +61,10 @@ EOF
 conf
 out=$("$TENDD" -t -c "$T/tend.conf" 2>&1); rc=$?
 printf '%s\n' "$out" | sed 's/^/# /'
-check "tendd -t: the lua switch is in effect, and says why" bash -c "[ $rc = 0 ] && grep -q '^web: nginx_switch lua: libnginx-mod-http-lua is installed and $UPDIR is root.s alone' <<<\"\$1\"" _ "$out"
+check "tendd -t: the lua switch is in effect, and says why" bash -c "[ $rc = 0 ] && grep -q '^$A: nginx_switch lua: libnginx-mod-http-lua is installed and $UPDIR is root.s alone' <<<\"\$1\"" _ "$out"
 tendd_start || { not_ok "tendd starts"; done_testing; }
 check "tendd wrote the upstream file in the lua form" grep -q 'balancer_by_lua_block' "$UP"
-NGINX_WORKERS=2 nginx_start "$UP" web || { not_ok "nginx starts"; done_testing; }
+NGINX_WORKERS=2 nginx_start "$UP" "$A" || { not_ok "nginx starts"; done_testing; }
 conf
 tctl reread >/dev/null
 check "nginx listens on the switch socket" test -S "$SOCK"
@@ -71,7 +74,7 @@ serves() { wait_for "nginx to serve $1" 10 bash -c "curl -s --max-time 2 http://
 # Established connections from nginx to port $1 (the upstream pool).
 pooled() { ss -Htn state established "( dport = :$1 )" | wc -l; }
 
-out=$(tctl deploy web 2>&1); rc=$?
+out=$(tctl deploy "$A" 2>&1); rc=$?
 printf '%s\n' "$out" | sed 's/^/# /'
 check "the first deploy exits 0" test "$rc" = 0
 check "nginx serves v1" serves v1
@@ -106,7 +109,7 @@ three_check() {
 	check "$2: keep-alive POSTs that never retry, 0 failed" bash -c "grep -qE '^ok [1-9][0-9]* failed 0 ' <<<\"\$1\"" _ "$post"
 }
 
-old_gone() { test "$(json web 'pids | length')" = 1; }
+old_gone() { test "$(json "$A" 'pids | length')" = 1; }
 # op NAME CMD...: CMD under the three clients; it exits 0, saying it
 # switched without a reload; the old instance stops; 0 failed requests.
 op() {
@@ -127,20 +130,20 @@ op() {
 
 for v in v2 v3 v4; do
 	echo $v > "$SRC/version.txt"; git_commit "$SRC" $v
-	op "deploy $v" tctl deploy web
+	op "deploy $v" tctl deploy "$A"
 	check "nginx serves $v" serves $v
 done
 new_port=$(sed -n 's/^.*server 127.0.0.1:\([0-9]*\);.*/\1/p' "$UP")
 check "nginx keeps keep-alive connections to the live instance (port $new_port)" test "$(pooled "$new_port")" -gt 0
-pid=$(json web pid)
-op "reload" tctl reload web
-check "reload: a new process serves" test "$(json web pid)" != "$pid"
-op "rollback" tctl rollback web
+pid=$(json "$A" pid)
+op "reload" tctl reload "$A"
+check "reload: a new process serves" test "$(json "$A" pid)" != "$pid"
+op "rollback" tctl rollback "$A"
 check "rollback: nginx serves v3" serves v3
 
 # Every worker sees the set (a shared dict): 40 requests, each on a
 # connection of its own, spread over both workers, all from the live one.
-live=$(json web pid)
+live=$(json "$A" pid)
 n=0
 for i in $(seq 1 40); do
 	curl -s --max-time 2 "http://127.0.0.1:$NGPORT/" | grep -q "pid $live\$" && n=$((n + 1))
