@@ -368,7 +368,7 @@ restore_upstream_lua(struct deploy *d)
 	struct nginx_push	*p;
 	char			 text[8192], why[512];
 	uint64_t		 gen = nginx_lua_gen();
-	int		 n, plain = d->step == D_TEST || d->step == D_RELOAD;
+	int			 n, plain = d->step == D_TEST || d->step == D_RELOAD;
 
 	n = plain ? nginx_text(app, d->old_base, app->release, text,
 	    sizeof(text)) : nginx_lua_text(app, d->old_base, app->release, gen,
