@@ -1662,6 +1662,53 @@ deploy_init_app(struct app *app)
 		save_history(app);
 }
 
+static void
+tell_nginx_done(void *arg, int ok, const char *msg)
+{
+	char	*name = arg;
+
+	if (ok)
+		log_info("%s: nginx serves the set of tend's file: %s", name, msg);
+	else
+		log_warnx("%s: could not tell nginx the serving ports (%s): "
+		    "nginx keeps the set it has until the next switch", name, msg);
+	free(name);
+}
+
+/*
+ * nginx_switch = lua, at start: the file is tend's memory of which set
+ * serves, but a tendd killed between writing it and nginx's answer left
+ * nginx on the other set.  So the file is written again with a newer
+ * generation and its set sent to nginx, without waiting.
+ */
+static void
+tell_nginx(struct app *app)
+{
+	char		 text[8192], why[512], *name;
+	unsigned	 base = app->color * app->n_run;
+	uint64_t	 gen = nginx_lua_gen();
+	int		 n;
+
+	if (nginx_switch_mode(app->ca, why, sizeof(why)) != NGINX_SWITCH_LUA)
+		return;
+	if ((n = nginx_lua_text(app, base, app->release, gen, text,
+	    sizeof(text))) < 0 || nginx_write(app, text, (size_t)n, why,
+	    sizeof(why)) != 0) {
+		log_warnx("%s: %s", app->name, n < 0 ? "upstream text too long" :
+		    why);
+		return;
+	}
+	if ((name = strdup(app->name)) == NULL) {
+		log_warnx("%s: out of memory", app->name);
+		return;
+	}
+	if (nginx_push(app, base, gen, tell_nginx_done, name, why,
+	    sizeof(why)) == NULL) {
+		log_warnx("%s: %s", app->name, why);
+		free(name);
+	}
+}
+
 /* The upstream file must exist for nginx to start: write the serving set
  * when there is none yet. */
 void
@@ -1674,6 +1721,8 @@ deploy_ensure_upstream(struct app *app)
 	if (app->ca->nginx_upstream == NULL)
 		return;
 	if ((r = nginx_read(app, &old, &len, why, sizeof(why))) == 0) {
+		if (strstr(old, "balancer_by_lua_block") != NULL)
+			tell_nginx(app);
 		free(old);
 		return;
 	}

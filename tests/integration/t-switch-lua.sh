@@ -160,5 +160,16 @@ check "a malformed set is refused (400), nothing changes" bash -c "grep -q expec
 out=$(curl -s --unix-socket "$SOCK" -X PUT --data-binary "1 $P" http://tend/tend/switch)
 check "an older generation is refused (409)" grep -q 'a newer set is in place' <<<"$out"
 check "nginx's error log has no upstream failure" bash -c "! grep -E 'upstream prematurely closed|connect\\(\\) failed|no live upstreams' '$T/nginx/error.log'"
+
+# A tendd killed between writing the file and nginx's answer leaves nginx
+# on the other set: played here by sending nginx the idle set directly.
+# The next tendd tells nginx the set of its file.
+other=$P; [ "$live_port" = "$P" ] && other=$((P + 100))
+curl -s --unix-socket "$SOCK" -X PUT --data-binary "$(date +%s%3N) $other" http://tend/tend/switch >/dev/null
+check "nginx now sends to the idle port $other (nothing serves there)" bash -c "! curl -sf --max-time 2 http://127.0.0.1:$NGPORT/ >/dev/null"
+kill -KILL "$TENDD_PID"; wait "$TENDD_PID" 2>/dev/null
+tendd_start || not_ok "tendd starts again"
+check "the next tendd tells nginx its file's port ($live_port)" wait_for "the socket to hold $live_port" 10 bash -c "curl -s --unix-socket '$SOCK' http://tend/tend/switch | grep -qE '^[0-9]+ $live_port\$'"
+check "and nginx serves v3 again" serves v3
 check "tendd is running" kill -0 "$TENDD_PID"
 done_testing
