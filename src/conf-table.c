@@ -124,6 +124,8 @@ const struct conf_key conf_app_keys[] = {
 	  "checks nginx's configuration before a reload" },
 	{ "nginx_reload", CT_CMD, A(nginx_reload), 0, 0, "nginx -s reload",
 	  "makes nginx read the new upstream" },
+	{ "nginx_switch", CT_SWITCH, A(nginx_switch), 0, 0, "auto",
+	  "auto, lua (no nginx reload) or reload: how a switch reaches nginx" },
 	{ "port_offset", CT_UINT, A(port_offset), 1, 30000, "100",
 	  "the second port set starts this far above port" },
 	{ "drain_timeout", CT_DURATION, A(drain_timeout), 0, DAY, "5s",

@@ -403,6 +403,8 @@ int	valid_git_ref(const char *);
  * builds a new one and swaps only on success). */
 enum restart_policy { RESTART_ALWAYS, RESTART_ON_FAILURE, RESTART_NEVER };
 enum heap_mode { HEAP_OFF, HEAP_PERCENT, HEAP_FIXED };
+/* nginx_switch: how an app's traffic moves to a new port set. */
+enum nginx_switch { NGINX_SWITCH_AUTO, NGINX_SWITCH_LUA, NGINX_SWITCH_RELOAD };
 
 struct strv {
 	char	**v;
@@ -462,6 +464,7 @@ struct conf_app {
 	char		*nginx_upstream;
 	char		*nginx_test;
 	char		*nginx_reload;
+	enum nginx_switch nginx_switch;
 	unsigned	 port_offset;
 	uint64_t	 drain_timeout;
 	unsigned	 keep_releases;
@@ -505,7 +508,7 @@ enum conf_type {
 	CT_STR, CT_PATH, CT_CMD, CT_STRV, CT_PATHV, CT_ENVV, CT_DURATION,
 	CT_SIZE, CT_UINT, CT_PORT, CT_BOOL, CT_AUTOBOOL, CT_RESTART,
 	CT_SIGNAL, CT_HEAP, CT_HEALTH, CT_USER, CT_PROFILE, CT_OPTCMD,
-	CT_WORDS, CT_RELPATH, CT__COUNT
+	CT_WORDS, CT_RELPATH, CT_SWITCH, CT__COUNT
 };
 struct conf_key {
 	const char	*name;

@@ -175,6 +175,10 @@ check_root_dirs(const struct conf *c, struct errs *errs)
 		    nginx_check(&app, why, sizeof(why)) != 0)
 			errs_add(errs, a->file, a->line, "[app:%s]: "
 			    "nginx_upstream: %s", a->name, why);
+		if (a->nginx_upstream != NULL &&
+		    nginx_switch_mode(a, why, sizeof(why)) < 0)
+			errs_add(errs, a->file, a->line, "[app:%s]: "
+			    "nginx_switch = lua: %s", a->name, why);
 		if (a->backup_dir != NULL) {
 			if ((fd = rootdir_open(a->backup_dir, 0, why,
 			    sizeof(why))) != -1)
@@ -567,6 +571,18 @@ main(int argc, char **argv)
 	if (test) {
 		printf("%s: configuration OK (%zu app%s)\n", t.conf->path,
 		    t.conf->n_apps, t.conf->n_apps == 1 ? "" : "s");
+		/* Which switch each app behind nginx gets, and why. */
+		for (i = 0; i < t.conf->n_apps; i++) {
+			const struct conf_app *a = t.conf->apps[i];
+			char why[700];
+			int m;
+
+			if (a->nginx_upstream == NULL)
+				continue;
+			m = nginx_switch_mode(a, why, sizeof(why));
+			printf("%s: nginx_switch %s: %s\n", a->name,
+			    nginx_switch_names[m], why);
+		}
 		conf_free(t.conf);
 		return 0;
 	}

@@ -520,6 +520,20 @@ unsigned nginx_serving(const struct app *, char *rel, size_t rlen);
 struct job *nginx_run(struct app *, const char *cmd, job_done_cb,
 	    job_line_cb, void *arg, char *why, size_t len);
 
+/* nginx-lua.c: nginx_switch = lua, the switch without a reload. */
+#define NGINX_LUA_MODULE	"/usr/lib/nginx/modules/ngx_http_lua_module.so"
+extern const char *const nginx_switch_names[];
+struct nginx_push;
+typedef void (*nginx_push_cb)(void *arg, int ok, const char *msg);
+int	nginx_switch_mode(const struct conf_app *, char *why, size_t len);
+int	nginx_lua_socket(const struct conf_app *, char *path, size_t len);
+uint64_t nginx_lua_gen(void);
+int	nginx_lua_text(const struct app *, unsigned base, const char *release,
+	    uint64_t gen, char *buf, size_t len);
+struct nginx_push *nginx_push(struct app *, unsigned base, uint64_t gen,
+	    nginx_push_cb, void *arg, char *why, size_t len);
+void	nginx_push_cancel(struct nginx_push *);
+
 /* ptree.c */
 void	ptree_sample(struct tend *, int force);
 int	ptree_group_alive(pid_t pgid);
