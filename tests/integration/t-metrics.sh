@@ -113,6 +113,15 @@ out=$("$TENDD" -t -c "$T/tend.conf" 2>&1)
 rc=$?
 check "tendd -t refuses metrics_file in a directory others can write" test "$rc" = 1
 check "naming metrics_file and why" grep -q 'metrics_file: .*writable by every user' <<<"$out"
+# Debian's case: node-exporter's directory is root's, but the one above
+# it another user's (/var/lib/prometheus is prometheus's): refused too.
+mkdir -p "$T/theirs/node-exporter"
+chown "$APP_USER" "$T/theirs"
+sed "s|^metrics_file = .*|metrics_file = $T/theirs/node-exporter/tend.prom|" "$T/tend.conf" > "$T/theirs.conf"
+out=$("$TENDD" -t -c "$T/theirs.conf" 2>&1)
+rc=$?
+check "tendd -t refuses metrics_file below another user's directory" test "$rc" = 1
+check "saying whose it is" grep -q "metrics_file: .*theirs belongs to uid $APP_UID" <<<"$out"
 rm -f "$PROM"
 check "tendd logs the refusal" wait_for "refusal logged" 5 grep -q 'metrics_file: .*writable by every user' "$T/tendd.log"
 check "and writes nothing there" test ! -e "$PROM"
@@ -121,7 +130,7 @@ check "logged once, not at every write" test "$(grep -c 'metrics_file: .*writabl
 check "tendd still answers" tctl status
 chmod 755 "$T/prom"
 check "written again once the directory is fixed" wait_for "file again" 5 test -s "$PROM"
-check "and tendd says so" grep -q 'metrics_file: .* written again' "$T/tendd.log"
+check "and tendd says so" wait_for "written again logged" 5 grep -q 'metrics_file: .* written again' "$T/tendd.log"
 
 # Without metrics_file (reread), the file is no longer written.
 sed -n '/^\[app:web\]/,$p' "$T/tend.conf" > "$T/apps.conf"
