@@ -38,6 +38,8 @@ const struct cmd_def cmd_defs[CMD__COUNT] = {
 	    .app = CMD_ARG_APP, .extra = CMD_ARG_RELEASE },
 	[CMD_REREAD] = { .name = "reread", .usage = "reread",
 	    .app = CMD_ARG_NONE },
+	[CMD_METRICS] = { .name = "metrics", .usage = "metrics",
+	    .app = CMD_ARG_NONE, .flags = CMD_F_SHUTDOWN },
 };
 
 const struct cmd_def *

@@ -26,6 +26,7 @@ static const struct cmd_entry *const cmd_table[CMD__COUNT] = {
 	[CMD_RELEASES] = &cmd_releases_entry,
 	[CMD_ROLLBACK] = &cmd_rollback_entry,
 	[CMD_REREAD] = &cmd_reread_entry,
+	[CMD_METRICS] = &cmd_metrics_entry,
 };
 
 json_t *

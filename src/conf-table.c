@@ -32,6 +32,10 @@ const struct conf_key conf_tend_keys[] = {
 	  "gzip rotated logs (APP.log.N.gz)" },
 	{ "log_journal", CT_AUTOBOOL, T(log_journal), 0, 0, "auto",
 	  "copy app output to the journal" },
+	{ "metrics_file", CT_PATH, T(metrics_file), 0, 0, NULL,
+	  "Prometheus text file written every metrics_interval" },
+	{ "metrics_interval", CT_DURATION, T(metrics_interval), 1000, DAY,
+	  "15s", "how often metrics_file is written" },
 	{ NULL, 0, 0, 0, 0, NULL, NULL }
 };
 

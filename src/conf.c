@@ -1090,6 +1090,7 @@ conf_free(struct conf *c)
 	free(c->socket_group);
 	free(c->state_dir);
 	free(c->log_dir);
+	free(c->metrics_file);
 	free(c);
 }
 

@@ -36,6 +36,7 @@ static const struct {
 	{ "reread", "read tend.conf again; unchanged apps keep running" },
 	{ "top", "live view of every app and instance; keys: c sort by CPU, "
 	    "m by memory, n by name, q quit" },
+	{ "metrics", "every app's figures in Prometheus's text format" },
 	{ "import", "print tend.conf sections for the apps of a PM2 "
 	    "ecosystem file or dump.pm2" },
 	{ "help", "this help, or one command's" },

@@ -484,6 +484,8 @@ struct conf {
 	int		 log_compress;	/* gzip rotated files */
 	unsigned	 log_lines;	/* kept in memory per app for logs -n */
 	int		 log_journal;	/* -1 auto, 0 no, 1 yes */
+	char		*metrics_file;	/* NULL: none (metrics.c) */
+	uint64_t	 metrics_interval;	/* ms */
 	struct conf_app	**apps;
 	size_t		 n_apps;
 };
@@ -536,6 +538,7 @@ struct json_t *proto_text(const char *p, size_t n);
 enum cmd_id {
 	CMD_STATUS, CMD_START, CMD_STOP, CMD_RESTART, CMD_LOGS, CMD_CHECK,
 	CMD_DEPLOY, CMD_RELOAD, CMD_RELEASES, CMD_ROLLBACK, CMD_REREAD,
+	CMD_METRICS,
 	CMD__COUNT
 };
 /* What an operand is. */
@@ -642,5 +645,28 @@ void	strv_free(struct strv *);
  * create (0: none are made). */
 int	rootdir_open(const char *path, mode_t create, char *why, size_t len);
 int	rootdir_file(int dirfd, const char *name, int flags, mode_t mode);
+
+/* promtext.c: Prometheus's text format (tendctl metrics, metrics_file):
+ * prom_family() once, then its samples; prom_take() hands over the text
+ * (NULL when memory ran out on the way). */
+struct prom {
+	char	*buf;
+	size_t	 len, cap;
+	int	 oom;
+};
+struct prom_label {
+	const char	*name, *value;
+};
+void	prom_init(struct prom *);
+void	prom_free(struct prom *);
+void	prom_family(struct prom *, const char *name, const char *type,
+	    const char *help);
+void	prom_u64(struct prom *, const char *name, const struct prom_label *,
+	    size_t nlabels, uint64_t);
+void	prom_f64(struct prom *, const char *name, const struct prom_label *,
+	    size_t nlabels, double);
+char	*prom_take(struct prom *, size_t *len);
+/* A label value escaped into dst; its length, 0 when it does not fit. */
+size_t	prom_escape(char *dst, size_t size, const char *src);
 
 #endif /* TEND_H */

@@ -413,6 +413,15 @@ print_log_event(json_t *ev, const struct ask *a)
 	}
 }
 
+/* metrics: Prometheus's text, as tendd made it. */
+static void
+print_metrics(json_t *reply, const struct ask *a)
+{
+	(void)a;
+	if (json_is_string(json_object_get(reply, "text")))
+		print_text(json_object_get(reply, "text"));
+}
+
 /* check: one line per check, failed ones too. */
 static void
 print_check(json_t *reply, const struct ask *a)
@@ -520,6 +529,7 @@ static const struct printer {
 	[CMD_RELOAD] = { .fn = print_outcome },
 	[CMD_RELEASES] = { .fn = print_releases },
 	[CMD_ROLLBACK] = { .fn = print_outcome },
+	[CMD_METRICS] = { .fn = print_metrics },
 };
 
 /* An event line before the reply: a log line or deploy progress. */

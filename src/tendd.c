@@ -165,6 +165,27 @@ check_root_dirs(const struct conf *c, struct errs *errs)
 		else if (errno != ENOENT)
 			errs_add(errs, c->path, 0, "socket: %s", why);
 	}
+	/* metrics_file's directory: node-exporter's, made by its package,
+	 * never by tendd; root's alone like the others. */
+	if (c->metrics_file != NULL) {
+		snprintf(sockdir, sizeof(sockdir), "%s", c->metrics_file);
+		slash = strrchr(sockdir, '/');
+		if (slash == NULL || slash[1] == '\0' ||
+		    strcmp(slash + 1, ".") == 0 || strcmp(slash + 1, "..") == 0)
+			errs_add(errs, c->path, 0, "metrics_file: %s: not a "
+			    "file name", c->metrics_file);
+		else {
+			if (slash == sockdir)
+				slash++;
+			*slash = '\0';
+			if ((fd = rootdir_open(sockdir, 0, why,
+			    sizeof(why))) != -1)
+				close(fd);
+			else
+				errs_add(errs, c->path, 0, "metrics_file: %s",
+				    why);
+		}
+	}
 	for (i = 0; i < c->n_apps; i++) {
 		const struct conf_app *a = c->apps[i];
 		struct app app;
@@ -275,6 +296,7 @@ tend_reread(struct tend *t, struct errs *errs)
 			log_warnx("%s", why);
 	}
 	apps_apply_conf(t, nc);
+	metrics_apply(t);
 	ready(t);
 	return 0;
 }
@@ -309,6 +331,7 @@ tend_check_shutdown(struct tend *t)
 	uv_close((uv_handle_t *)&t->sig_chld, noop_close_cb);
 	supervise_close(t, noop_close_cb);
 	uv_close((uv_handle_t *)&t->tick, noop_close_cb);
+	metrics_stop(t);
 	if (t->watchdog_usec)
 		uv_close((uv_handle_t *)&t->watchdog, noop_close_cb);
 	logpipe_shutdown(t);
@@ -651,6 +674,7 @@ main(int argc, char **argv)
 	TAILQ_FOREACH(app, &t.apps, entry)
 		if (app->ca->autostart)
 			app_start(app);
+	metrics_apply(&t);
 	ready(&t);
 
 	uv_run(t.loop, UV_RUN_DEFAULT);

@@ -170,6 +170,7 @@ struct inst {
 	unsigned	 hc_fail;	/* consecutive failures while live */
 	unsigned	 hc_checks;
 	unsigned	 health_restarts;
+	uint64_t	 hc_failures;	/* failed checks while live, all runs */
 	uint64_t	 hc_next;	/* readiness poll interval, ms */
 	size_t		 hc_blen;	/* body bytes seen */
 	size_t		 hc_blen_kept;	/* of which kept in hc_body */
@@ -299,6 +300,7 @@ struct tend {
 	LIST_HEAD(, deploy) deploys;
 	uint64_t	 ptree_at;	/* loop time of the last /proc pass */
 	int		 closing;	/* every app is down: handles closing */
+	struct metrics	*metrics;	/* metrics.c: metrics_file's writer */
 	/* Hook: load tend.conf again and apply it (tendd.c), for the
 	 * reread command, which sits below main. */
 	int		(*reread)(struct tend *, struct errs *);
@@ -627,11 +629,17 @@ json_t *cmd_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 extern const struct cmd_entry cmd_status_entry, cmd_start_entry,
     cmd_stop_entry, cmd_restart_entry, cmd_logs_entry, cmd_reread_entry,
     cmd_check_entry, cmd_deploy_entry, cmd_rollback_entry, cmd_reload_entry,
-    cmd_releases_entry;
+    cmd_releases_entry, cmd_metrics_entry;
 void	waiters_notify(struct app *);
 void	waiters_cancel_app(struct app *);
 void	cmd_wait(struct tend *, struct client *, json_t *, struct app *,
 	    void (*)(struct app *), int want_up);
+
+/* metrics.c: the Prometheus text of every app (tendctl metrics), and
+ * metrics_file written from it every metrics_interval. */
+char	*metrics_text(struct tend *, size_t *len);
+void	metrics_apply(struct tend *);
+void	metrics_stop(struct tend *);
 
 /* health.c */
 void	health_ready_begin(struct inst *);
