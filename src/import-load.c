@@ -15,6 +15,7 @@
 #include <limits.h>
 #include <poll.h>
 #include <pwd.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -302,66 +303,123 @@ mono_ms(void)
 }
 
 /* Root evaluates a file someone else owns as that someone: their code,
- * their privileges.  The same for a root-owned file in a directory a
- * user owns (the require()s next to it are theirs); a directory others
- * may write is refused.  Returns the passwd entry to run node as, or NULL
- * (as the caller). */
+ * their privileges.  The same for a root-owned file below a directory a
+ * user owns: node looks for what it require()s or imports in
+ * node_modules of every directory above the file, so their code would
+ * run too; the nearest such owner is the one.  A file whose directory
+ * others may write is refused, and so is a root-owned file below a
+ * directory anyone may write (sticky or not: /tmp/node_modules is
+ * anyone's).  Returns the passwd entry to run node as, or NULL (as the
+ * caller). */
 static struct passwd *
 node_identity(struct import_src *im, const char *abs)
 {
 	struct passwd	*pw;
 	struct stat	 dst;
-	char		*dcopy;
+	char		*d, *slash;
 	uid_t		 uid = im->st.st_uid;
-	int		 r;
+	int		 first = 1;
 
 	if (geteuid() != 0)
 		return NULL;
-	if ((dcopy = strdup(abs)) == NULL)
+	if ((d = strdup(abs)) == NULL)
 		import_die(im->file, "out of memory");
-	r = stat(dirname(dcopy), &dst);
-	free(dcopy);
-	if (r != 0)
-		import_die(im->file, "its directory: %s", strerror(errno));
-	if (dst.st_mode & (S_IWGRP | S_IWOTH) && !(dst.st_mode & S_ISVTX))
-		import_die(im->file, "its directory may be written by others: "
-		    "run tendctl import as the file's owner, not root");
-	if (uid == 0)
-		uid = dst.st_uid;
+	for (;;) {
+		/* abs is realpath()'s: "/a/b/file", no "." or "//". */
+		if ((slash = strrchr(d, '/')) == NULL)
+			break;
+		if (slash == d)
+			slash[1] = '\0';
+		else
+			*slash = '\0';
+		if (stat(d, &dst) != 0)
+			import_die(im->file, "%s: %s", d, strerror(errno));
+		if (first && dst.st_mode & (S_IWGRP | S_IWOTH) &&
+		    !(dst.st_mode & S_ISVTX))
+			import_die(im->file, "its directory may be written by "
+			    "others: run tendctl import as the file's owner, "
+			    "not root");
+		first = 0;
+		if (uid == 0)
+			uid = dst.st_uid;
+		if (uid != 0)
+			break;
+		if (dst.st_mode & S_IWOTH ||
+		    (dst.st_mode & S_IWGRP && dst.st_gid != 0))
+			import_die(im->file, "%s: may be written by others, and "
+			    "node looks for modules there: root does not "
+			    "evaluate a file below it (chown the file to the "
+			    "app's user, or move it)", d);
+		if (strcmp(d, "/") == 0)
+			break;
+	}
+	free(d);
 	if (uid == 0) {
 		fprintf(stderr, "tendctl: %s: evaluated by node as root, "
-		    "with root's privileges (it and its directory are "
-		    "root's)\n", im->file);
+		    "with root's privileges (it and every directory above "
+		    "it are root's)\n", im->file);
 		return NULL;
 	}
 	if ((pw = getpwuid(uid)) == NULL)
 		import_die(im->file, "its owner, uid %u, has no passwd entry: "
 		    "run tendctl import as the owner", (unsigned)uid);
-	fprintf(stderr, "tendctl: %s: evaluated by node as %s, its owner, "
-	    "not root\n", im->file, pw->pw_name);
+	fprintf(stderr, "tendctl: %s: evaluated by node as %s, %s, not "
+	    "root\n", im->file, pw->pw_name, uid == im->st.st_uid ?
+	    "its owner" : "the owner of a directory above it");
 	return pw;
 }
 
+/* Close every descriptor from 3 up but keep. */
+static int
+close_others(int keep)
+{
+	if ((keep > 3 && close_range(3, (unsigned)keep - 1, 0) != 0) ||
+	    close_range((unsigned)keep + 1, ~0U, 0) != 0)
+		return -1;
+	return 0;
+}
+
+/* The child: node, as pw when root hands the file to its owner.  Then it
+ * gets nothing of root's: a session of its own (no controlling terminal
+ * to open as /dev/tty and push keystrokes into), no descriptor but its
+ * pipes, the user's groups and ids, an environment of PATH, HOME, USER,
+ * LOGNAME and LANG only, and the file's directory to start in. */
 static void __attribute__((noreturn))
 node_child(const char *abs, int expr, struct passwd *pw, int out, int errfd,
     int report)
 {
-	int	e, devnull;
+	const char	*path = getenv("PATH"), *lang = getenv("LANG");
+	char		*pathc = NULL, *langc = NULL, *dir = NULL;
+	int		 e, devnull;
 
-	setpgid(0, 0);
+	if (setsid() == -1)
+		goto bad;
 	if ((devnull = open("/dev/null", O_RDONLY)) == -1 ||
-	    dup2(devnull, 0) == -1 || dup2(out, 1) == -1 || dup2(errfd, 2) == -1)
+	    dup2(devnull, 0) == -1 || dup2(out, 1) == -1 || dup2(errfd, 2) == -1 ||
+	    close_others(report) != 0)
 		goto bad;
-	if (pw != NULL && (initgroups(pw->pw_name, pw->pw_gid) != 0 ||
-	    setgid(pw->pw_gid) != 0 || setuid(pw->pw_uid) != 0 ||
-	    setenv("HOME", pw->pw_dir, 1) != 0 ||
-	    setenv("USER", pw->pw_name, 1) != 0 ||
-	    setenv("LOGNAME", pw->pw_name, 1) != 0))
-		goto bad;
+	if (pw != NULL) {
+		if ((path != NULL && (pathc = strdup(path)) == NULL) ||
+		    (lang != NULL && (langc = strdup(lang)) == NULL) ||
+		    (dir = strdup(abs)) == NULL)
+			goto bad;
+		if (initgroups(pw->pw_name, pw->pw_gid) != 0 ||
+		    setgid(pw->pw_gid) != 0 || setuid(pw->pw_uid) != 0 ||
+		    setuid(0) == 0 || clearenv() != 0 ||
+		    setenv("PATH", pathc != NULL ? pathc :
+		    "/usr/local/bin:/usr/bin:/bin", 1) != 0 ||
+		    (langc != NULL && setenv("LANG", langc, 1) != 0) ||
+		    setenv("HOME", pw->pw_dir, 1) != 0 ||
+		    setenv("USER", pw->pw_name, 1) != 0 ||
+		    setenv("LOGNAME", pw->pw_name, 1) != 0)
+			goto bad;
+		if (chdir(dirname(dir)) != 0 && chdir("/") != 0)
+			goto bad;
+	}
 	execlp("node", "node", "-e", node_loader, abs, expr ? "expr" : "module",
 	    (char *)NULL);
 bad:
-	e = errno;
+	e = errno != 0 ? errno : EPERM;
 	(void)!write(report, &e, sizeof(e));
 	_exit(127);
 }
@@ -433,6 +491,12 @@ load_js(struct import_src *im, const char *jsonwhy)
 		js_die(im, jsonwhy, "pipe: %s", strerror(errno));
 	fflush(stdout);
 	fflush(stderr);
+	/* Root: node is the first process of a PID namespace of its own,
+	 * so whatever it starts, even in a session of its own, dies with
+	 * it or with the timeout's SIGKILL. */
+	if (geteuid() == 0 && unshare(CLONE_NEWPID) != 0)
+		js_die(im, jsonwhy, "unshare(CLONE_NEWPID): %s",
+		    strerror(errno));
 	if ((pid = fork()) == -1)
 		js_die(im, jsonwhy, "fork: %s", strerror(errno));
 	if (pid == 0)

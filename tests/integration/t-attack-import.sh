@@ -1,0 +1,85 @@
+#!/usr/bin/env bash
+# root runs tendctl import pm2 on files the app's user wrote.  The user's
+# JavaScript must get the user's privileges and nothing of root's (no
+# terminal, no environment, no open files, no directory, no process left
+# behind); a root-owned file below a directory the user (or anyone) may
+# write is not root's code.
+. "$(dirname "$0")/../lib.sh"
+[ "$(id -u)" = 0 ] || { echo "skip - needs root"; done_testing; }
+app_user || { not_ok "create the app's user"; done_testing; }
+victim_setup
+U=$T/u
+install -d -o "$APP_USER" -g "$APP_USER" -m 755 "$U" "$U/env"
+has() { grep -qxF -- "$2" "$1"; }
+lacks() { ! grep -qF -- "$2" "$1"; }
+no_esc() { ! grep -q $'\e' "$@"; }
+
+# --- the user's code sees nothing of root's --------------------------------
+cat > "$U/spy.config.js" <<EOF
+const fs = require('fs');
+const r = {};
+try { fs.closeSync(fs.openSync('/dev/tty', 'r+')); r.TTY = 'opened'; }
+catch (e) { r.TTY = 'none'; }
+r.FD9 = fs.readdirSync('/proc/self/fd').some((f) => {
+  try { return fs.readlinkSync('/proc/self/fd/' + f) === '$V/secret'; }
+  catch (e) { return false; }
+}) ? 'open' : 'closed';
+r.ROOTVAR = process.env.TEND_ROOT_ONLY || 'none';
+try { fs.readFileSync('server.js'); r.CWDFILE = 'read'; }
+catch (e) { r.CWDFILE = 'none'; }
+r.GROUPS = process.getgroups().sort((a, b) => a - b).join('-');
+require('child_process').spawn('sh', ['-c', 'sleep 3600; : $T/escaped'],
+    { detached: true, stdio: 'ignore' }).unref();
+module.exports = { apps: [{ name: 'spy', script: '$U/server.js', env: r }] };
+EOF
+chown "$APP_USER:" "$U/spy.config.js"
+# Under a terminal of its own (script), from a directory only root can
+# reach, with root's variable and a root-only file open on fd 9.
+(cd "$V/private/app" && TEND_ROOT_ONLY=$SECRET script -qec \
+    "$TENDCTL import pm2 --env-dir $U/env $U/spy.config.js >$T/spy.conf 2>$T/spy.err 9<$V/secret" \
+    /dev/null >/dev/null)
+check "import of the user's file exits 0" test $? = 0
+check "node cannot open root's terminal" has "$T/spy.conf" "env = TTY=none"
+check "node has no fd of root's" has "$T/spy.conf" "env = FD9=closed"
+check "node has none of root's environment" has "$T/spy.conf" "env = ROOTVAR=none"
+check "node does not start in root's directory" has "$T/spy.conf" "env = CWDFILE=none"
+check "node has the user's groups" has "$T/spy.conf" \
+    "env = GROUPS=$(id -G "$APP_USER" | tr ' ' '\n' | sort -n | paste -sd-)"
+check "nothing the file started outlives the import" \
+    wait_for "escaped process gone" 5 bash -c "! pgrep -f '$T/[e]scaped'"
+
+# --- a root-owned file below the user's directory -----------------------------
+install -d -o "$APP_USER" -g "$APP_USER" "$U/node_modules/tend-probe-uid"
+echo 'module.exports = process.getuid();' > "$U/node_modules/tend-probe-uid/index.js"
+chown "$APP_USER:" "$U/node_modules/tend-probe-uid/index.js"
+install -d -o root -g root -m 755 "$U/rootapp"
+cat > "$U/rootapp/eco.config.js" <<EOF
+module.exports = { apps: [{ name: 'r', script: '$U/server.js',
+  env: { EVAL_UID: String(require('tend-probe-uid')) } }] };
+EOF
+"$TENDCTL" import pm2 --env-dir "$U/env" "$U/rootapp/eco.config.js" \
+    >"$T/anc.conf" 2>"$T/anc.err"
+check "root's file in the user's tree: exits 0" test $? = 0
+check "its require()s run as the user who owns a directory above it" \
+    has "$T/anc.conf" "env = EVAL_UID=$APP_UID"
+check "stderr says as whom" grep -q "evaluated by node as $APP_USER" "$T/anc.err"
+
+# Below a directory anyone may write (sticky, as /tmp): anyone's
+# node_modules would be root's code.
+install -d -o root -g root -m 1777 "$T/pub"
+install -d -o root -g root -m 755 "$T/pub/app"
+install -d -o "$APP_USER" -g "$APP_USER" "$T/pub/node_modules/tend-probe-uid"
+cp "$U/node_modules/tend-probe-uid/index.js" "$T/pub/node_modules/tend-probe-uid/"
+cp "$U/rootapp/eco.config.js" "$T/pub/app/eco.config.js"
+"$TENDCTL" import pm2 --env-dir "$U/env" "$T/pub/app/eco.config.js" \
+    >"$T/pub.conf" 2>"$T/pub.err"
+check "root's file below a directory anyone may write: exit 1" test $? = 1
+check "the reason names that directory" grep -q "$T/pub: may be written by others" "$T/pub.err"
+check "and nothing evaluated it as root" lacks "$T/pub.conf" "EVAL_UID=0"
+
+attack_checks_import() {
+	victim_intact "root's victim files: same owner, mode, content; nothing new"
+	secret_nowhere "root's secret is in no environment or file"
+}
+attack_checks_import
+done_testing
