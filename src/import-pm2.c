@@ -25,6 +25,7 @@
 #include <libgen.h>
 #include <limits.h>
 #include <pwd.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -47,6 +48,7 @@ struct imp {
 	const char	*file;		/* as given: every message names it */
 	const char	*envname;	/* env_NAME merged over env */
 	char		*envdir;	/* absolute */
+	int		 envfd;		/* it, opened once: files go there */
 	uint64_t	 timeout;
 	struct stat	 st;
 	char		 owner[64];	/* the file's owner, "" when root */
@@ -64,6 +66,7 @@ struct out {
 	char		*secrets;	/* the .env file's text, or NULL */
 	size_t		 secretslen;
 	char		*envfile;	/* its path */
+	const char	*envbase;	/* its name in envfd */
 	int		 written;	/* envfile made by this run */
 	uid_t		 uid;		/* the user = line's, for the file */
 	gid_t		 gid;
@@ -86,7 +89,7 @@ import_fail(const struct imp *im, const char *fmt, ...)
 
 	for (i = 0; im != NULL && i < im->n; i++)
 		if (im->apps[i].written)
-			unlink(im->apps[i].envfile);
+			unlinkat(im->envfd, im->apps[i].envbase, 0);
 	fprintf(stderr, "tendctl: %s: ", im != NULL ? im->file : "import");
 	va_start(ap, fmt);
 	vfprintf(stderr, fmt, ap);
@@ -581,6 +584,7 @@ map_env(struct imp *im, struct out *o, FILE *f, FILE *notes, int dump,
 	if (nsec > 0) {
 		if (asprintf(&o->envfile, "%s/%s.env", im->envdir, o->name) < 0)
 			oom(im);
+		o->envbase = strrchr(o->envfile, '/') + 1;
 		if (!conf_value_ok(o->envfile))
 			import_fail(im, "%s: --env-dir gives a path a tend.conf "
 			    "line cannot hold", o->name);
@@ -1078,8 +1082,8 @@ write_envfiles(struct imp *im)
 		o = &im->apps[i];
 		if (o->secrets == NULL)
 			continue;
-		fd = open(o->envfile, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW |
-		    O_CLOEXEC, 0600);
+		fd = openat(im->envfd, o->envbase, O_WRONLY | O_CREAT | O_EXCL |
+		    O_NOFOLLOW | O_CLOEXEC, 0600);
 		if (fd == -1)
 			import_fail(im, "%s: %s%s", o->envfile, strerror(errno),
 			    errno == EEXIST ? " (not overwritten: remove it or "
@@ -1103,6 +1107,71 @@ write_envfiles(struct imp *im)
 		if (fsync(fd) != 0 || close(fd) != 0)
 			import_fail(im, "%s: %s", o->envfile, strerror(errno));
 	}
+}
+
+static void __attribute__((noreturn, format(printf, 2, 3)))
+envdir_fail(const char *dir, const char *fmt, ...)
+{
+	va_list	ap;
+	char	*msg;
+
+	va_start(ap, fmt);
+	if (vasprintf(&msg, fmt, ap) < 0)
+		msg = NULL;
+	va_end(ap);
+	import_die("--env-dir", "%s: %s", dir, msg != NULL ? msg :
+	    "out of memory");
+}
+
+/* --env-dir, opened once: the .env files are made in that directory
+ * with openat(), whatever happens to its path later (the ecosystem
+ * file's own code runs in between).  Root opens it a name at a time and
+ * follows no symbolic link: a link the app's user made would have root
+ * make a file of theirs in a directory of root's.  *abs: its path. */
+static int
+open_envdir(const char *dir, char **abs)
+{
+	struct stat	 a, b;
+	char		*copy, *comp, *save = NULL;
+	int		 fd, nfd;
+
+	if (geteuid() != 0) {
+		if ((*abs = realpath(dir, NULL)) == NULL)
+			envdir_fail(dir, "%s", strerror(errno));
+		if ((fd = open(*abs, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1)
+			envdir_fail(dir, "%s", strerror(errno));
+		return fd;
+	}
+	if ((copy = strdup(dir)) == NULL)
+		envdir_fail(dir, "out of memory");
+	if ((fd = open(*dir == '/' ? "/" : ".", O_RDONLY | O_DIRECTORY |
+	    O_CLOEXEC)) == -1)
+		envdir_fail(dir, "%s", strerror(errno));
+	for (comp = strtok_r(copy, "/", &save); comp != NULL;
+	    comp = strtok_r(NULL, "/", &save)) {
+		if (strcmp(comp, ".") == 0)
+			continue;
+		nfd = openat(fd, comp, O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
+		    O_CLOEXEC);
+		if (nfd == -1 && (errno == ELOOP || errno == ENOTDIR) &&
+		    fstatat(fd, comp, &a, AT_SYMLINK_NOFOLLOW) == 0 &&
+		    S_ISLNK(a.st_mode))
+			envdir_fail(dir, "%s: a symbolic link: root makes .env "
+			    "files only on a path without one (give the "
+			    "directory's real path)", comp);
+		if (nfd == -1)
+			envdir_fail(dir, "%s: %s", comp, strerror(errno));
+		close(fd);
+		fd = nfd;
+	}
+	free(copy);
+	/* The path printed in env_file = is the directory opened. */
+	if ((*abs = realpath(dir, NULL)) == NULL)
+		envdir_fail(dir, "%s", strerror(errno));
+	if (fstat(fd, &a) != 0 || stat(*abs, &b) != 0 || a.st_dev != b.st_dev ||
+	    a.st_ino != b.st_ino)
+		envdir_fail(dir, "changed while it was opened");
+	return fd;
 }
 
 int
@@ -1161,11 +1230,7 @@ import_main(int argc, char **argv)
 	if (argc - optind != 2 || strcmp(argv[optind], "pm2") != 0)
 		import_usage();
 	im.file = argv[optind + 1];
-	if ((resolved = realpath(envdir, NULL)) == NULL) {
-		fprintf(stderr, "tendctl: --env-dir %s: %s\n", envdir,
-		    strerror(errno));
-		exit(EXIT_FAIL);
-	}
+	im.envfd = open_envdir(envdir, &resolved);
 	im.envdir = resolved;
 	if (getcwd(cwd, sizeof(cwd)) == NULL)
 		import_fail(&im, "getcwd: %s", strerror(errno));
@@ -1237,5 +1302,6 @@ import_main(int argc, char **argv)
 	json_decref(apps);
 	json_decref(root);
 	free(im.envdir);
+	close(im.envfd);
 	return 0;
 }

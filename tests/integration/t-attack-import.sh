@@ -3,7 +3,8 @@
 # JavaScript must get the user's privileges and nothing of root's (no
 # terminal, no environment, no open files, no directory, no process left
 # behind); a root-owned file below a directory the user (or anyone) may
-# write is not root's code.
+# write is not root's code; --env-dir cannot be bent, by a symbolic link
+# or by the file's own code, into a root-only directory.
 . "$(dirname "$0")/../lib.sh"
 [ "$(id -u)" = 0 ] || { echo "skip - needs root"; done_testing; }
 app_user || { not_ok "create the app's user"; done_testing; }
@@ -76,6 +77,33 @@ cp "$U/rootapp/eco.config.js" "$T/pub/app/eco.config.js"
 check "root's file below a directory anyone may write: exit 1" test $? = 1
 check "the reason names that directory" grep -q "$T/pub: may be written by others" "$T/pub.err"
 check "and nothing evaluated it as root" lacks "$T/pub.conf" "EVAL_UID=0"
+
+# --- --env-dir: a symbolic link, and a swap by the file's own code ----------
+cat > "$U/sec.config.js" <<EOF
+module.exports = { apps: [{ name: 'sec', script: '$U/server.js',
+  env: { API_TOKEN: 'tok$$' } }] };
+EOF
+chown "$APP_USER:" "$U/sec.config.js"
+as_app ln -s "$V/public" "$U/envlink"
+"$TENDCTL" import pm2 --env-dir "$U/envlink" "$U/sec.config.js" \
+    >"$T/link.out" 2>"$T/link.err"
+check "--env-dir through the user's symbolic link: exit 1" test $? = 1
+check "the reason names the link" grep -q "envlink: a symbolic link" "$T/link.err"
+
+install -d -o "$APP_USER" -g "$APP_USER" "$U/env2"
+cat > "$U/swap.config.js" <<EOF
+const fs = require('fs');
+fs.renameSync('$U/env2', '$U/env2.old');
+fs.symlinkSync('$V/public', '$U/env2');
+module.exports = { apps: [{ name: 'swap', script: '$U/server.js',
+  env: { API_TOKEN: 'tok$$' } }] };
+EOF
+chown "$APP_USER:" "$U/swap.config.js"
+"$TENDCTL" import pm2 --env-dir "$U/env2" "$U/swap.config.js" \
+    >"$T/swap.out" 2>"$T/swap.err"
+check "the file swapped --env-dir for a link while node ran: import exits 0" test $? = 0
+check "the env file is in the directory named when import began" \
+    test "$(stat -c '%a %U' "$U/env2.old/swap.env" 2>&1)" = "600 $APP_USER"
 
 attack_checks_import() {
 	victim_intact "root's victim files: same owner, mode, content; nothing new"
