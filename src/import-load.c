@@ -59,16 +59,43 @@ static const char node_loader[] =
     "  process.exit(1);"
     "});";
 
+/* Control characters of s (C0, DEL, and C1 as UTF-8 spells them) become
+ * '?': what an ecosystem file or node says reaches a terminal, or a line
+ * of tend.conf, as text and never as an escape sequence or a new line.
+ * A newline that ends s stays when keep_nl. */
+void
+import_clean(char *s, int keep_nl)
+{
+	unsigned char	*p = (unsigned char *)s;
+
+	for (; *p != '\0'; p++) {
+		if (*p == '\n' && keep_nl && p[1] == '\0')
+			break;
+		if (*p < 0x20 || *p == 0x7f)
+			*p = '?';
+		else if (*p == 0xc2 && p[1] >= 0x80 && p[1] <= 0x9f) {
+			p[0] = '?';
+			memmove(p + 1, p + 2, strlen((char *)p + 2) + 1);
+		}
+	}
+}
+
 void
 import_die(const char *file, const char *fmt, ...)
 {
 	va_list	ap;
+	char	*msg, *f;
 
-	fprintf(stderr, "tendctl: %s: ", file);
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	if (vasprintf(&msg, fmt, ap) < 0)
+		msg = NULL;
 	va_end(ap);
-	fputc('\n', stderr);
+	if ((f = strdup(file)) != NULL)
+		import_clean(f, 0);
+	if (msg != NULL)
+		import_clean(msg, 0);
+	fprintf(stderr, "tendctl: %s: %s\n", f != NULL ? f : file,
+	    msg != NULL ? msg : "out of memory");
 	exit(1);
 }
 

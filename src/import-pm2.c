@@ -86,16 +86,39 @@ import_fail(const struct imp *im, const char *fmt, ...)
 {
 	va_list	ap;
 	size_t	i;
+	char	*msg;
 
 	for (i = 0; im != NULL && i < im->n; i++)
 		if (im->apps[i].written)
 			unlinkat(im->envfd, im->apps[i].envbase, 0);
-	fprintf(stderr, "tendctl: %s: ", im != NULL ? im->file : "import");
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	if (vasprintf(&msg, fmt, ap) < 0)
+		msg = NULL;
 	va_end(ap);
-	fputc('\n', stderr);
-	exit(EXIT_FAIL);
+	import_die(im != NULL ? im->file : "import", "%s",
+	    msg != NULL ? msg : "out of memory");
+}
+
+/* A line of a section (or of a .env file) that holds what the PM2 file
+ * says: its control characters are '?', so a name or value adds no line
+ * and sends no escape sequence to the terminal that shows it. */
+static void __attribute__((format(printf, 2, 3)))
+note(FILE *f, const char *fmt, ...)
+{
+	va_list	ap;
+	char	*s;
+	int	 r;
+
+	va_start(ap, fmt);
+	r = vasprintf(&s, fmt, ap);
+	va_end(ap);
+	if (r < 0) {
+		fputs("; (out of memory)\n", f);
+		return;
+	}
+	import_clean(s, 1);
+	fputs(s, f);
+	free(s);
 }
 
 static void __attribute__((noreturn))
@@ -528,7 +551,7 @@ map_env(struct imp *im, struct out *o, FILE *f, FILE *notes, int dump,
 	if (json_is_object(e))
 		json_object_update(merged, e);
 	else if (e != NULL && !json_is_null(e))
-		fprintf(notes, "; env: not an object: not imported\n");
+		note(notes, "; env: not an object: not imported\n");
 	snprintf(key, sizeof(key), "env_%s", im->envname);
 	if (!dump && json_is_object(json_object_get(o->src, key)))
 		json_object_update(merged, json_object_get(o->src, key));
@@ -542,7 +565,7 @@ map_env(struct imp *im, struct out *o, FILE *f, FILE *notes, int dump,
 	fs = open_memstream(&secnames, &secnameslen);
 	if (sec == NULL || fd == NULL || fs == NULL)
 		oom(im);
-	fprintf(sec, "# secrets of PM2 app %s, from %s (tendctl import pm2)\n",
+	note(sec, "# secrets of PM2 app %s, from %s (tendctl import pm2)\n",
 	    pm2name, im->file);
 	json_object_foreach(merged, k, v) {
 		if (dump && shell_var(k, pm2name)) {
@@ -550,17 +573,17 @@ map_env(struct imp *im, struct out *o, FILE *f, FILE *notes, int dump,
 			continue;
 		}
 		if (!env_valid_key(k, strlen(k))) {
-			fprintf(notes, "; env: a variable whose name is not "
+			note(notes, "; env: a variable whose name is not "
 			    "letters, digits and _ . -: not imported\n");
 			continue;
 		}
 		if ((val = scalar_text(v)) == NULL) {
-			fprintf(notes, "; env %s: not a string, number or "
+			note(notes, "; env %s: not a string, number or "
 			    "boolean: not imported\n", k);
 			continue;
 		}
 		if (strcmp(k, "DATABASE_URL") == 0 || strcmp(k, "REDIS_URL") == 0)
-			fprintf(notes, "; %s: tend checks it before every start "
+			note(notes, "; %s: tend checks it before every start "
 			    "(preflight = no turns that off)\n", k);
 		if (strcmp(k, "PORT") == 0 &&
 		    parse_uint(val, 1, 65535, &ul, &why) == 0) {
@@ -578,7 +601,7 @@ map_env(struct imp *im, struct out *o, FILE *f, FILE *notes, int dump,
 	if (fclose(sec) != 0 || fclose(fd) != 0 || fclose(fs) != 0)
 		oom(im);
 	if (ndropped > 0)
-		fprintf(notes, "; not imported from the environment PM2 saved "
+		note(notes, "; not imported from the environment PM2 saved "
 		    "(the shell's of pm2 start; tend sets PATH, HOME, USER, "
 		    "LANG itself): %s\n", dropped);
 	if (nsec > 0) {
@@ -620,11 +643,11 @@ map_instances(json_t *v, FILE *notes)
 		n = ncpu + n;
 		if (n < 1)
 			n = 1;
-		fprintf(notes, "; instances: PM2's one per CPU (less %ld) is "
+		note(notes, "; instances: PM2's one per CPU (less %ld) is "
 		    "%ld on this machine\n", ncpu - n, n);
 	}
 	if (n > APP_MAX_INSTANCES) {
-		fprintf(notes, "; instances: %ld is more than tend runs of one "
+		note(notes, "; instances: %ld is more than tend runs of one "
 		    "app (%d)\n", n, APP_MAX_INSTANCES);
 		n = APP_MAX_INSTANCES;
 	}
@@ -662,10 +685,11 @@ map_user(struct imp *im, struct out *o, FILE *f)
 		fprintf(f, "user = %s\n", pw->pw_name);
 	} else if (*im->owner != '\0') {
 		pw = getpwnam(im->owner);
-		fprintf(f, "user = %s\n; PM2 ran as %s, the owner of %s\n",
-		    im->owner, im->owner, im->file);
+		fprintf(f, "user = %s\n", im->owner);
+		note(f, "; PM2 ran as %s, the owner of %s\n", im->owner,
+		    im->file);
 	} else
-		fprintf(f, "; user = NAME   PM2 ran this app as root: give it "
+		note(f, "; user = NAME   PM2 ran this app as root: give it "
 		    "a user of its own\n");
 	if (pw != NULL) {
 		o->has_user = 1;
@@ -713,7 +737,7 @@ map_app(struct imp *im, struct out *o, const char *cwd)
 	fprintf(f, "[app:%s]\n", o->name);
 	k = json_string_value(json_object_get(o->src, "name"));
 	if (k != NULL && strcmp(k, o->name) != 0)
-		fprintf(f, "; PM2 name \"%s\" is not a tend name (letters, "
+		note(f, "; PM2 name \"%s\" is not a tend name (letters, "
 		    "digits, _ . -; unique): renamed\n", k);
 
 	/* dir and the script, resolved as PM2 does. */
@@ -778,7 +802,7 @@ map_app(struct imp *im, struct out *o, const char *cwd)
 			continue;
 		}
 		if (interp == NULL) {
-			fprintf(nf, "; node_args %s: the script runs without "
+			note(nf, "; node_args %s: the script runs without "
 			    "an interpreter: not used\n", a);
 			continue;
 		}
@@ -863,7 +887,7 @@ map_app(struct imp *im, struct out *o, const char *cwd)
 			bad = !json_is_string(v) || parse_size(
 			    json_string_value(v), &bytes, &why) != 0;
 		if (bad || bytes < 1024 * 1024)
-			fprintf(nf, "; max_memory_restart: not a size of 1M "
+			note(nf, "; max_memory_restart: not a size of 1M "
 			    "or more: not mapped\n");
 		else {
 			fmt_size(b, sizeof(b), bytes);
@@ -876,7 +900,7 @@ map_app(struct imp *im, struct out *o, const char *cwd)
 			fprintf(f, "kill_timeout = %llums\n",
 			    (unsigned long long)n);
 		else
-			fprintf(nf, "; kill_timeout: not a duration: not "
+			note(nf, "; kill_timeout: not a duration: not "
 			    "mapped\n");
 	}
 	if ((v = json_object_get(o->src, "exp_backoff_restart_delay")) != NULL &&
@@ -896,7 +920,7 @@ map_app(struct imp *im, struct out *o, const char *cwd)
 			fprintf(f, "min_uptime = %llums\n",
 			    (unsigned long long)n);
 		else
-			fprintf(nf, "; min_uptime: not a duration: not "
+			note(nf, "; min_uptime: not a duration: not "
 			    "mapped\n");
 	}
 	if ((v = json_object_get(o->src, "max_restarts")) != NULL &&
@@ -918,7 +942,7 @@ map_app(struct imp *im, struct out *o, const char *cwd)
 		    0)) && json_integer_value(json_array_get(v, 0)) == 0))
 			fprintf(f, "restart = on-failure\n");
 		else if (!(json_is_array(v) && json_array_size(v) == 0))
-			fprintf(nf, "; stop_exit_codes: tend's restart = "
+			note(nf, "; stop_exit_codes: tend's restart = "
 			    "on-failure spares exit code 0 only: not mapped\n");
 	}
 	if (json_is_false(json_object_get(o->src, "autostart")))
@@ -929,13 +953,13 @@ map_app(struct imp *im, struct out *o, const char *cwd)
 	iv = GET(o->src, "pm_err_log_path", "error_file", "error", "err",
 	    "err_file", "err_log");
 	if (json_is_string(v) || json_is_string(iv))
-		fprintf(f, "; PM2 logged to %s and %s; tend writes both "
+		note(f, "; PM2 logged to %s and %s; tend writes both "
 		    "streams to log_dir/%s.log (tendctl logs %s)\n",
 		    json_is_string(v) ? json_string_value(v) : "~/.pm2/logs",
 		    json_is_string(iv) ? json_string_value(iv) : "~/.pm2/logs",
 		    o->name, o->name);
 	if (json_is_string(GET(o->src, "log_file", "log")))
-		fprintf(nf, "; log_file %s: one log per app in tend\n",
+		note(nf, "; log_file %s: one log per app in tend\n",
 		    json_string_value(GET(o->src, "log_file", "log")));
 
 	/* Everything else, by name, with why. */
@@ -944,7 +968,7 @@ map_app(struct imp *im, struct out *o, const char *cwd)
 
 		if (strncmp(k, "env_", 4) == 0) {
 			if (!dump && strcmp(k + 4, im->envname) != 0)
-				fprintf(nf, "; %s: not used (import --env %s "
+				note(nf, "; %s: not used (import --env %s "
 				    "takes it)\n", k, k + 4);
 			continue;
 		}
@@ -958,7 +982,7 @@ map_app(struct imp *im, struct out *o, const char *cwd)
 			    !json_is_false(v) && !(json_is_array(v) &&
 			    json_array_size(v) == 0) && (pk->dflt == NULL ||
 			    txt == NULL || strcmp(txt, pk->dflt) != 0))
-				fprintf(nf, "; %s: not mapped: %s\n", k, pk->why);
+				note(nf, "; %s: not mapped: %s\n", k, pk->why);
 			free(txt);
 			continue;
 		}
@@ -972,7 +996,7 @@ map_app(struct imp *im, struct out *o, const char *cwd)
 			    json_object_get(o->src, "env"), k) != NULL)
 				continue;
 		}
-		fprintf(nf, "; %s: not a PM2 setting this import knows: "
+		note(nf, "; %s: not a PM2 setting this import knows: "
 		    "not mapped\n", k);
 	}
 	if (fclose(nf) != 0)
@@ -1276,7 +1300,7 @@ import_main(int argc, char **argv)
 		map_app(&im, &im.apps[i], cwd);
 	write_envfiles(&im);
 
-	printf("; tend.conf sections for the PM2 apps of %s\n", im.file);
+	note(stdout, "; tend.conf sections for the PM2 apps of %s\n", im.file);
 	if (json_object_get(im.apps[0].src, "pm_exec_path") == NULL)
 		printf("; (tendctl import pm2; environment: env with env_%s "
 		    "over it)\n", im.envname);

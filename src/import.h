@@ -23,6 +23,8 @@ struct import_src {
 	struct stat	 st;
 };
 struct json_t *import_load(struct import_src *);
+/* Control characters of s to '?' (a final newline kept when keep_nl). */
+void	import_clean(char *s, int keep_nl);
 void	import_die(const char *file, const char *fmt, ...)
 	    __attribute__((format(printf, 2, 3), noreturn));
 

@@ -4,7 +4,9 @@
 # terminal, no environment, no open files, no directory, no process left
 # behind); a root-owned file below a directory the user (or anyone) may
 # write is not root's code; --env-dir cannot be bent, by a symbolic link
-# or by the file's own code, into a root-only directory.
+# or by the file's own code, into a root-only directory; names and values
+# cannot add lines to the printed tend.conf or reach the terminal as
+# escape sequences.
 . "$(dirname "$0")/../lib.sh"
 [ "$(id -u)" = 0 ] || { echo "skip - needs root"; done_testing; }
 app_user || { not_ok "create the app's user"; done_testing; }
@@ -104,6 +106,38 @@ chown "$APP_USER:" "$U/swap.config.js"
 check "the file swapped --env-dir for a link while node ran: import exits 0" test $? = 0
 check "the env file is in the directory named when import began" \
     test "$(stat -c '%a %U' "$U/env2.old/swap.env" 2>&1)" = "600 $APP_USER"
+
+# --- names and values that would add lines or reach the terminal ---------------
+cat > "$U/inj.json" <<EOF
+{ "apps": [
+  { "name": "web\n[app:evil]\ncommand = /bin/sh -c id\n\u001b]0;pwned\u0007",
+    "script": "$U/server.js",
+    "out_file": "/x\n[app:evil2]\ncommand = /bin/false",
+    "log_file": "/l\u001b[2J",
+    "node_args": ["--x\n[app:evil3]"], "interpreter": "none",
+    "weird\nuser = root": 1 },
+  { "name": "up", "script": "$U/server.js", "uid": "root", "gid": "root" }
+] }
+EOF
+chown "$APP_USER:" "$U/inj.json"
+"$TENDCTL" import pm2 --env-dir "$U/env" "$U/inj.json" >"$T/inj.conf" 2>"$T/inj.err"
+check "odd names and values: import exits 0" test $? = 0
+check "two sections, no more" test "$(grep -c '^\[app:' "$T/inj.conf")" = 2
+check "no line but the ones import writes" bash -c \
+    "! grep -Ev '^(;.*|\[app:[a-z0-9.-]+\]|[a-z_]+ = .*|)$' $T/inj.conf"
+check "nothing from the file became a setting" bash -c \
+    "! grep -Eq '^command = /bin/(sh|false)' $T/inj.conf"
+check "no escape sequence on stdout or stderr" no_esc "$T/inj.conf" "$T/inj.err"
+
+printf '{"apps": [{"script": "a.js", "uid": "\\u001b]0;pwned\\u0007x"}]}\n' > "$U/escuid.json"
+"$TENDCTL" import pm2 --env-dir "$U/env" "$U/escuid.json" >/dev/null 2>"$T/escuid.err"
+check "an error naming the file's value: exit 1" test $? = 1
+check "without its escape sequence" no_esc "$T/escuid.err"
+printf 'throw new Error("\\x1b]0;pwned\\x07 bad");\n' > "$U/escthrow.config.js"
+chown "$APP_USER:" "$U/escthrow.config.js"
+"$TENDCTL" import pm2 --env-dir "$U/env" "$U/escthrow.config.js" >/dev/null 2>"$T/escthrow.err"
+check "node's error: exit 1, named" grep -q "bad" "$T/escthrow.err"
+check "without its escape sequence" no_esc "$T/escthrow.err"
 
 attack_checks_import() {
 	victim_intact "root's victim files: same owner, mode, content; nothing new"
