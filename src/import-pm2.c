@@ -665,8 +665,33 @@ fmt_size(char *b, size_t len, uint64_t v)
 		snprintf(b, len, "%llu", (unsigned long long)v);
 }
 
+/* May the file's owner give an app this group (theirs, or one they are
+ * in)?  A file of root's may give any. */
+static int
+owner_in_group(const struct imp *im, gid_t gid)
+{
+	struct passwd	*pw;
+	gid_t		 groups[256];
+	int		 n = 256, i;
+
+	if (*im->owner == '\0')
+		return 1;
+	if ((pw = getpwnam(im->owner)) == NULL)
+		return 0;
+	if (pw->pw_gid == gid)
+		return 1;
+	if (getgrouplist(pw->pw_name, pw->pw_gid, groups, &n) < 0)
+		return 0;
+	for (i = 0; i < n; i++)
+		if (groups[i] == gid)
+			return 1;
+	return 0;
+}
+
 /* The user = line: PM2's uid/user, else the file's owner (PM2 ran the
- * apps as the user whose pm2 read the file). */
+ * apps as the user whose pm2 read the file).  A file a user owns names
+ * no other user, and no group they are not in: their pm2 could not run
+ * an app as anyone else, and root's import must not either. */
 static void
 map_user(struct imp *im, struct out *o, FILE *f)
 {
@@ -681,14 +706,21 @@ map_user(struct imp *im, struct out *o, FILE *f)
 		if (pw == NULL)
 			import_fail(im, "%s: uid %s: no such user here", o->name,
 			    s);
+		if (*im->owner != '\0' && strcmp(pw->pw_name, im->owner) != 0) {
+			note(f, "; uid %s: not mapped: %s is %s's, whose PM2 "
+			    "could not run an app as %s\n", s, im->file,
+			    im->owner, pw->pw_name);
+			pw = NULL;
+		} else
+			fprintf(f, "user = %s\n", pw->pw_name);
 		free(s);
-		fprintf(f, "user = %s\n", pw->pw_name);
-	} else if (*im->owner != '\0') {
+	}
+	if (pw == NULL && *im->owner != '\0') {
 		pw = getpwnam(im->owner);
 		fprintf(f, "user = %s\n", im->owner);
 		note(f, "; PM2 ran as %s, the owner of %s\n", im->owner,
 		    im->file);
-	} else
+	} else if (pw == NULL)
 		note(f, "; user = NAME   PM2 ran this app as root: give it "
 		    "a user of its own\n");
 	if (pw != NULL) {
@@ -702,8 +734,13 @@ map_user(struct imp *im, struct out *o, FILE *f)
 		if (gr == NULL)
 			import_fail(im, "%s: gid %s: no such group here", o->name,
 			    s);
+		if (!owner_in_group(im, gr->gr_gid))
+			note(f, "; gid %s: not mapped: %s is %s's, who is not "
+			    "in group %s\n", s, im->file, im->owner,
+			    gr->gr_name);
+		else
+			fprintf(f, "group = %s\n", gr->gr_name);
 		free(s);
-		fprintf(f, "group = %s\n", gr->gr_name);
 	}
 }
 

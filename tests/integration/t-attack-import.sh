@@ -6,7 +6,7 @@
 # write is not root's code; --env-dir cannot be bent, by a symbolic link
 # or by the file's own code, into a root-only directory; names and values
 # cannot add lines to the printed tend.conf or reach the terminal as
-# escape sequences.
+# escape sequences; the user's file names no other user or group.
 . "$(dirname "$0")/../lib.sh"
 [ "$(id -u)" = 0 ] || { echo "skip - needs root"; done_testing; }
 app_user || { not_ok "create the app's user"; done_testing; }
@@ -128,6 +128,8 @@ check "no line but the ones import writes" bash -c \
 check "nothing from the file became a setting" bash -c \
     "! grep -Eq '^command = /bin/(sh|false)' $T/inj.conf"
 check "no escape sequence on stdout or stderr" no_esc "$T/inj.conf" "$T/inj.err"
+check "the user's file gives no app to root" bash -c \
+    "sed -n '/^\[app:up\]/,\$p' $T/inj.conf | grep -qx 'user = $APP_USER' && ! grep -Eqx '(user|group) = root' $T/inj.conf"
 
 printf '{"apps": [{"script": "a.js", "uid": "\\u001b]0;pwned\\u0007x"}]}\n' > "$U/escuid.json"
 "$TENDCTL" import pm2 --env-dir "$U/env" "$U/escuid.json" >/dev/null 2>"$T/escuid.err"
