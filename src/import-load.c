@@ -169,6 +169,7 @@ load_json(struct import_src *im)
 struct ywalk {
 	yaml_document_t	*doc;
 	size_t		 nodes;
+	size_t		 bytes;		/* of scalars, aliases expanded */
 	const char	*why;
 };
 
@@ -222,6 +223,13 @@ yaml_to_json(struct ywalk *w, yaml_node_t *n, int depth)
 	}
 	switch (n->type) {
 	case YAML_SCALAR_NODE:
+		/* An alias of a long string, many times over, is a small
+		 * file and a huge tree: count what the copies would take. */
+		if ((w->bytes += n->data.scalar.length) > IMPORT_MAX_JSON) {
+			w->why = "too large once its aliases are expanded "
+			    "(more than 16 MiB of text)";
+			return NULL;
+		}
 		return yaml_scalar(n);
 	case YAML_SEQUENCE_NODE:
 		if ((o = json_array()) == NULL)
@@ -247,6 +255,12 @@ yaml_to_json(struct ywalk *w, yaml_node_t *n, int depth)
 			v = yaml_document_get_node(w->doc, p->value);
 			if (k == NULL || k->type != YAML_SCALAR_NODE) {
 				w->why = "a mapping key that is not a scalar";
+				goto bad;
+			}
+			if ((w->bytes += k->data.scalar.length) >
+			    IMPORT_MAX_JSON) {
+				w->why = "too large once its aliases are "
+				    "expanded (more than 16 MiB of text)";
 				goto bad;
 			}
 			c = yaml_to_json(w, v, depth + 1);

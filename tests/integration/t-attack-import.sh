@@ -6,7 +6,8 @@
 # write is not root's code; --env-dir cannot be bent, by a symbolic link
 # or by the file's own code, into a root-only directory; names and values
 # cannot add lines to the printed tend.conf or reach the terminal as
-# escape sequences; the user's file names no other user or group.
+# escape sequences; the user's file names no other user or group; a YAML
+# alias bomb is refused, not expanded.
 . "$(dirname "$0")/../lib.sh"
 [ "$(id -u)" = 0 ] || { echo "skip - needs root"; done_testing; }
 app_user || { not_ok "create the app's user"; done_testing; }
@@ -140,6 +141,25 @@ chown "$APP_USER:" "$U/escthrow.config.js"
 "$TENDCTL" import pm2 --env-dir "$U/env" "$U/escthrow.config.js" >/dev/null 2>"$T/escthrow.err"
 check "node's error: exit 1, named" grep -q "bad" "$T/escthrow.err"
 check "without its escape sequence" no_esc "$T/escthrow.err"
+
+# --- bounded reading -----------------------------------------------------------
+{
+	printf 's: &s "%s"\napps:\n' "$(head -c 1048576 /dev/zero | tr '\0' x)"
+	for _ in $(seq 1 2000); do printf ' - *s\n'; done
+} > "$U/bomb.yaml"
+(ulimit -v 1048576; "$TENDCTL" import pm2 --env-dir "$U/env" "$U/bomb.yaml") \
+    >/dev/null 2>"$T/bomb.err"
+check "a YAML alias bomb (2000 x 1 MiB): exit 1" test $? = 1
+check "refused for its size, not by running out of memory" \
+    grep -q "too large" "$T/bomb.err"
+head -c 200000 /dev/zero | tr '\0' '[' > "$U/deep.json"
+"$TENDCTL" import pm2 --env-dir "$U/env" "$U/deep.json" >/dev/null 2>"$T/deep.err"
+check "JSON nested 200000 deep: exit 1, jansson's reason" \
+    bash -c "test $? = 1 && grep -q 'maximum parsing depth' $T/deep.err"
+truncate -s 17M "$U/huge.json"
+"$TENDCTL" import pm2 --env-dir "$U/env" "$U/huge.json" >/dev/null 2>"$T/huge.err"
+check "a 17 MiB file: exit 1, not read" \
+    bash -c "test $? = 1 && grep -q 'larger than 16 MiB' $T/huge.err"
 
 attack_checks_import() {
 	victim_intact "root's victim files: same owner, mode, content; nothing new"
