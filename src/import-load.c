@@ -5,6 +5,7 @@
  * the file's owner when that is not root), bounded in size and time.
  */
 #define _GNU_SOURCE
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <ctype.h>
@@ -427,7 +428,7 @@ close_others(int keep)
  * LOGNAME and LANG only, and the file's directory to start in. */
 static void __attribute__((noreturn))
 node_child(const char *abs, int expr, struct passwd *pw, int out, int errfd,
-    int report)
+    int report, pid_t parent)
 {
 	const char	*path = getenv("PATH"), *lang = getenv("LANG");
 	char		*pathc = NULL, *langc = NULL, *dir = NULL;
@@ -457,6 +458,12 @@ node_child(const char *abs, int expr, struct passwd *pw, int out, int errfd,
 		if (chdir(dirname(dir)) != 0 && chdir("/") != 0)
 			goto bad;
 	}
+	/* tendctl killed (^C reaches its process group, not this
+	 * session): node dies too, or it would run on past any timeout.
+	 * After setuid(), which clears it. */
+	if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0 ||
+	    (parent != 0 && getppid() != parent))
+		goto bad;
 	execlp("node", "node", "-e", node_loader, abs, expr ? "expr" : "module",
 	    (char *)NULL);
 bad:
@@ -514,7 +521,7 @@ load_js(struct import_src *im, const char *jsonwhy)
 	int		 po[2], pe[2], pr[2], status, e, n, open_fds, fd;
 	ssize_t		 r;
 	uint64_t	 deadline;
-	pid_t		 pid;
+	pid_t		 pid, parent;
 	json_error_t	 jerr;
 	json_t		*v;
 
@@ -535,13 +542,18 @@ load_js(struct import_src *im, const char *jsonwhy)
 	/* Root: node is the first process of a PID namespace of its own,
 	 * so whatever it starts, even in a session of its own, dies with
 	 * it or with the timeout's SIGKILL. */
+	parent = getpid();
 	if (geteuid() == 0 && unshare(CLONE_NEWPID) != 0)
-		js_die(im, jsonwhy, "unshare(CLONE_NEWPID): %s",
-		    strerror(errno));
+		fprintf(stderr, "tendctl: %s: no PID namespace for node (%s): "
+		    "what the file starts in a session of its own may outlive "
+		    "the import\n", im->file, strerror(errno));
+	else if (geteuid() == 0)
+		parent = 0;	/* the namespace's first: its getppid() is 0 */
 	if ((pid = fork()) == -1)
 		js_die(im, jsonwhy, "fork: %s", strerror(errno));
 	if (pid == 0)
-		node_child(abs, jsonwhy != NULL, pw, po[1], pe[1], pr[1]);
+		node_child(abs, jsonwhy != NULL, pw, po[1], pe[1], pr[1],
+		    parent);
 	close(po[1]);
 	close(pe[1]);
 	close(pr[1]);

@@ -52,6 +52,19 @@ check "node has the user's groups" has "$T/spy.conf" \
 check "nothing the file started outlives the import" \
     wait_for "escaped process gone" 5 bash -c "! pgrep -f '$T/[e]scaped'"
 
+# tendctl killed while node runs (^C, a closed SSH session): node goes
+# with it, not on for ever as the user.
+printf 'while (true) {}\n' > "$U/spin.config.js"
+chown "$APP_USER:" "$U/spin.config.js"
+"$TENDCTL" import pm2 --timeout 1h --env-dir "$U/env" "$U/spin.config.js" \
+    >/dev/null 2>&1 &
+imp=$!
+wait_for "node runs the file" 10 pgrep -f "$U/[s]pin.config.js" >/dev/null
+kill -TERM "$imp"
+wait "$imp" 2>/dev/null
+check "tendctl killed mid-import: node goes too" \
+    wait_for "node gone" 5 bash -c "! pgrep -f '$U/[s]pin.config.js'"
+
 # --- a root-owned file below the user's directory -----------------------------
 install -d -o "$APP_USER" -g "$APP_USER" "$U/node_modules/tend-probe-uid"
 echo 'module.exports = process.getuid();' > "$U/node_modules/tend-probe-uid/index.js"
