@@ -7,6 +7,7 @@
 #define _GNU_SOURCE
 #include <sys/prctl.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <ctype.h>
 #include <errno.h>
@@ -543,13 +544,17 @@ load_js(struct import_src *im, const char *jsonwhy)
 	 * so whatever it starts, even in a session of its own, dies with
 	 * it or with the timeout's SIGKILL. */
 	parent = getpid();
-	if (geteuid() == 0 && unshare(CLONE_NEWPID) != 0)
+	pid = -1;
+	/* clone() as fork() does, the child alone in the new namespace
+	 * (unshare() would put tendctl's next children there too). */
+	if (geteuid() == 0 && (pid = (pid_t)syscall(SYS_clone,
+	    CLONE_NEWPID | SIGCHLD, NULL, NULL, NULL, NULL)) == -1)
 		fprintf(stderr, "tendctl: %s: no PID namespace for node (%s): "
 		    "what the file starts in a session of its own may outlive "
 		    "the import\n", im->file, strerror(errno));
 	else if (geteuid() == 0)
 		parent = 0;	/* the namespace's first: its getppid() is 0 */
-	if ((pid = fork()) == -1)
+	if (pid == -1 && (pid = fork()) == -1)
 		js_die(im, jsonwhy, "fork: %s", strerror(errno));
 	if (pid == 0)
 		node_child(abs, jsonwhy != NULL, pw, po[1], pe[1], pr[1],
