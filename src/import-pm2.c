@@ -17,6 +17,7 @@
  */
 #define _GNU_SOURCE
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -1131,42 +1132,149 @@ app_list(struct imp *im, json_t *root)
 	    "or a dump.pm2");
 }
 
+/* Make base in dirfd (never an existing file or a link), write text,
+ * fsync; chown it first when asked.  *made: it was created (and is to be
+ * removed if the import fails).  Returns 0 or an errno. */
+static int
+envfile_put(int dirfd, const char *base, const char *text, size_t len,
+    int chown_to, uid_t uid, gid_t gid, int *made)
+{
+	size_t	off;
+	ssize_t	w;
+	int	fd, e;
+
+	if ((fd = openat(dirfd, base, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW |
+	    O_CLOEXEC, 0600)) == -1)
+		return errno;
+	*made = 1;
+	if (chown_to && fchown(fd, uid, gid) != 0)
+		goto bad;
+	for (off = 0; off < len; off += (size_t)w)
+		if ((w = write(fd, text + off, len - off)) < 0) {
+			if (errno == EINTR) {
+				w = 0;
+				continue;
+			}
+			goto bad;
+		}
+	if (fsync(fd) != 0)
+		goto bad;
+	return close(fd) != 0 ? errno : 0;
+bad:
+	e = errno;
+	close(fd);
+	return e;
+}
+
+/* The same as uid:gid, in a child process: the kernel decides, as for
+ * anything else that user does in their directory. */
+static int
+envfile_put_as(int dirfd, const char *base, const char *text, size_t len,
+    uid_t uid, gid_t gid, int *made)
+{
+	int	p[2], r[2] = { EIO, 0 }, status;
+	size_t	got = 0;
+	ssize_t	n;
+	pid_t	pid;
+
+	if (pipe2(p, O_CLOEXEC) != 0)
+		return errno;
+	fflush(NULL);
+	if ((pid = fork()) == -1) {
+		r[0] = errno;
+		close(p[0]);
+		close(p[1]);
+		return r[0];
+	}
+	if (pid == 0) {
+		close(p[0]);
+		r[1] = 0;
+		if (setgroups(1, &gid) != 0 || setgid(gid) != 0 ||
+		    setuid(uid) != 0)
+			r[0] = errno;
+		else
+			r[0] = envfile_put(dirfd, base, text, len, 0, 0, 0,
+			    &r[1]);
+		(void)!write(p[1], r, sizeof(r));
+		_exit(0);
+	}
+	close(p[1]);
+	while (got < sizeof(r)) {
+		n = read(p[0], (char *)r + got, sizeof(r) - got);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		got += (size_t)n;
+	}
+	close(p[0]);
+	while (waitpid(pid, &status, 0) == -1 && errno == EINTR)
+		;
+	if (got < sizeof(r)) {
+		r[0] = EIO;
+		r[1] = 0;
+	}
+	*made = r[1];
+	return r[0];
+}
+
+/* Root makes the .env files itself only in a directory that only root
+ * may write (and chowns them to the app's user); in any other, as the
+ * app's user (else the directory's owner) makes them: root does not act
+ * in a user's directory. */
 static void
 write_envfiles(struct imp *im)
 {
-	size_t	 i, off;
-	ssize_t	 w;
-	int	 fd;
-	struct out *o;
+	struct stat	 st;
+	struct passwd	*pw;
+	struct out	*o;
+	size_t		 i;
+	int		 e, as_user = 0;
+	uid_t		 uid;
+	gid_t		 gid;
+	char		 who[64];
 
+	if (geteuid() == 0) {
+		if (fstat(im->envfd, &st) != 0)
+			import_fail(im, "--env-dir %s: %s", im->envdir,
+			    strerror(errno));
+		as_user = st.st_uid != 0 || st.st_mode & S_IWOTH ||
+		    (st.st_mode & S_IWGRP && st.st_gid != 0);
+	}
 	for (i = 0; i < im->n; i++) {
 		o = &im->apps[i];
 		if (o->secrets == NULL)
 			continue;
-		fd = openat(im->envfd, o->envbase, O_WRONLY | O_CREAT | O_EXCL |
-		    O_NOFOLLOW | O_CLOEXEC, 0600);
-		if (fd == -1)
-			import_fail(im, "%s: %s%s", o->envfile, strerror(errno),
-			    errno == EEXIST ? " (not overwritten: remove it or "
-			    "use --env-dir)" : "");
-		o->written = 1;
-		/* Root imports for the app's user, who must read it. */
-		if (geteuid() == 0 && o->has_user &&
-		    fchown(fd, o->uid, o->gid) != 0)
-			import_fail(im, "%s: chown: %s", o->envfile,
-			    strerror(errno));
-		for (off = 0; off < o->secretslen; off += (size_t)w)
-			if ((w = write(fd, o->secrets + off,
-			    o->secretslen - off)) < 0) {
-				if (errno == EINTR) {
-					w = 0;
-					continue;
-				}
-				import_fail(im, "%s: %s", o->envfile,
-				    strerror(errno));
-			}
-		if (fsync(fd) != 0 || close(fd) != 0)
-			import_fail(im, "%s: %s", o->envfile, strerror(errno));
+		if (!as_user) {
+			e = envfile_put(im->envfd, o->envbase, o->secrets,
+			    o->secretslen, geteuid() == 0 && o->has_user,
+			    o->uid, o->gid, &o->written);
+			if (e != 0)
+				import_fail(im, "%s: %s%s", o->envfile,
+				    strerror(e), e == EEXIST ? " (not "
+				    "overwritten: remove it or use --env-dir)" :
+				    "");
+			continue;
+		}
+		if (o->has_user) {
+			uid = o->uid;
+			gid = o->gid;
+		} else {
+			uid = st.st_uid;
+			gid = (pw = getpwuid(uid)) != NULL ? pw->pw_gid :
+			    st.st_gid;
+		}
+		if ((pw = getpwuid(uid)) != NULL)
+			snprintf(who, sizeof(who), "%s", pw->pw_name);
+		else
+			snprintf(who, sizeof(who), "uid %u", (unsigned)uid);
+		e = envfile_put_as(im->envfd, o->envbase, o->secrets,
+		    o->secretslen, uid, gid, &o->written);
+		if (e != 0)
+			import_fail(im, "%s: %s (made as %s: %s is not root's "
+			    "alone)%s", o->envfile, strerror(e), who,
+			    im->envdir, e == EEXIST ? " (not overwritten: "
+			    "remove it or use --env-dir)" : "");
 	}
 }
 

@@ -4,7 +4,8 @@
 # terminal, no environment, no open files, no directory, no process left
 # behind); a root-owned file below a directory the user (or anyone) may
 # write is not root's code; --env-dir cannot be bent, by a symbolic link
-# or by the file's own code, into a root-only directory; names and values
+# or by the file's own code, into a root-only directory, and in a user's
+# directory the .env files are made as the app's user; names and values
 # cannot add lines to the printed tend.conf or reach the terminal as
 # escape sequences; the user's file names no other user or group; a YAML
 # alias bomb is refused, not expanded.
@@ -120,6 +121,15 @@ chown "$APP_USER:" "$U/swap.config.js"
 check "the file swapped --env-dir for a link while node ran: import exits 0" test $? = 0
 check "the env file is in the directory named when import began" \
     test "$(stat -c '%a %U' "$U/env2.old/swap.env" 2>&1)" = "600 $APP_USER"
+
+# In a directory the user owns, the file is the user's doing: where the
+# user may not make files (their own 0555 directory), neither may root.
+install -d -o "$APP_USER" -g "$APP_USER" -m 555 "$U/ro"
+"$TENDCTL" import pm2 --env-dir "$U/ro" "$U/sec.config.js" >"$T/ro.out" 2>"$T/ro.err"
+check "--env-dir the user may not write: exit 1" test $? = 1
+check "the reason: permission denied, made as the app's user" \
+    grep -q "sec.env: Permission denied (made as $APP_USER" "$T/ro.err"
+check "and no file there" test -z "$(ls -A "$U/ro")"
 
 # --- names and values that would add lines or reach the terminal ---------------
 cat > "$U/inj.json" <<EOF
