@@ -165,6 +165,20 @@ chown "$APP_USER:" "$U/escthrow.config.js"
 check "node's error: exit 1, named" grep -q "bad" "$T/escthrow.err"
 check "without its escape sequence" no_esc "$T/escthrow.err"
 
+# Shell words in args stay words: tend runs /bin/sh -c 'exec COMMAND'.
+cat > "$U/sh.json" <<'JSON'
+{ "apps": [ { "name": "sh", "script": "/usr/bin/printf", "interpreter": "none",
+  "args": ["%s\\n", "$(touch pwned)", "`touch pwned`", "a'b", "x;y", "*", "~", "a b", "$HOME"] } ] }
+JSON
+chown "$APP_USER:" "$U/sh.json"
+"$TENDCTL" import pm2 --env-dir "$U/env" "$U/sh.json" >"$T/sh.conf" 2>"$T/sh.err"
+check "args with shell metacharacters: exit 0" test $? = 0
+cmd=$(sed -n 's/^command = //p' "$T/sh.conf")
+(cd "$T" && /bin/sh -c "exec $cmd") >"$T/sh.words" 2>&1
+printf '%s\n' '$(touch pwned)' '`touch pwned`' "a'b" 'x;y' '*' '~' 'a b' '$HOME' >"$T/sh.want"
+check "the command gives the program exactly the args" cmp "$T/sh.want" "$T/sh.words"
+check "and ran nothing of them" test ! -e "$T/pwned"
+
 # --- bounded reading -----------------------------------------------------------
 {
 	printf 's: &s "%s"\napps:\n' "$(head -c 1048576 /dev/zero | tr '\0' x)"
