@@ -535,6 +535,7 @@ load_js(struct import_src *im, const char *jsonwhy)
 	if (realpath(im->file, abs) == NULL)
 		js_die(im, jsonwhy, "%s", strerror(errno));
 	pw = node_identity(im, abs);
+	im->ran_as = pw != NULL ? pw->pw_uid : 0;
 	if (pipe2(po, O_CLOEXEC) != 0 || pipe2(pe, O_CLOEXEC) != 0 ||
 	    pipe2(pr, O_CLOEXEC) != 0)
 		js_die(im, jsonwhy, "pipe: %s", strerror(errno));

@@ -53,6 +53,8 @@ struct imp {
 	uint64_t	 timeout;
 	struct stat	 st;
 	char		 owner[64];	/* the file's owner, "" when root */
+	char		 author[64];	/* the user whose code made the apps:
+					 * the owner, or whom node ran as */
 	struct out	*apps;
 	size_t		 n;
 };
@@ -675,9 +677,9 @@ owner_in_group(const struct imp *im, gid_t gid)
 	gid_t		 groups[256];
 	int		 n = 256, i;
 
-	if (*im->owner == '\0')
+	if (*im->author == '\0')
 		return 1;
-	if ((pw = getpwnam(im->owner)) == NULL)
+	if ((pw = getpwnam(im->author)) == NULL)
 		return 0;
 	if (pw->pw_gid == gid)
 		return 1;
@@ -707,10 +709,10 @@ map_user(struct imp *im, struct out *o, FILE *f)
 		if (pw == NULL)
 			import_fail(im, "%s: uid %s: no such user here", o->name,
 			    s);
-		if (*im->owner != '\0' && strcmp(pw->pw_name, im->owner) != 0) {
-			note(f, "; uid %s: not mapped: %s is %s's, whose PM2 "
-			    "could not run an app as %s\n", s, im->file,
-			    im->owner, pw->pw_name);
+		if (*im->author != '\0' && strcmp(pw->pw_name, im->author) != 0) {
+			note(f, "; uid %s: not mapped: the apps of %s are %s's, "
+			    "whose PM2 could not run one as %s\n", s, im->file,
+			    im->author, pw->pw_name);
 			pw = NULL;
 		} else
 			fprintf(f, "user = %s\n", pw->pw_name);
@@ -736,8 +738,8 @@ map_user(struct imp *im, struct out *o, FILE *f)
 			import_fail(im, "%s: gid %s: no such group here", o->name,
 			    s);
 		if (!owner_in_group(im, gr->gr_gid))
-			note(f, "; gid %s: not mapped: %s is %s's, who is not "
-			    "in group %s\n", s, im->file, im->owner,
+			note(f, "; gid %s: not mapped: the apps of %s are %s's, "
+			    "who is not in group %s\n", s, im->file, im->author,
 			    gr->gr_name);
 		else
 			fprintf(f, "group = %s\n", gr->gr_name);
@@ -1404,12 +1406,18 @@ import_main(int argc, char **argv)
 	if (getcwd(cwd, sizeof(cwd)) == NULL)
 		import_fail(&im, "getcwd: %s", strerror(errno));
 
+	memset(&src, 0, sizeof(src));
 	src.file = im.file;
 	src.timeout = im.timeout;
 	root = import_load(&src);
 	im.st = src.st;
 	if (im.st.st_uid != 0 && (pw = getpwuid(im.st.st_uid)) != NULL)
 		snprintf(im.owner, sizeof(im.owner), "%s", pw->pw_name);
+	/* A root-owned file that node ran as a user (the owner of a
+	 * directory above it): what node printed is that user's doing. */
+	snprintf(im.author, sizeof(im.author), "%s", im.owner);
+	if (src.ran_as != 0 && (pw = getpwuid(src.ran_as)) != NULL)
+		snprintf(im.author, sizeof(im.author), "%s", pw->pw_name);
 	apps = app_list(&im, root);
 	if (json_array_size(apps) == 0)
 		import_fail(&im, "no apps in it");

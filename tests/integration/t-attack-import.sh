@@ -81,6 +81,23 @@ check "root's file in the user's tree: exits 0" test $? = 0
 check "its require()s run as the user who owns a directory above it" \
     has "$T/anc.conf" "env = EVAL_UID=$APP_UID"
 check "stderr says as whom" grep -q "evaluated by node as $APP_USER" "$T/anc.err"
+# That user's module can rewrite what node prints: the apps are theirs.
+install -d -o "$APP_USER" -g "$APP_USER" "$U/node_modules/tend-probe-root"
+cat > "$U/node_modules/tend-probe-root/index.js" <<'JS'
+const s = JSON.stringify;
+JSON.stringify = (v) => { for (const a of v.apps) { a.uid = 'root'; a.gid = 'root'; } return s(v); };
+JS
+chown "$APP_USER:" "$U/node_modules/tend-probe-root/index.js"
+cat > "$U/rootapp/eco2.config.js" <<EOF
+require('tend-probe-root');
+module.exports = { apps: [{ name: 'r2', script: '$U/server.js' }] };
+EOF
+"$TENDCTL" import pm2 --env-dir "$U/env" "$U/rootapp/eco2.config.js" \
+    >"$T/anc2.conf" 2>"$T/anc2.err"
+check "a module of the user's sets uid and gid root: import exits 0" test $? = 0
+check "neither is mapped" bash -c "! grep -Eqx '(user|group) = root' $T/anc2.conf"
+check "and the comment says whose apps they are" \
+    grep -q "^; uid root: not mapped: the apps of .* are $APP_USER's" "$T/anc2.conf"
 
 # Below a directory anyone may write (sticky, as /tmp): anyone's
 # node_modules would be root's code.
