@@ -723,6 +723,13 @@ map_user(struct imp *im, struct out *o, FILE *f)
 		fprintf(f, "user = %s\n", im->owner);
 		note(f, "; PM2 ran as %s, the owner of %s\n", im->owner,
 		    im->file);
+	} else if (pw == NULL && *im->author != '\0') {
+		/* Root's file, but what node printed is the author's. */
+		pw = getpwnam(im->author);
+		fprintf(f, "user = %s\n", im->author);
+		note(f, "; node evaluated %s as %s, the owner of a directory "
+		    "above it: these apps are %s's\n", im->file, im->author,
+		    im->author);
 	} else if (pw == NULL)
 		note(f, "; user = NAME   PM2 ran this app as root: give it "
 		    "a user of its own\n");

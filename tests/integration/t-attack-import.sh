@@ -96,6 +96,7 @@ EOF
     >"$T/anc2.conf" 2>"$T/anc2.err"
 check "a module of the user's sets uid and gid root: import exits 0" test $? = 0
 check "neither is mapped" bash -c "! grep -Eqx '(user|group) = root' $T/anc2.conf"
+check "user = the user node ran as" has "$T/anc2.conf" "user = $APP_USER"
 check "and the comment says whose apps they are" \
     grep -q "^; uid root: not mapped: the apps of .* are $APP_USER's" "$T/anc2.conf"
 
