@@ -306,6 +306,46 @@ yaml_to_json(struct ywalk *w, yaml_node_t *n, int depth)
 	}
 }
 
+/* libyaml's scanner takes time in the square of the nesting: a file of
+ * nothing but "[" (8 MB of them) keeps it busy for many minutes before
+ * the walk below could refuse the depth.  So the events come first,
+ * stopping at the depth the walk allows, then the document is loaded. */
+static void
+yaml_depth_check(struct import_src *im, const char *buf, size_t len)
+{
+	yaml_parser_t	parser;
+	yaml_event_t	ev;
+	int		depth = 0, done = 0;
+
+	if (!yaml_parser_initialize(&parser))
+		import_die(im->file, "out of memory");
+	yaml_parser_set_input_string(&parser, (const unsigned char *)buf, len);
+	while (!done) {
+		if (!yaml_parser_parse(&parser, &ev))
+			break;		/* the loader says why, with the line */
+		switch (ev.type) {
+		case YAML_SEQUENCE_START_EVENT:
+		case YAML_MAPPING_START_EVENT:
+			if (++depth > IMPORT_MAX_DEPTH)
+				import_die(im->file, "line %zu: nested more "
+				    "than %d deep", ev.start_mark.line + 1,
+				    IMPORT_MAX_DEPTH);
+			break;
+		case YAML_SEQUENCE_END_EVENT:
+		case YAML_MAPPING_END_EVENT:
+			depth--;
+			break;
+		case YAML_STREAM_END_EVENT:
+			done = 1;
+			break;
+		default:
+			break;
+		}
+		yaml_event_delete(&ev);
+	}
+	yaml_parser_delete(&parser);
+}
+
 static json_t *
 load_yaml(struct import_src *im)
 {
@@ -316,6 +356,7 @@ load_yaml(struct import_src *im)
 	size_t		 len;
 	char		*buf = read_file(im, &len);
 
+	yaml_depth_check(im, buf, len);
 	if (!yaml_parser_initialize(&parser))
 		import_die(im->file, "out of memory");
 	yaml_parser_set_input_string(&parser, (unsigned char *)buf, len);

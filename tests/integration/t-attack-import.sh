@@ -210,6 +210,11 @@ ldd "$TENDCTL" 2>/dev/null | grep -q libasan && lim=unlimited
 check "a YAML alias bomb (2000 x 1 MiB): exit 1" test $? = 1
 check "refused for its size, not by running out of memory" \
     grep -q "too large" "$T/bomb.err"
+# libyaml's time grows with the square of the nesting: refused early.
+head -c 2000000 /dev/zero | tr '\0' '[' > "$U/deep.yaml"
+timeout 60 "$TENDCTL" import pm2 --env-dir "$U/env" "$U/deep.yaml" >/dev/null 2>"$T/deepy.err"
+check "YAML nested 2000000 deep: exit 1" test $? = 1
+check "refused for its depth, at the line" grep -q "line 1: nested more than 64 deep" "$T/deepy.err"
 head -c 200000 /dev/zero | tr '\0' '[' > "$U/deep.json"
 "$TENDCTL" import pm2 --env-dir "$U/env" "$U/deep.json" >/dev/null 2>"$T/deep.err"
 check "JSON nested 200000 deep: exit 1, jansson's reason" \
