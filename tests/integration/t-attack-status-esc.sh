@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # The app's user writes an escape sequence where tendd quotes it back: a
 # key of its env_file that is not a key ends up in the app's reason.
-# tendctl status (the table) and tendctl top show the reason with the
-# control characters as '?', never as an escape sequence to the admin's
-# terminal; status --json keeps the text as it is, for programs.
+# tendctl status (the table), tendctl top and the error of a command
+# (restart) show the reason with the control characters as '?', never as
+# an escape sequence to the admin's terminal; status --json keeps the
+# text as it is, for programs.
 . "$(dirname "$0")/../lib.sh"
 [ "$(id -u)" = 0 ] || { echo "skip - needs root"; done_testing; }
 app_user || { not_ok "create the app's user"; done_testing; }
@@ -30,6 +31,9 @@ check "status --json keeps the text as it is" \
 tctl status >"$T/status.out" 2>&1
 check "tendctl status shows the reason" grep -q "invalid key '?\]0;pwned??\[2J'" "$T/status.out"
 check "with no escape character" bash -c "! grep -q \$'\\e' $T/status.out"
+timeout 10 "$TENDCTL" -c "$T/tend.conf" restart web >/dev/null 2>"$T/restart.err"
+check "tendctl restart web fails, saying why" grep -q "invalid key" "$T/restart.err"
+check "with no escape character either" bash -c "! grep -q \$'\\e' $T/restart.err"
 # top under a terminal of its own; its own sequences are there, the
 # app's must not be.
 script -qec "stty cols 400 rows 40; timeout -s INT 3 $TENDCTL -c $T/tend.conf top" "$T/top.out" >/dev/null 2>&1
