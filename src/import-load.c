@@ -453,13 +453,23 @@ node_identity(struct import_src *im, const char *abs)
 	return pw;
 }
 
-/* Close every descriptor from 3 up but keep. */
+/* Close every descriptor from 3 up but keep (one by one on a kernel
+ * older than close_range(), 5.9). */
 static int
 close_others(int keep)
 {
-	if ((keep > 3 && close_range(3, (unsigned)keep - 1, 0) != 0) ||
-	    close_range((unsigned)keep + 1, ~0U, 0) != 0)
+	long	max, fd;
+
+	if ((keep <= 3 || close_range(3, (unsigned)keep - 1, 0) == 0) &&
+	    close_range((unsigned)keep + 1, ~0U, 0) == 0)
+		return 0;
+	if (errno != ENOSYS)
 		return -1;
+	if ((max = sysconf(_SC_OPEN_MAX)) < 0 || max > 1048576)
+		max = 1048576;
+	for (fd = 3; fd < max; fd++)
+		if (fd != keep)
+			(void)close((int)fd);
 	return 0;
 }
 
