@@ -309,11 +309,15 @@ lb_raw(struct lbuf *b, const char *s, size_t n)
 	b->s[b->len] = '\0';
 }
 
-/* Text that takes room: a UTF-8 sequence is one column, never split. */
+/* Text that takes room: a UTF-8 sequence is one column, never split.
+ * A reason may quote what the app's user wrote (a key of its env_file):
+ * a control character (C0, DEL, C1) is shown as '?', never sent to the
+ * terminal as the start of an escape sequence. */
 static void
 lb_text(struct lbuf *b, const char *s, size_t n)
 {
-	size_t	i, start;
+	size_t		 i, start;
+	unsigned char	 c;
 
 	for (i = 0; i < n; ) {
 		if (b->max != 0 && b->cols >= b->max)
@@ -321,7 +325,12 @@ lb_text(struct lbuf *b, const char *s, size_t n)
 		start = i++;
 		while (i < n && ((unsigned char)s[i] & 0xC0) == 0x80)
 			i++;
-		lb_raw(b, s + start, i - start);
+		c = (unsigned char)s[start];
+		if (c < 0x20 || c == 0x7f || (c == 0xc2 && i - start == 2 &&
+		    (unsigned char)s[start + 1] <= 0x9f))
+			lb_raw(b, "?", 1);
+		else
+			lb_raw(b, s + start, i - start);
 		b->cols++;
 	}
 }

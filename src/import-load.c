@@ -5,7 +5,9 @@
  * the file's owner when that is not root), bounded in size and time.
  */
 #define _GNU_SOURCE
+#include <sys/prctl.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <ctype.h>
 #include <errno.h>
@@ -15,6 +17,7 @@
 #include <limits.h>
 #include <poll.h>
 #include <pwd.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -58,16 +61,43 @@ static const char node_loader[] =
     "  process.exit(1);"
     "});";
 
+/* Control characters of s (C0, DEL, and C1 as UTF-8 spells them) become
+ * '?': what an ecosystem file or node says reaches a terminal, or a line
+ * of tend.conf, as text and never as an escape sequence or a new line.
+ * A newline that ends s stays when keep_nl. */
+void
+import_clean(char *s, int keep_nl)
+{
+	unsigned char	*p = (unsigned char *)s;
+
+	for (; *p != '\0'; p++) {
+		if (*p == '\n' && keep_nl && p[1] == '\0')
+			break;
+		if (*p < 0x20 || *p == 0x7f)
+			*p = '?';
+		else if (*p == 0xc2 && p[1] >= 0x80 && p[1] <= 0x9f) {
+			p[0] = '?';
+			memmove(p + 1, p + 2, strlen((char *)p + 2) + 1);
+		}
+	}
+}
+
 void
 import_die(const char *file, const char *fmt, ...)
 {
 	va_list	ap;
+	char	*msg, *f;
 
-	fprintf(stderr, "tendctl: %s: ", file);
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	if (vasprintf(&msg, fmt, ap) < 0)
+		msg = NULL;
 	va_end(ap);
-	fputc('\n', stderr);
+	if ((f = strdup(file)) != NULL)
+		import_clean(f, 0);
+	if (msg != NULL)
+		import_clean(msg, 0);
+	fprintf(stderr, "tendctl: %s: %s\n", f != NULL ? f : file,
+	    msg != NULL ? msg : "out of memory");
 	exit(1);
 }
 
@@ -141,6 +171,7 @@ load_json(struct import_src *im)
 struct ywalk {
 	yaml_document_t	*doc;
 	size_t		 nodes;
+	size_t		 bytes;		/* of scalars, aliases expanded */
 	const char	*why;
 };
 
@@ -194,6 +225,13 @@ yaml_to_json(struct ywalk *w, yaml_node_t *n, int depth)
 	}
 	switch (n->type) {
 	case YAML_SCALAR_NODE:
+		/* An alias of a long string, many times over, is a small
+		 * file and a huge tree: count what the copies would take. */
+		if ((w->bytes += n->data.scalar.length) > IMPORT_MAX_JSON) {
+			w->why = "too large once its aliases are expanded "
+			    "(more than 16 MiB of text)";
+			return NULL;
+		}
 		return yaml_scalar(n);
 	case YAML_SEQUENCE_NODE:
 		if ((o = json_array()) == NULL)
@@ -219,6 +257,12 @@ yaml_to_json(struct ywalk *w, yaml_node_t *n, int depth)
 			v = yaml_document_get_node(w->doc, p->value);
 			if (k == NULL || k->type != YAML_SCALAR_NODE) {
 				w->why = "a mapping key that is not a scalar";
+				goto bad;
+			}
+			if ((w->bytes += k->data.scalar.length) >
+			    IMPORT_MAX_JSON) {
+				w->why = "too large once its aliases are "
+				    "expanded (more than 16 MiB of text)";
 				goto bad;
 			}
 			c = yaml_to_json(w, v, depth + 1);
@@ -262,6 +306,46 @@ yaml_to_json(struct ywalk *w, yaml_node_t *n, int depth)
 	}
 }
 
+/* libyaml's scanner takes time in the square of the nesting: a file of
+ * nothing but "[" (8 MB of them) keeps it busy for many minutes before
+ * the walk below could refuse the depth.  So the events come first,
+ * stopping at the depth the walk allows, then the document is loaded. */
+static void
+yaml_depth_check(struct import_src *im, const char *buf, size_t len)
+{
+	yaml_parser_t	parser;
+	yaml_event_t	ev;
+	int		depth = 0, done = 0;
+
+	if (!yaml_parser_initialize(&parser))
+		import_die(im->file, "out of memory");
+	yaml_parser_set_input_string(&parser, (const unsigned char *)buf, len);
+	while (!done) {
+		if (!yaml_parser_parse(&parser, &ev))
+			break;		/* the loader says why, with the line */
+		switch (ev.type) {
+		case YAML_SEQUENCE_START_EVENT:
+		case YAML_MAPPING_START_EVENT:
+			if (++depth > IMPORT_MAX_DEPTH)
+				import_die(im->file, "line %zu: nested more "
+				    "than %d deep", ev.start_mark.line + 1,
+				    IMPORT_MAX_DEPTH);
+			break;
+		case YAML_SEQUENCE_END_EVENT:
+		case YAML_MAPPING_END_EVENT:
+			depth--;
+			break;
+		case YAML_STREAM_END_EVENT:
+			done = 1;
+			break;
+		default:
+			break;
+		}
+		yaml_event_delete(&ev);
+	}
+	yaml_parser_delete(&parser);
+}
+
 static json_t *
 load_yaml(struct import_src *im)
 {
@@ -272,6 +356,7 @@ load_yaml(struct import_src *im)
 	size_t		 len;
 	char		*buf = read_file(im, &len);
 
+	yaml_depth_check(im, buf, len);
 	if (!yaml_parser_initialize(&parser))
 		import_die(im->file, "out of memory");
 	yaml_parser_set_input_string(&parser, (unsigned char *)buf, len);
@@ -302,66 +387,139 @@ mono_ms(void)
 }
 
 /* Root evaluates a file someone else owns as that someone: their code,
- * their privileges.  The same for a root-owned file in a directory a
- * user owns (the require()s next to it are theirs); a directory others
- * may write is refused.  Returns the passwd entry to run node as, or NULL
- * (as the caller). */
+ * their privileges.  The same for a root-owned file below a directory a
+ * user owns: node looks for what it require()s or imports in
+ * node_modules of every directory above the file, so their code would
+ * run too; the nearest such owner is the one.  A file whose directory
+ * others may write is refused, and so is a root-owned file below a
+ * directory anyone may write (sticky or not: /tmp/node_modules is
+ * anyone's).  Returns the passwd entry to run node as, or NULL (as the
+ * caller). */
 static struct passwd *
 node_identity(struct import_src *im, const char *abs)
 {
 	struct passwd	*pw;
 	struct stat	 dst;
-	char		*dcopy;
+	char		*d, *slash;
 	uid_t		 uid = im->st.st_uid;
-	int		 r;
+	int		 first = 1;
 
 	if (geteuid() != 0)
 		return NULL;
-	if ((dcopy = strdup(abs)) == NULL)
+	if ((d = strdup(abs)) == NULL)
 		import_die(im->file, "out of memory");
-	r = stat(dirname(dcopy), &dst);
-	free(dcopy);
-	if (r != 0)
-		import_die(im->file, "its directory: %s", strerror(errno));
-	if (dst.st_mode & (S_IWGRP | S_IWOTH) && !(dst.st_mode & S_ISVTX))
-		import_die(im->file, "its directory may be written by others: "
-		    "run tendctl import as the file's owner, not root");
-	if (uid == 0)
-		uid = dst.st_uid;
+	for (;;) {
+		/* abs is realpath()'s: "/a/b/file", no "." or "//". */
+		if ((slash = strrchr(d, '/')) == NULL)
+			break;
+		if (slash == d)
+			slash[1] = '\0';
+		else
+			*slash = '\0';
+		if (stat(d, &dst) != 0)
+			import_die(im->file, "%s: %s", d, strerror(errno));
+		if (first && dst.st_mode & (S_IWGRP | S_IWOTH) &&
+		    !(dst.st_mode & S_ISVTX))
+			import_die(im->file, "its directory may be written by "
+			    "others: run tendctl import as the file's owner, "
+			    "not root");
+		first = 0;
+		if (uid == 0)
+			uid = dst.st_uid;
+		if (uid != 0)
+			break;
+		if (dst.st_mode & S_IWOTH ||
+		    (dst.st_mode & S_IWGRP && dst.st_gid != 0))
+			import_die(im->file, "%s: may be written by others, and "
+			    "node looks for modules there: root does not "
+			    "evaluate a file below it (chown the file to the "
+			    "app's user, or move it)", d);
+		if (strcmp(d, "/") == 0)
+			break;
+	}
+	free(d);
 	if (uid == 0) {
 		fprintf(stderr, "tendctl: %s: evaluated by node as root, "
-		    "with root's privileges (it and its directory are "
-		    "root's)\n", im->file);
+		    "with root's privileges (it and every directory above "
+		    "it are root's)\n", im->file);
 		return NULL;
 	}
 	if ((pw = getpwuid(uid)) == NULL)
 		import_die(im->file, "its owner, uid %u, has no passwd entry: "
 		    "run tendctl import as the owner", (unsigned)uid);
-	fprintf(stderr, "tendctl: %s: evaluated by node as %s, its owner, "
-	    "not root\n", im->file, pw->pw_name);
+	fprintf(stderr, "tendctl: %s: evaluated by node as %s, %s, not "
+	    "root\n", im->file, pw->pw_name, uid == im->st.st_uid ?
+	    "its owner" : "the owner of a directory above it");
 	return pw;
 }
 
+/* Close every descriptor from 3 up but keep (one by one on a kernel
+ * older than close_range(), 5.9). */
+static int
+close_others(int keep)
+{
+	long	max, fd;
+
+	if ((keep <= 3 || close_range(3, (unsigned)keep - 1, 0) == 0) &&
+	    close_range((unsigned)keep + 1, ~0U, 0) == 0)
+		return 0;
+	if (errno != ENOSYS)
+		return -1;
+	if ((max = sysconf(_SC_OPEN_MAX)) < 0 || max > 1048576)
+		max = 1048576;
+	for (fd = 3; fd < max; fd++)
+		if (fd != keep)
+			(void)close((int)fd);
+	return 0;
+}
+
+/* The child: node, as pw when root hands the file to its owner.  Then it
+ * gets nothing of root's: a session of its own (no controlling terminal
+ * to open as /dev/tty and push keystrokes into), no descriptor but its
+ * pipes, the user's groups and ids, an environment of PATH, HOME, USER,
+ * LOGNAME and LANG only, and the file's directory to start in. */
 static void __attribute__((noreturn))
 node_child(const char *abs, int expr, struct passwd *pw, int out, int errfd,
-    int report)
+    int report, pid_t parent)
 {
-	int	e, devnull;
+	const char	*path = getenv("PATH"), *lang = getenv("LANG");
+	char		*pathc = NULL, *langc = NULL, *dir = NULL;
+	int		 e, devnull;
 
-	setpgid(0, 0);
-	if ((devnull = open("/dev/null", O_RDONLY)) == -1 ||
-	    dup2(devnull, 0) == -1 || dup2(out, 1) == -1 || dup2(errfd, 2) == -1)
+	if (setsid() == -1)
 		goto bad;
-	if (pw != NULL && (initgroups(pw->pw_name, pw->pw_gid) != 0 ||
-	    setgid(pw->pw_gid) != 0 || setuid(pw->pw_uid) != 0 ||
-	    setenv("HOME", pw->pw_dir, 1) != 0 ||
-	    setenv("USER", pw->pw_name, 1) != 0 ||
-	    setenv("LOGNAME", pw->pw_name, 1) != 0))
+	if ((devnull = open("/dev/null", O_RDONLY)) == -1 ||
+	    dup2(devnull, 0) == -1 || dup2(out, 1) == -1 || dup2(errfd, 2) == -1 ||
+	    close_others(report) != 0)
+		goto bad;
+	if (pw != NULL) {
+		if ((path != NULL && (pathc = strdup(path)) == NULL) ||
+		    (lang != NULL && (langc = strdup(lang)) == NULL) ||
+		    (dir = strdup(abs)) == NULL)
+			goto bad;
+		if (initgroups(pw->pw_name, pw->pw_gid) != 0 ||
+		    setgid(pw->pw_gid) != 0 || setuid(pw->pw_uid) != 0 ||
+		    setuid(0) == 0 || clearenv() != 0 ||
+		    setenv("PATH", pathc != NULL ? pathc :
+		    "/usr/local/bin:/usr/bin:/bin", 1) != 0 ||
+		    (langc != NULL && setenv("LANG", langc, 1) != 0) ||
+		    setenv("HOME", pw->pw_dir, 1) != 0 ||
+		    setenv("USER", pw->pw_name, 1) != 0 ||
+		    setenv("LOGNAME", pw->pw_name, 1) != 0)
+			goto bad;
+		if (chdir(dirname(dir)) != 0 && chdir("/") != 0)
+			goto bad;
+	}
+	/* tendctl killed (^C reaches its process group, not this
+	 * session): node dies too, or it would run on past any timeout.
+	 * After setuid(), which clears it. */
+	if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0 ||
+	    (parent != 0 && getppid() != parent))
 		goto bad;
 	execlp("node", "node", "-e", node_loader, abs, expr ? "expr" : "module",
 	    (char *)NULL);
 bad:
-	e = errno;
+	e = errno != 0 ? errno : EPERM;
 	(void)!write(report, &e, sizeof(e));
 	_exit(127);
 }
@@ -415,7 +573,7 @@ load_js(struct import_src *im, const char *jsonwhy)
 	int		 po[2], pe[2], pr[2], status, e, n, open_fds, fd;
 	ssize_t		 r;
 	uint64_t	 deadline;
-	pid_t		 pid;
+	pid_t		 pid, parent;
 	json_error_t	 jerr;
 	json_t		*v;
 
@@ -428,15 +586,31 @@ load_js(struct import_src *im, const char *jsonwhy)
 	if (realpath(im->file, abs) == NULL)
 		js_die(im, jsonwhy, "%s", strerror(errno));
 	pw = node_identity(im, abs);
+	im->ran_as = pw != NULL ? pw->pw_uid : 0;
 	if (pipe2(po, O_CLOEXEC) != 0 || pipe2(pe, O_CLOEXEC) != 0 ||
 	    pipe2(pr, O_CLOEXEC) != 0)
 		js_die(im, jsonwhy, "pipe: %s", strerror(errno));
 	fflush(stdout);
 	fflush(stderr);
-	if ((pid = fork()) == -1)
+	/* Root: node is the first process of a PID namespace of its own,
+	 * so whatever it starts, even in a session of its own, dies with
+	 * it or with the timeout's SIGKILL. */
+	parent = getpid();
+	pid = -1;
+	/* clone() as fork() does, the child alone in the new namespace
+	 * (unshare() would put tendctl's next children there too). */
+	if (geteuid() == 0 && (pid = (pid_t)syscall(SYS_clone,
+	    CLONE_NEWPID | SIGCHLD, NULL, NULL, NULL, NULL)) == -1)
+		fprintf(stderr, "tendctl: %s: no PID namespace for node (%s): "
+		    "what the file starts in a session of its own may outlive "
+		    "the import\n", im->file, strerror(errno));
+	else if (geteuid() == 0)
+		parent = 0;	/* the namespace's first: its getppid() is 0 */
+	if (pid == -1 && (pid = fork()) == -1)
 		js_die(im, jsonwhy, "fork: %s", strerror(errno));
 	if (pid == 0)
-		node_child(abs, jsonwhy != NULL, pw, po[1], pe[1], pr[1]);
+		node_child(abs, jsonwhy != NULL, pw, po[1], pe[1], pr[1],
+		    parent);
 	close(po[1]);
 	close(pe[1]);
 	close(pr[1]);

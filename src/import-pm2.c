@@ -17,6 +17,7 @@
  */
 #define _GNU_SOURCE
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -25,6 +26,7 @@
 #include <libgen.h>
 #include <limits.h>
 #include <pwd.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -47,9 +49,12 @@ struct imp {
 	const char	*file;		/* as given: every message names it */
 	const char	*envname;	/* env_NAME merged over env */
 	char		*envdir;	/* absolute */
+	int		 envfd;		/* it, opened once: files go there */
 	uint64_t	 timeout;
 	struct stat	 st;
 	char		 owner[64];	/* the file's owner, "" when root */
+	char		 author[64];	/* the user whose code made the apps:
+					 * the owner, or whom node ran as */
 	struct out	*apps;
 	size_t		 n;
 };
@@ -64,6 +69,7 @@ struct out {
 	char		*secrets;	/* the .env file's text, or NULL */
 	size_t		 secretslen;
 	char		*envfile;	/* its path */
+	const char	*envbase;	/* its name in envfd */
 	int		 written;	/* envfile made by this run */
 	uid_t		 uid;		/* the user = line's, for the file */
 	gid_t		 gid;
@@ -83,16 +89,39 @@ import_fail(const struct imp *im, const char *fmt, ...)
 {
 	va_list	ap;
 	size_t	i;
+	char	*msg;
 
 	for (i = 0; im != NULL && i < im->n; i++)
 		if (im->apps[i].written)
-			unlink(im->apps[i].envfile);
-	fprintf(stderr, "tendctl: %s: ", im != NULL ? im->file : "import");
+			unlinkat(im->envfd, im->apps[i].envbase, 0);
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	if (vasprintf(&msg, fmt, ap) < 0)
+		msg = NULL;
 	va_end(ap);
-	fputc('\n', stderr);
-	exit(EXIT_FAIL);
+	import_die(im != NULL ? im->file : "import", "%s",
+	    msg != NULL ? msg : "out of memory");
+}
+
+/* A line of a section (or of a .env file) that holds what the PM2 file
+ * says: its control characters are '?', so a name or value adds no line
+ * and sends no escape sequence to the terminal that shows it. */
+static void __attribute__((format(printf, 2, 3)))
+note(FILE *f, const char *fmt, ...)
+{
+	va_list	ap;
+	char	*s;
+	int	 r;
+
+	va_start(ap, fmt);
+	r = vasprintf(&s, fmt, ap);
+	va_end(ap);
+	if (r < 0) {
+		fputs("; (out of memory)\n", f);
+		return;
+	}
+	import_clean(s, 1);
+	fputs(s, f);
+	free(s);
 }
 
 static void __attribute__((noreturn))
@@ -525,7 +554,7 @@ map_env(struct imp *im, struct out *o, FILE *f, FILE *notes, int dump,
 	if (json_is_object(e))
 		json_object_update(merged, e);
 	else if (e != NULL && !json_is_null(e))
-		fprintf(notes, "; env: not an object: not imported\n");
+		note(notes, "; env: not an object: not imported\n");
 	snprintf(key, sizeof(key), "env_%s", im->envname);
 	if (!dump && json_is_object(json_object_get(o->src, key)))
 		json_object_update(merged, json_object_get(o->src, key));
@@ -539,7 +568,7 @@ map_env(struct imp *im, struct out *o, FILE *f, FILE *notes, int dump,
 	fs = open_memstream(&secnames, &secnameslen);
 	if (sec == NULL || fd == NULL || fs == NULL)
 		oom(im);
-	fprintf(sec, "# secrets of PM2 app %s, from %s (tendctl import pm2)\n",
+	note(sec, "# secrets of PM2 app %s, from %s (tendctl import pm2)\n",
 	    pm2name, im->file);
 	json_object_foreach(merged, k, v) {
 		if (dump && shell_var(k, pm2name)) {
@@ -547,17 +576,17 @@ map_env(struct imp *im, struct out *o, FILE *f, FILE *notes, int dump,
 			continue;
 		}
 		if (!env_valid_key(k, strlen(k))) {
-			fprintf(notes, "; env: a variable whose name is not "
+			note(notes, "; env: a variable whose name is not "
 			    "letters, digits and _ . -: not imported\n");
 			continue;
 		}
 		if ((val = scalar_text(v)) == NULL) {
-			fprintf(notes, "; env %s: not a string, number or "
+			note(notes, "; env %s: not a string, number or "
 			    "boolean: not imported\n", k);
 			continue;
 		}
 		if (strcmp(k, "DATABASE_URL") == 0 || strcmp(k, "REDIS_URL") == 0)
-			fprintf(notes, "; %s: tend checks it before every start "
+			note(notes, "; %s: tend checks it before every start "
 			    "(preflight = no turns that off)\n", k);
 		if (strcmp(k, "PORT") == 0 &&
 		    parse_uint(val, 1, 65535, &ul, &why) == 0) {
@@ -575,12 +604,13 @@ map_env(struct imp *im, struct out *o, FILE *f, FILE *notes, int dump,
 	if (fclose(sec) != 0 || fclose(fd) != 0 || fclose(fs) != 0)
 		oom(im);
 	if (ndropped > 0)
-		fprintf(notes, "; not imported from the environment PM2 saved "
+		note(notes, "; not imported from the environment PM2 saved "
 		    "(the shell's of pm2 start; tend sets PATH, HOME, USER, "
 		    "LANG itself): %s\n", dropped);
 	if (nsec > 0) {
 		if (asprintf(&o->envfile, "%s/%s.env", im->envdir, o->name) < 0)
 			oom(im);
+		o->envbase = strrchr(o->envfile, '/') + 1;
 		if (!conf_value_ok(o->envfile))
 			import_fail(im, "%s: --env-dir gives a path a tend.conf "
 			    "line cannot hold", o->name);
@@ -616,11 +646,11 @@ map_instances(json_t *v, FILE *notes)
 		n = ncpu + n;
 		if (n < 1)
 			n = 1;
-		fprintf(notes, "; instances: PM2's one per CPU (less %ld) is "
+		note(notes, "; instances: PM2's one per CPU (less %ld) is "
 		    "%ld on this machine\n", ncpu - n, n);
 	}
 	if (n > APP_MAX_INSTANCES) {
-		fprintf(notes, "; instances: %ld is more than tend runs of one "
+		note(notes, "; instances: %ld is more than tend runs of one "
 		    "app (%d)\n", n, APP_MAX_INSTANCES);
 		n = APP_MAX_INSTANCES;
 	}
@@ -638,8 +668,33 @@ fmt_size(char *b, size_t len, uint64_t v)
 		snprintf(b, len, "%llu", (unsigned long long)v);
 }
 
+/* May the file's owner give an app this group (theirs, or one they are
+ * in)?  A file of root's may give any. */
+static int
+owner_in_group(const struct imp *im, gid_t gid)
+{
+	struct passwd	*pw;
+	gid_t		 groups[256];
+	int		 n = 256, i;
+
+	if (*im->author == '\0')
+		return 1;
+	if ((pw = getpwnam(im->author)) == NULL)
+		return 0;
+	if (pw->pw_gid == gid)
+		return 1;
+	if (getgrouplist(pw->pw_name, pw->pw_gid, groups, &n) < 0)
+		return 0;
+	for (i = 0; i < n; i++)
+		if (groups[i] == gid)
+			return 1;
+	return 0;
+}
+
 /* The user = line: PM2's uid/user, else the file's owner (PM2 ran the
- * apps as the user whose pm2 read the file). */
+ * apps as the user whose pm2 read the file).  A file a user owns names
+ * no other user, and no group they are not in: their pm2 could not run
+ * an app as anyone else, and root's import must not either. */
 static void
 map_user(struct imp *im, struct out *o, FILE *f)
 {
@@ -654,14 +709,29 @@ map_user(struct imp *im, struct out *o, FILE *f)
 		if (pw == NULL)
 			import_fail(im, "%s: uid %s: no such user here", o->name,
 			    s);
+		if (*im->author != '\0' && strcmp(pw->pw_name, im->author) != 0) {
+			note(f, "; uid %s: not mapped: the apps of %s are %s's, "
+			    "whose PM2 could not run one as %s\n", s, im->file,
+			    im->author, pw->pw_name);
+			pw = NULL;
+		} else
+			fprintf(f, "user = %s\n", pw->pw_name);
 		free(s);
-		fprintf(f, "user = %s\n", pw->pw_name);
-	} else if (*im->owner != '\0') {
+	}
+	if (pw == NULL && *im->owner != '\0') {
 		pw = getpwnam(im->owner);
-		fprintf(f, "user = %s\n; PM2 ran as %s, the owner of %s\n",
-		    im->owner, im->owner, im->file);
-	} else
-		fprintf(f, "; user = NAME   PM2 ran this app as root: give it "
+		fprintf(f, "user = %s\n", im->owner);
+		note(f, "; PM2 ran as %s, the owner of %s\n", im->owner,
+		    im->file);
+	} else if (pw == NULL && *im->author != '\0') {
+		/* Root's file, but what node printed is the author's. */
+		pw = getpwnam(im->author);
+		fprintf(f, "user = %s\n", im->author);
+		note(f, "; node evaluated %s as %s, the owner of a directory "
+		    "above it: these apps are %s's\n", im->file, im->author,
+		    im->author);
+	} else if (pw == NULL)
+		note(f, "; user = NAME   PM2 ran this app as root: give it "
 		    "a user of its own\n");
 	if (pw != NULL) {
 		o->has_user = 1;
@@ -674,8 +744,13 @@ map_user(struct imp *im, struct out *o, FILE *f)
 		if (gr == NULL)
 			import_fail(im, "%s: gid %s: no such group here", o->name,
 			    s);
+		if (!owner_in_group(im, gr->gr_gid))
+			note(f, "; gid %s: not mapped: the apps of %s are %s's, "
+			    "who is not in group %s\n", s, im->file, im->author,
+			    gr->gr_name);
+		else
+			fprintf(f, "group = %s\n", gr->gr_name);
 		free(s);
-		fprintf(f, "group = %s\n", gr->gr_name);
 	}
 }
 
@@ -709,7 +784,7 @@ map_app(struct imp *im, struct out *o, const char *cwd)
 	fprintf(f, "[app:%s]\n", o->name);
 	k = json_string_value(json_object_get(o->src, "name"));
 	if (k != NULL && strcmp(k, o->name) != 0)
-		fprintf(f, "; PM2 name \"%s\" is not a tend name (letters, "
+		note(f, "; PM2 name \"%s\" is not a tend name (letters, "
 		    "digits, _ . -; unique): renamed\n", k);
 
 	/* dir and the script, resolved as PM2 does. */
@@ -774,7 +849,7 @@ map_app(struct imp *im, struct out *o, const char *cwd)
 			continue;
 		}
 		if (interp == NULL) {
-			fprintf(nf, "; node_args %s: the script runs without "
+			note(nf, "; node_args %s: the script runs without "
 			    "an interpreter: not used\n", a);
 			continue;
 		}
@@ -859,7 +934,7 @@ map_app(struct imp *im, struct out *o, const char *cwd)
 			bad = !json_is_string(v) || parse_size(
 			    json_string_value(v), &bytes, &why) != 0;
 		if (bad || bytes < 1024 * 1024)
-			fprintf(nf, "; max_memory_restart: not a size of 1M "
+			note(nf, "; max_memory_restart: not a size of 1M "
 			    "or more: not mapped\n");
 		else {
 			fmt_size(b, sizeof(b), bytes);
@@ -872,7 +947,7 @@ map_app(struct imp *im, struct out *o, const char *cwd)
 			fprintf(f, "kill_timeout = %llums\n",
 			    (unsigned long long)n);
 		else
-			fprintf(nf, "; kill_timeout: not a duration: not "
+			note(nf, "; kill_timeout: not a duration: not "
 			    "mapped\n");
 	}
 	if ((v = json_object_get(o->src, "exp_backoff_restart_delay")) != NULL &&
@@ -892,7 +967,7 @@ map_app(struct imp *im, struct out *o, const char *cwd)
 			fprintf(f, "min_uptime = %llums\n",
 			    (unsigned long long)n);
 		else
-			fprintf(nf, "; min_uptime: not a duration: not "
+			note(nf, "; min_uptime: not a duration: not "
 			    "mapped\n");
 	}
 	if ((v = json_object_get(o->src, "max_restarts")) != NULL &&
@@ -914,7 +989,7 @@ map_app(struct imp *im, struct out *o, const char *cwd)
 		    0)) && json_integer_value(json_array_get(v, 0)) == 0))
 			fprintf(f, "restart = on-failure\n");
 		else if (!(json_is_array(v) && json_array_size(v) == 0))
-			fprintf(nf, "; stop_exit_codes: tend's restart = "
+			note(nf, "; stop_exit_codes: tend's restart = "
 			    "on-failure spares exit code 0 only: not mapped\n");
 	}
 	if (json_is_false(json_object_get(o->src, "autostart")))
@@ -925,13 +1000,13 @@ map_app(struct imp *im, struct out *o, const char *cwd)
 	iv = GET(o->src, "pm_err_log_path", "error_file", "error", "err",
 	    "err_file", "err_log");
 	if (json_is_string(v) || json_is_string(iv))
-		fprintf(f, "; PM2 logged to %s and %s; tend writes both "
+		note(f, "; PM2 logged to %s and %s; tend writes both "
 		    "streams to log_dir/%s.log (tendctl logs %s)\n",
 		    json_is_string(v) ? json_string_value(v) : "~/.pm2/logs",
 		    json_is_string(iv) ? json_string_value(iv) : "~/.pm2/logs",
 		    o->name, o->name);
 	if (json_is_string(GET(o->src, "log_file", "log")))
-		fprintf(nf, "; log_file %s: one log per app in tend\n",
+		note(nf, "; log_file %s: one log per app in tend\n",
 		    json_string_value(GET(o->src, "log_file", "log")));
 
 	/* Everything else, by name, with why. */
@@ -940,7 +1015,7 @@ map_app(struct imp *im, struct out *o, const char *cwd)
 
 		if (strncmp(k, "env_", 4) == 0) {
 			if (!dump && strcmp(k + 4, im->envname) != 0)
-				fprintf(nf, "; %s: not used (import --env %s "
+				note(nf, "; %s: not used (import --env %s "
 				    "takes it)\n", k, k + 4);
 			continue;
 		}
@@ -954,7 +1029,7 @@ map_app(struct imp *im, struct out *o, const char *cwd)
 			    !json_is_false(v) && !(json_is_array(v) &&
 			    json_array_size(v) == 0) && (pk->dflt == NULL ||
 			    txt == NULL || strcmp(txt, pk->dflt) != 0))
-				fprintf(nf, "; %s: not mapped: %s\n", k, pk->why);
+				note(nf, "; %s: not mapped: %s\n", k, pk->why);
 			free(txt);
 			continue;
 		}
@@ -968,7 +1043,7 @@ map_app(struct imp *im, struct out *o, const char *cwd)
 			    json_object_get(o->src, "env"), k) != NULL)
 				continue;
 		}
-		fprintf(nf, "; %s: not a PM2 setting this import knows: "
+		note(nf, "; %s: not a PM2 setting this import knows: "
 		    "not mapped\n", k);
 	}
 	if (fclose(nf) != 0)
@@ -1066,43 +1141,215 @@ app_list(struct imp *im, json_t *root)
 	    "or a dump.pm2");
 }
 
+/* Make base in dirfd (never an existing file or a link), write text,
+ * fsync; chown it first when asked.  *made: it was created (and is to be
+ * removed if the import fails).  Returns 0 or an errno. */
+static int
+envfile_put(int dirfd, const char *base, const char *text, size_t len,
+    int chown_to, uid_t uid, gid_t gid, int *made)
+{
+	size_t	off;
+	ssize_t	w;
+	int	fd, e;
+
+	if ((fd = openat(dirfd, base, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW |
+	    O_CLOEXEC, 0600)) == -1)
+		return errno;
+	*made = 1;
+	if (chown_to && fchown(fd, uid, gid) != 0)
+		goto bad;
+	for (off = 0; off < len; off += (size_t)w)
+		if ((w = write(fd, text + off, len - off)) < 0) {
+			if (errno == EINTR) {
+				w = 0;
+				continue;
+			}
+			goto bad;
+		}
+	if (fsync(fd) != 0)
+		goto bad;
+	return close(fd) != 0 ? errno : 0;
+bad:
+	e = errno;
+	close(fd);
+	return e;
+}
+
+/* The same as uid:gid, in a child process: the kernel decides, as for
+ * anything else that user does in their directory. */
+static int
+envfile_put_as(int dirfd, const char *base, const char *text, size_t len,
+    uid_t uid, gid_t gid, int *made)
+{
+	int	p[2], r[2] = { EIO, 0 }, status;
+	size_t	got = 0;
+	ssize_t	n;
+	pid_t	pid;
+
+	if (pipe2(p, O_CLOEXEC) != 0)
+		return errno;
+	fflush(NULL);
+	if ((pid = fork()) == -1) {
+		r[0] = errno;
+		close(p[0]);
+		close(p[1]);
+		return r[0];
+	}
+	if (pid == 0) {
+		close(p[0]);
+		r[1] = 0;
+		if (setgroups(1, &gid) != 0 || setgid(gid) != 0 ||
+		    setuid(uid) != 0)
+			r[0] = errno;
+		else
+			r[0] = envfile_put(dirfd, base, text, len, 0, 0, 0,
+			    &r[1]);
+		(void)!write(p[1], r, sizeof(r));
+		_exit(0);
+	}
+	close(p[1]);
+	while (got < sizeof(r)) {
+		n = read(p[0], (char *)r + got, sizeof(r) - got);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		got += (size_t)n;
+	}
+	close(p[0]);
+	while (waitpid(pid, &status, 0) == -1 && errno == EINTR)
+		;
+	if (got < sizeof(r)) {
+		r[0] = EIO;
+		r[1] = 0;
+	}
+	*made = r[1];
+	return r[0];
+}
+
+/* Root makes the .env files itself only in a directory that only root
+ * may write (and chowns them to the app's user); in any other, as the
+ * app's user (else the directory's owner) makes them: root does not act
+ * in a user's directory. */
 static void
 write_envfiles(struct imp *im)
 {
-	size_t	 i, off;
-	ssize_t	 w;
-	int	 fd;
-	struct out *o;
+	struct stat	 st;
+	struct passwd	*pw;
+	struct out	*o;
+	size_t		 i;
+	int		 e, as_user = 0;
+	uid_t		 uid;
+	gid_t		 gid;
+	char		 who[64];
 
+	if (geteuid() == 0) {
+		if (fstat(im->envfd, &st) != 0)
+			import_fail(im, "--env-dir %s: %s", im->envdir,
+			    strerror(errno));
+		as_user = st.st_uid != 0 || st.st_mode & S_IWOTH ||
+		    (st.st_mode & S_IWGRP && st.st_gid != 0);
+	}
 	for (i = 0; i < im->n; i++) {
 		o = &im->apps[i];
 		if (o->secrets == NULL)
 			continue;
-		fd = open(o->envfile, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW |
-		    O_CLOEXEC, 0600);
-		if (fd == -1)
-			import_fail(im, "%s: %s%s", o->envfile, strerror(errno),
-			    errno == EEXIST ? " (not overwritten: remove it or "
-			    "use --env-dir)" : "");
-		o->written = 1;
-		/* Root imports for the app's user, who must read it. */
-		if (geteuid() == 0 && o->has_user &&
-		    fchown(fd, o->uid, o->gid) != 0)
-			import_fail(im, "%s: chown: %s", o->envfile,
-			    strerror(errno));
-		for (off = 0; off < o->secretslen; off += (size_t)w)
-			if ((w = write(fd, o->secrets + off,
-			    o->secretslen - off)) < 0) {
-				if (errno == EINTR) {
-					w = 0;
-					continue;
-				}
-				import_fail(im, "%s: %s", o->envfile,
-				    strerror(errno));
-			}
-		if (fsync(fd) != 0 || close(fd) != 0)
-			import_fail(im, "%s: %s", o->envfile, strerror(errno));
+		if (!as_user) {
+			e = envfile_put(im->envfd, o->envbase, o->secrets,
+			    o->secretslen, geteuid() == 0 && o->has_user,
+			    o->uid, o->gid, &o->written);
+			if (e != 0)
+				import_fail(im, "%s: %s%s", o->envfile,
+				    strerror(e), e == EEXIST ? " (not "
+				    "overwritten: remove it or use --env-dir)" :
+				    "");
+			continue;
+		}
+		if (o->has_user) {
+			uid = o->uid;
+			gid = o->gid;
+		} else {
+			uid = st.st_uid;
+			gid = (pw = getpwuid(uid)) != NULL ? pw->pw_gid :
+			    st.st_gid;
+		}
+		if ((pw = getpwuid(uid)) != NULL)
+			snprintf(who, sizeof(who), "%s", pw->pw_name);
+		else
+			snprintf(who, sizeof(who), "uid %u", (unsigned)uid);
+		e = envfile_put_as(im->envfd, o->envbase, o->secrets,
+		    o->secretslen, uid, gid, &o->written);
+		if (e != 0)
+			import_fail(im, "%s: %s (made as %s: %s is not root's "
+			    "alone)%s", o->envfile, strerror(e), who,
+			    im->envdir, e == EEXIST ? " (not overwritten: "
+			    "remove it or use --env-dir)" : "");
 	}
+}
+
+static void __attribute__((noreturn, format(printf, 2, 3)))
+envdir_fail(const char *dir, const char *fmt, ...)
+{
+	va_list	ap;
+	char	*msg;
+
+	va_start(ap, fmt);
+	if (vasprintf(&msg, fmt, ap) < 0)
+		msg = NULL;
+	va_end(ap);
+	import_die("--env-dir", "%s: %s", dir, msg != NULL ? msg :
+	    "out of memory");
+}
+
+/* --env-dir, opened once: the .env files are made in that directory
+ * with openat(), whatever happens to its path later (the ecosystem
+ * file's own code runs in between).  Root opens it a name at a time and
+ * follows no symbolic link: a link the app's user made would have root
+ * make a file of theirs in a directory of root's.  *abs: its path. */
+static int
+open_envdir(const char *dir, char **abs)
+{
+	struct stat	 a, b;
+	char		*copy, *comp, *save = NULL;
+	int		 fd, nfd;
+
+	if (geteuid() != 0) {
+		if ((*abs = realpath(dir, NULL)) == NULL)
+			envdir_fail(dir, "%s", strerror(errno));
+		if ((fd = open(*abs, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1)
+			envdir_fail(dir, "%s", strerror(errno));
+		return fd;
+	}
+	if ((copy = strdup(dir)) == NULL)
+		envdir_fail(dir, "out of memory");
+	if ((fd = open(*dir == '/' ? "/" : ".", O_RDONLY | O_DIRECTORY |
+	    O_CLOEXEC)) == -1)
+		envdir_fail(dir, "%s", strerror(errno));
+	for (comp = strtok_r(copy, "/", &save); comp != NULL;
+	    comp = strtok_r(NULL, "/", &save)) {
+		if (strcmp(comp, ".") == 0)
+			continue;
+		nfd = openat(fd, comp, O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
+		    O_CLOEXEC);
+		if (nfd == -1 && (errno == ELOOP || errno == ENOTDIR) &&
+		    fstatat(fd, comp, &a, AT_SYMLINK_NOFOLLOW) == 0 &&
+		    S_ISLNK(a.st_mode))
+			envdir_fail(dir, "%s: a symbolic link: root makes .env "
+			    "files only on a path without one (give the "
+			    "directory's real path)", comp);
+		if (nfd == -1)
+			envdir_fail(dir, "%s: %s", comp, strerror(errno));
+		close(fd);
+		fd = nfd;
+	}
+	free(copy);
+	/* The path printed in env_file = is the directory opened. */
+	if ((*abs = realpath(dir, NULL)) == NULL)
+		envdir_fail(dir, "%s", strerror(errno));
+	if (fstat(fd, &a) != 0 || stat(*abs, &b) != 0 || a.st_dev != b.st_dev ||
+	    a.st_ino != b.st_ino)
+		envdir_fail(dir, "changed while it was opened");
+	return fd;
 }
 
 int
@@ -1161,21 +1408,23 @@ import_main(int argc, char **argv)
 	if (argc - optind != 2 || strcmp(argv[optind], "pm2") != 0)
 		import_usage();
 	im.file = argv[optind + 1];
-	if ((resolved = realpath(envdir, NULL)) == NULL) {
-		fprintf(stderr, "tendctl: --env-dir %s: %s\n", envdir,
-		    strerror(errno));
-		exit(EXIT_FAIL);
-	}
+	im.envfd = open_envdir(envdir, &resolved);
 	im.envdir = resolved;
 	if (getcwd(cwd, sizeof(cwd)) == NULL)
 		import_fail(&im, "getcwd: %s", strerror(errno));
 
+	memset(&src, 0, sizeof(src));
 	src.file = im.file;
 	src.timeout = im.timeout;
 	root = import_load(&src);
 	im.st = src.st;
 	if (im.st.st_uid != 0 && (pw = getpwuid(im.st.st_uid)) != NULL)
 		snprintf(im.owner, sizeof(im.owner), "%s", pw->pw_name);
+	/* A root-owned file that node ran as a user (the owner of a
+	 * directory above it): what node printed is that user's doing. */
+	snprintf(im.author, sizeof(im.author), "%s", im.owner);
+	if (src.ran_as != 0 && (pw = getpwuid(src.ran_as)) != NULL)
+		snprintf(im.author, sizeof(im.author), "%s", pw->pw_name);
 	apps = app_list(&im, root);
 	if (json_array_size(apps) == 0)
 		import_fail(&im, "no apps in it");
@@ -1211,7 +1460,7 @@ import_main(int argc, char **argv)
 		map_app(&im, &im.apps[i], cwd);
 	write_envfiles(&im);
 
-	printf("; tend.conf sections for the PM2 apps of %s\n", im.file);
+	note(stdout, "; tend.conf sections for the PM2 apps of %s\n", im.file);
 	if (json_object_get(im.apps[0].src, "pm_exec_path") == NULL)
 		printf("; (tendctl import pm2; environment: env with env_%s "
 		    "over it)\n", im.envname);
@@ -1237,5 +1486,6 @@ import_main(int argc, char **argv)
 	json_decref(apps);
 	json_decref(root);
 	free(im.envdir);
+	close(im.envfd);
 	return 0;
 }

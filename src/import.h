@@ -21,8 +21,11 @@ struct import_src {
 	const char	*file;
 	uint64_t	 timeout;
 	struct stat	 st;
+	uid_t		 ran_as;	/* root had node run as this user; 0: not */
 };
 struct json_t *import_load(struct import_src *);
+/* Control characters of s to '?' (a final newline kept when keep_nl). */
+void	import_clean(char *s, int keep_nl);
 void	import_die(const char *file, const char *fmt, ...)
 	    __attribute__((format(printf, 2, 3), noreturn));
 

@@ -317,6 +317,26 @@ print_releases(json_t *reply, const struct ask *a)
 	}
 }
 
+/* An error line of tendd's, which may quote what an app's user wrote (a
+ * bad key of its env_file): control characters go out as '?', not as
+ * an escape sequence to the terminal. */
+static void
+print_error_line(const char *prefix, const char *s)
+{
+	const unsigned char	*p;
+
+	fputs(prefix, stderr);
+	for (p = (const unsigned char *)(s != NULL ? s : ""); *p != '\0'; p++)
+		if (*p < 0x20 || *p == 0x7f)
+			fputc('?', stderr);
+		else if (*p == 0xc2 && p[1] >= 0x80 && p[1] <= 0x9f) {
+			fputc('?', stderr);
+			p++;
+		} else
+			fputc(*p, stderr);
+	fputc('\n', stderr);
+}
+
 static void
 print_errors(json_t *reply)
 {
@@ -326,11 +346,11 @@ print_errors(json_t *reply)
 	if (json_array_size(errs) > 1 || (json_array_size(errs) == 1 &&
 	    strcmp(json_string_value(json_array_get(errs, 0)),
 	    jstr(reply, "error")) != 0)) {
-		fprintf(stderr, "tendctl: %s\n", jstr(reply, "error"));
+		print_error_line("tendctl: ", jstr(reply, "error"));
 		json_array_foreach(errs, i, e)
-			fprintf(stderr, "%s\n", json_string_value(e));
+			print_error_line("", json_string_value(e));
 	} else
-		fprintf(stderr, "tendctl: %s\n", jstr(reply, "error"));
+		print_error_line("tendctl: ", jstr(reply, "error"));
 }
 
 

@@ -7,7 +7,7 @@
  * and SSH session knows (alternate screen, home, clear to end of line).
  *
  * The terminal is always given back as it was: on q, on EOF, on SIGINT,
- * SIGTERM and SIGHUP, and on any exit (atexit), including a tendd that
+ * SIGQUIT, SIGTERM and SIGHUP, and on any exit (atexit), including a tendd that
  * went away mid-view; ^Z gives it back until fg.  Whatever was said on stderr while the view was up
  * would vanish with the alternate screen, so it is kept in a temporary
  * file and said again once the terminal is back.
@@ -131,6 +131,7 @@ term_setup(void)
 	sa.sa_handler = top_signal;	/* no SA_RESTART: poll returns */
 	sigemptyset(&sa.sa_mask);
 	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGQUIT, &sa, NULL);	/* ^\ kills like ^C */
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGHUP, &sa, NULL);
 	sigaction(SIGWINCH, &sa, NULL);

@@ -71,6 +71,14 @@ check "^C ends it" wait_for "exit" 5 test -s "$T/top.rc"
 check "with 130 (SIGINT)" test "$(cat "$T/top.rc" 2>/dev/null)" = 130
 check "the terminal is given back after ^C too" bash -c "grep -qw icanon $T/stty.after && ! grep -qw -- -echo $T/stty.after"
 
+# ^\ (SIGQUIT, which the terminal sends as it sends ^C): the same, 131.
+top_in 5
+check "top once more" wait_for "title" 10 shows '^tend top'
+$TM send-keys 'C-\'
+check "^\\ ends it" wait_for "exit" 5 test -s "$T/top.rc"
+check "with 131 (SIGQUIT)" test "$(cat "$T/top.rc" 2>/dev/null)" = 131
+check "the terminal is given back after ^\\ too" bash -c "grep -qw icanon $T/stty.after && ! grep -qw -- -echo $T/stty.after"
+
 # ^Z in an interactive shell: the shell gets its screen back ("Stopped"),
 # fg brings the view back, q still ends it with 0.
 TM="tmux -S $T/tmux4.sock"

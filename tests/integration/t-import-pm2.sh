@@ -124,6 +124,8 @@ cat > "$T/ecosystem.json" <<EOF
     "stop_exit_codes": [0],
 } ] }
 EOF
+# The app user's (root does not evaluate a file of its own below /tmp).
+chown "$APP_USER:" "$T/ecosystem.json"
 (cd "$T" && "$TENDCTL" import pm2 --env-dir "$T/env" ecosystem.json) \
     >"$T/json.conf" 2>"$T/json.err"
 check "import of ecosystem.json (with a comment) exits 0" test $? = 0
@@ -134,8 +136,6 @@ check "relative cwd and script resolve against the current directory" \
 check "restart_delay is fixed, as in PM2" \
     bash -c "grep -qx 'restart_delay = 300ms' $T/json.conf && grep -qx 'restart_delay_max = 300ms' $T/json.conf"
 check "stop_exit_codes [0] -> restart = on-failure" has "$T/json.conf" "restart = on-failure"
-check "a root-owned file: no user, and a comment says so" \
-    grep -q '^; user = NAME   PM2 ran this app as root' "$T/json.conf"
 check "no secret, no env_file" lacks "$T/json.conf" "env_file"
 
 # A program on PATH as the script (npm run start): run as it is, and
@@ -146,6 +146,8 @@ printf '{"apps": [{"name": "npmapp", "script": "npm", "args": "run start", "cwd"
 check "script npm: the program from PATH, no interpreter" \
     has "$T/npm.conf" "command = $(command -v npm) run start"
 check "script npm: heap from node_args" has "$T/npm.conf" "heap = 512M"
+check "a root-owned file: no user, and a comment says so" \
+    grep -q '^; user = NAME   PM2 ran this app as root' "$T/npm.conf"
 
 # --- ecosystem.yaml: uid, a token --------------------------------------------
 R=$(free_port)
@@ -268,6 +270,7 @@ err() {	# DESC WANT_RC GREP CMD...: exit status, message, empty stdout
 }
 mkdir -p "$T/e"
 printf '{"apps": [{"name": "x", "script": "a.js"}\n' > "$T/e/bad.json"
+chown "$APP_USER:" "$T/e/bad.json"
 err "bad JSON (nor JavaScript): the file and line, exit 1" 1 "^tendctl: $T/e/bad.json: line 2: .*nor is it JavaScript" \
     "$TENDCTL" import pm2 --env-dir "$T/e" "$T/e/bad.json"
 printf '[{"name": "x",\n' > "$T/e/dump.pm2"
@@ -285,13 +288,16 @@ err "missing file: exit 1" 1 "No such file" "$TENDCTL" import pm2 "$T/e/none.jso
 err "node missing: exit 1, says so" 1 "cannot run node" \
     env PATH=/nonexistent "$TENDCTL" import pm2 --env-dir "$T/e" "$T/ecosystem.config.js"
 printf 'while (true) {}\n' > "$T/e/loop.config.js"
+chown "$APP_USER:" "$T/e/loop.config.js"
 err "an ecosystem file that never ends: killed, exit 1" 1 "did not finish within 1000 ms" \
     "$TENDCTL" import pm2 --timeout 1s "$T/e/loop.config.js"
 check "the looping node is gone" bash -c "! pgrep -f '$T/e/[l]oop.config.js'"
 printf 'module.exports = { apps: [\n' > "$T/e/syntax.config.js"
+chown "$APP_USER:" "$T/e/syntax.config.js"
 err "a JS syntax error: exit 1, node's reason" 1 "SyntaxError" \
     "$TENDCTL" import pm2 "$T/e/syntax.config.js"
 printf "module.exports = { apps: [{ script: 'a.js', args: ['--db', 'postgres://u:$DBPW@db/x'] }] };\n" > "$T/e/argpw.config.js"
+chown "$APP_USER:" "$T/e/argpw.config.js"
 err "a password in a URL in args: exit 1, not printed" 1 "URL with a password" \
     "$TENDCTL" import pm2 --env-dir "$T/e" "$T/e/argpw.config.js"
 check "nor on stderr" lacks "$T/e.err" "$DBPW"
