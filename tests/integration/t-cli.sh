@@ -108,6 +108,17 @@ check "no app after the app" test "$(comp deploy web '')" = ""
 # own tendctl would.
 out=$(TEND_SOCKET=$T/tend.sock bash -c 'source "$1"; COMP_WORDS=("$2" start w); COMP_CWORD=2; _tendctl; printf "%s\n" "${COMPREPLY[@]}"' comp "$C" "$TENDCTL" | LC_ALL=C sort | xargs)
 check "through TEND_SOCKET too" test "$out" = "web worker"
+# A candidate is a word, never code: a socket of someone else's could
+# hand back names with $(...) or backquotes in them.
+cat > "$T/evil-ctl" <<EOF2
+#!/bin/sh
+printf '%s\n' 'x\$(touch $T/pwned1)' 'x\`touch $T/pwned2\`'
+EOF2
+chmod +x "$T/evil-ctl"
+out=$(bash -c 'source "$1"; COMP_WORDS=("$2" start x); COMP_CWORD=2; _tendctl; printf "%s\n" "${COMPREPLY[@]}"' comp "$C" "$T/evil-ctl")
+check "completion runs nothing of what it is offered" \
+    test ! -e "$T/pwned1" -a ! -e "$T/pwned2"
+check "and offers those words as they are" grep -qF 'x$(touch' <<<"$out"
 
 # zsh: compinit registers _tendctl for tendctl; the function, run with
 # compadd and _files stood in for, offers what bash's does.
