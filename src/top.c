@@ -272,7 +272,7 @@ top_main(json_t *(*fetch)(void *), void *arg, int color)
 	uint64_t	 next = 0, now;
 	char		 keys[64];
 	ssize_t		 n, i;
-	int		 quit = 0, redraw;
+	int		 quit = 0, redraw, read_errno = 0;
 
 	if (!isatty(STDIN_FILENO) || !isatty(STDOUT_FILENO)) {
 		fprintf(stderr, "tendctl: top needs a terminal; for a "
@@ -309,6 +309,12 @@ top_main(json_t *(*fetch)(void *), void *arg, int color)
 			continue;	/* the tick, or a signal */
 		if ((n = read(STDIN_FILENO, keys, sizeof(keys))) == 0)
 			break;		/* the terminal went away */
+		if (n < 0) {
+			if (errno == EINTR || errno == EAGAIN)
+				continue;
+			read_errno = errno;	/* EIO: a hung-up tty */
+			break;
+		}
 		for (i = 0; i < n; i++)
 			switch (keys[i]) {
 			case 'q':
@@ -330,5 +336,10 @@ top_main(json_t *(*fetch)(void *), void *arg, int color)
 	}
 	json_decref(reply);
 	term_restore();
+	if (read_errno != 0) {
+		fprintf(stderr, "tendctl: top: reading the terminal: %s\n",
+		    strerror(read_errno));
+		return EXIT_FAIL;
+	}
 	return got_quit ? 128 + got_quit : 0;
 }
