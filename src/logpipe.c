@@ -436,6 +436,36 @@ logpipe_close(struct logpipe *lp)
 }
 
 /*
+ * A pipe inherited across exec (handover.c): fd is the read end an
+ * earlier tendd read; the caller starts it.  NULL when it cannot be
+ * opened (fd is then still the caller's to close).
+ */
+struct logpipe *
+logpipe_adopt(struct app *app, struct inst *in, int idx, const char *stream,
+    int prio, int fd)
+{
+	struct logpipe	*lp;
+	int		 r;
+
+	if ((lp = logpipe_new(app, in, NULL, idx, stream, prio)) == NULL)
+		return NULL;
+	if ((r = uv_pipe_open(&lp->pipe, fd)) != 0) {
+		log_warnx("%s: pipe %d: %s", app->name, fd, uv_strerror(r));
+		logpipe_close(lp);
+		return NULL;
+	}
+	return lp;
+}
+
+/* Everything staged, written now: tendd is about to exec. */
+void
+applog_flush_all(struct tend *t)
+{
+	if (t->logs->stage_app != NULL)
+		stage_flush(t->logs->stage_app);
+}
+
+/*
  * A read that brought little (an app writing one line per write(2), as
  * Node does) is followed by a short rest before the pipe is read again,
  * so the lines gather in the pipe (64 KiB) and come in batches: one
