@@ -145,13 +145,12 @@ str_or_null(const char *s)
 }
 
 static json_t *
-inst_record(struct inst *in, uint64_t now)
+inst_record(struct inst *in)
 {
 	uint64_t	left = 0;
 
 	if (in->state == ST_BACKOFF)
 		left = uv_timer_get_due_in(&in->timer);
-	(void)now;
 	return json_pack("{s:i, s:i, s:s, s:i, s:i, s:i, s:I, s:I, s:I, s:i,"
 	    " s:i, s:b, s:i, s:i, s:I, s:I, s:b, s:s, s:I, s:I, s:o}",
 	    "idx", (int)in->idx, "port", (int)in->port,
@@ -176,7 +175,7 @@ inst_record(struct inst *in, uint64_t now)
 }
 
 static json_t *
-app_record(struct app *app, uint64_t now)
+app_record(struct app *app)
 {
 	const struct conf_app	*ca = app->ca;
 	json_t			*a, *insts, *o;
@@ -185,7 +184,7 @@ app_record(struct app *app, uint64_t now)
 	if ((insts = json_array()) == NULL)
 		return NULL;
 	for (i = 0; i < app->n_inst; i++)
-		if ((o = inst_record(&app->inst[i], now)) == NULL ||
+		if ((o = inst_record(&app->inst[i])) == NULL ||
 		    json_array_append_new(insts, o) != 0) {
 			json_decref(insts);
 			return NULL;
@@ -244,7 +243,6 @@ handover_request(struct tend *t)
 	int		*fds = NULL, dfd = -1, ctl, activated = 0;
 	size_t		 nfds = 0, cap = 2, i, n;
 	sigset_t	 block, old;
-	uint64_t	 now = uv_now(t->loop);
 
 	if ((no = not_steady(t, why, sizeof(why))) != NULL) {
 		log_warnx("SIGUSR2: not handing over now: %s; send it again "
@@ -275,7 +273,7 @@ handover_request(struct tend *t)
 	if (rec == NULL)
 		goto oom;
 	TAILQ_FOREACH(app, &t->apps, entry) {
-		if ((a = app_record(app, now)) == NULL ||
+		if ((a = app_record(app)) == NULL ||
 		    json_array_append_new(apps, a) != 0)
 			goto oom;
 		for (i = 0; i < app->n_inst; i++)
@@ -709,6 +707,8 @@ adopt_inst(struct inst *in, json_t *r)
 			logpipe_start(in->out);
 		if (in->err != NULL)
 			logpipe_start(in->err);
+		applog_event(app, (int)in->idx, "pid %d taken over by a new "
+		    "tendd (%s)", (int)in->pid, tend_commit);
 	}
 	inst_adopt(in, st, (uint64_t)json_integer_value(json_object_get(r,
 	    "backoff_left")));

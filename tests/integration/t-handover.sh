@@ -157,4 +157,11 @@ check "SIGUSR2 refused while an app is starting" \
 check "that tendd still answers" t2 status
 check "and still runs" kill -0 "$TWO"
 check "the first tendd still answers" tctl status
+
+# Both stop cleanly (exit 0; a sanitizer build would report leaks here).
+kill -TERM "$TWO"; wait "$TWO"; rc=$?
+check "the tendd that ignored a record exits 0 on SIGTERM" test "$rc" = 0
+kill -TERM "$TENDD_PID"; wait "$TENDD_PID"; rc=$?; TENDD_PID=
+check "the handed-over tendd exits 0 on SIGTERM" test "$rc" = 0
+check "no sanitizer report" sh -c "! grep -E 'runtime error|Sanitizer' $T/tendd.log $T/two.log"
 done_testing
