@@ -28,7 +28,12 @@ user = $APP_USER
 env = LOG_REQUESTS=1
 min_ready = 200ms
 EOF2
-tendd_start || { not_ok "tendd starts"; done_testing; }
+# What systemd would hear (sd_notify): RELOADING=1, READY=1, watchdog.
+python3 "$SRCDIR/tests/dgram-listen.py" "$T/notify.sock" "$T/notify.out" &
+on_exit "kill $!"
+wait_for "listener" 5 test -S "$T/notify.sock"
+NOTIFY_SOCKET=$T/notify.sock WATCHDOG_USEC=1000000 tendd_start ||
+    { not_ok "tendd starts"; done_testing; }
 check "web live" wait_for "web live" 10 state_is web live
 check "worker live" wait_for "worker live" 10 state_is worker live
 
@@ -66,6 +71,12 @@ check "both apps live" bash -c "[ \"\$(\"$TENDCTL\" -c $T/tend.conf status --jso
 check "restart counts unchanged" test "$(tctl status --json | jq -c '[.apps[].instances[].restarts]')" = "$restarts_before"
 up_after=$(ifield web 0 uptime_ms)
 check "uptime went on ($up_before ms, then $up_after ms)" test "$up_after" -gt "$up_before"
+reload_line=$(grep -n 'RELOADING=1' "$T/notify.out" | head -n1 | cut -d: -f1)
+ready_after() { grep -n 'READY=1' "$T/notify.out" | cut -d: -f1 | awk -v r="${reload_line:-0}" '$1 > r { f = 1 } END { exit !f }'; }
+wd_after() { grep -n 'WATCHDOG=1' "$T/notify.out" | cut -d: -f1 | awk -v r="${reload_line:-0}" '$1 > r { f = 1 } END { exit !f }'; }
+check "systemd was told RELOADING=1" test -n "$reload_line"
+check "and READY=1 after it" wait_for "READY after RELOADING" 5 ready_after
+check "the watchdog pings go on from the new tendd" wait_for "WATCHDOG after" 5 wd_after
 check "no record left in state_dir" test ! -e "$T/state/handover.json"
 fds_after=$(ls /proc/"$TENDD_PID"/fd | wc -l)
 check "no descriptor leaked ($fds_before before, $fds_after after)" test "$fds_after" -le "$fds_before"
@@ -139,8 +150,10 @@ min_ready = 60s
 EOF2
 echo '{"version": 1, "pid": 1, "apps": [' > "$T/two/bad.json"
 chmod 600 "$T/two/bad.json"
+# This tendd runs from a copy, to be replaced below.
+mkdir -p "$T/bin" && cp "$TENDD" "$T/bin/tendd"
 exec 57<"$T/tend.conf"
-"$TENDD" -f -c "$T/two/tend.conf" --handover "$T/two/bad.json" >>"$T/two.log" 2>&1 &
+"$T/bin/tendd" -f -c "$T/two/tend.conf" --handover "$T/two/bad.json" >>"$T/two.log" 2>&1 &
 TWO=$!
 exec 57<&-
 on_exit "kill $TWO 2>/dev/null"
@@ -157,6 +170,23 @@ check "SIGUSR2 refused while an app is starting" \
 check "that tendd still answers" t2 status
 check "and still runs" kill -0 "$TWO"
 check "the first tendd still answers" tctl status
+
+# An exec that fails (the file at tendd's path is no program): tendd goes
+# on as it was; once the file is a program again, SIGUSR2 works.
+check "slow stops" t2 stop slow
+solo=$(t2 status --json | jq -r '.apps[] | select(.name == "solo") | .pid')
+mv "$T/bin/tendd" "$T/bin/tendd.real"
+printf 'not a program\n' > "$T/bin/tendd"; chmod 755 "$T/bin/tendd"
+kill -USR2 "$TWO"
+check "a failed exec is logged" wait_for "exec failed" 5 grep -q "SIGUSR2: exec .*still running as before" "$T/two.log"
+check "and that tendd still answers" t2 status
+check "its record is gone" test ! -e "$T/two/state/handover.json"
+check "solo kept its pid" test "$(t2 status --json | jq -r '.apps[] | select(.name == "solo") | .pid')" = "$solo"
+mv "$T/bin/tendd.real" "$T/bin/tendd"
+kill -USR2 "$TWO"
+check "then SIGUSR2 hands over" wait_for "handed over" 10 grep -q "2 apps taken over" "$T/two.log"
+check "solo still has its pid" test "$(t2 status --json | jq -r '.apps[] | select(.name == "solo") | .pid')" = "$solo"
+check "slow is still stopped" test "$(t2 status --json | jq -r '.apps[] | select(.name == "slow") | .state')" = stopped
 
 # Both stop cleanly (exit 0; a sanitizer build would report leaks here).
 kill -TERM "$TWO"; wait "$TWO"; rc=$?
