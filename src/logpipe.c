@@ -457,12 +457,32 @@ logpipe_adopt(struct app *app, struct inst *in, int idx, const char *stream,
 	return lp;
 }
 
-/* Everything staged, written now: tendd is about to exec. */
+static void	pipe_line(struct logpipe *, const char *, size_t, const char *,
+		    size_t);
+
+/* Everything staged, written now: tendd is about to exec.  A line an
+ * app is halfway through is written as it is (the rest comes as a line
+ * of its own), not lost with this process's memory. */
 void
 applog_flush_all(struct tend *t)
 {
+	struct app	*app;
+	struct logpipe	*lp;
+	char		 prefix[PREFIX_MAX];
+	size_t		 plen;
+
 	if (t->logs->stage_app != NULL)
 		stage_flush(t->logs->stage_app);
+	TAILQ_FOREACH(app, &t->apps, entry) {
+		LIST_FOREACH(lp, &app->pipes, entry)
+			if (lp->len > 0) {
+				plen = make_prefix(prefix, app, lp->idx,
+				    lp->stream);
+				pipe_line(lp, prefix, plen, lp->part, lp->len);
+				lp->len = 0;
+			}
+		stage_flush(app);
+	}
 }
 
 /*

@@ -147,7 +147,21 @@ min_ready = 200ms
 dir = $T/app
 command = $NODE server.js
 min_ready = 60s
+
+[app:half]
+dir = $T/app
+command = $NODE half.js
+min_ready = 200ms
 EOF2
+# Half a line before the handover, the rest after it.
+cat > "$T/app/half.js" <<EOF2
+const fs = require('fs');
+process.stdout.write('first-half');
+const i = setInterval(() => {
+  if (fs.existsSync('$T/two/go')) { process.stdout.write('-second-half\n'); clearInterval(i); }
+}, 50);
+EOF2
+chmod a+r "$T/app/half.js"
 echo '{"version": 1, "pid": 1, "apps": [' > "$T/two/bad.json"
 chmod 600 "$T/two/bad.json"
 # This tendd runs from a copy, to be replaced below.
@@ -184,8 +198,12 @@ check "its record is gone" test ! -e "$T/two/state/handover.json"
 check "solo kept its pid" test "$(t2 status --json | jq -r '.apps[] | select(.name == "solo") | .pid')" = "$solo"
 mv "$T/bin/tendd.real" "$T/bin/tendd"
 kill -USR2 "$TWO"
-check "then SIGUSR2 hands over" wait_for "handed over" 10 grep -q "2 apps taken over" "$T/two.log"
+check "then SIGUSR2 hands over" wait_for "handed over" 10 grep -q "3 apps taken over" "$T/two.log"
 check "solo still has its pid" test "$(t2 status --json | jq -r '.apps[] | select(.name == "solo") | .pid')" = "$solo"
+touch "$T/two/go"
+check "half a line written before the handover is in the log" \
+    wait_for "first half" 5 grep -q "out first-half\$" "$T/two/log/half.log"
+check "and its rest after it" wait_for "second half" 5 grep -q "out -second-half\$" "$T/two/log/half.log"
 check "slow is still stopped" test "$(t2 status --json | jq -r '.apps[] | select(.name == "slow") | .state')" = stopped
 
 # Both stop cleanly (exit 0; a sanitizer build would report leaks here).
