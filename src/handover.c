@@ -631,8 +631,10 @@ app_mismatch(struct app *app, json_t *a)
 	    json_integer_value(json_object_get(a, "n_inst")) != app->n_inst ||
 	    json_array_size(insts) != app->n_inst)
 		return "its instances changed";
+	/* A follower's release is its leader's, set at its start. */
 	if (json_integer_value(json_object_get(a, "color")) != app->color ||
-	    !str_eq(json_object_get(a, "release"), app->release))
+	    (!str_eq(json_object_get(a, "release"), app->release) &&
+	    (ca->follows == NULL || app->release[0] != '\0')))
 		return "its release is not the one its history names";
 	json_array_foreach(insts, i, in) {
 		if (json_integer_value(json_object_get(in, "idx")) != (int)i ||
@@ -849,6 +851,10 @@ handover_adopt(struct tend *t, struct handover *h)
 				close_pipes(a);
 				continue;
 			}
+			if (app->release[0] == '\0')
+				snprintf(app->release, sizeof(app->release),
+				    "%s", json_string_value(json_object_get(a,
+				    "release")));
 			mig = json_string_value(json_object_get(a, "migrated"));
 			if (mig != NULL && app->migrated == NULL &&
 			    (app->migrated = strdup(mig)) == NULL)
