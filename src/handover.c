@@ -379,13 +379,32 @@ fd_ok(const struct handover *h, json_int_t fd, mode_t kind)
 	    fstat((int)fd, &st) == 0 && (st.st_mode & S_IFMT) == kind;
 }
 
-/* Does the record add up: its version, this pid, fds it may name? */
+/* Is fd named once only (seen[] so far)? */
+static int
+fd_once(json_int_t *seen, size_t *n, json_int_t fd)
+{
+	size_t	i;
+
+	if (fd == -1)
+		return 1;
+	for (i = 0; i < *n; i++)
+		if (seen[i] == fd)
+			return 0;
+	if (*n == HANDOVER_FDS)
+		return 0;
+	seen[(*n)++] = fd;
+	return 1;
+}
+
+/* Does the record add up: its version, this pid, fds it may name (each
+ * once), apps named once? */
 static const char *
 record_check(const struct handover *h, json_t *rec)
 {
-	json_t		*apps, *a, *insts, *in;
+	static json_int_t seen[HANDOVER_FDS];
+	json_t		*apps, *a, *b, *insts, *in;
 	json_int_t	 fd;
-	size_t		 i, j;
+	size_t		 i, j, nseen = 0;
 
 	if (json_integer_value(json_object_get(rec, "version")) !=
 	    HANDOVER_VERSION)
@@ -395,7 +414,7 @@ record_check(const struct handover *h, json_t *rec)
 	if (!json_is_string(json_object_get(rec, "socket")))
 		return "no socket";
 	fd = json_integer_value(json_object_get(rec, "control_fd"));
-	if (!fd_ok(h, fd, S_IFSOCK))
+	if (!fd_ok(h, fd, S_IFSOCK) || !fd_once(seen, &nseen, fd))
 		return "the control socket was not passed on";
 	if (!json_is_array(apps = json_object_get(rec, "apps")))
 		return "no apps";
@@ -405,6 +424,11 @@ record_check(const struct handover *h, json_t *rec)
 		    !json_is_string(json_object_get(a, "release")) ||
 		    !json_is_array(insts = json_object_get(a, "instances")))
 			return "an app without its settings";
+		json_array_foreach(apps, j, b)
+			if (j < i && strcmp(json_string_value(json_object_get(b,
+			    "name")), json_string_value(json_object_get(a,
+			    "name"))) == 0)
+				return "an app named twice";
 		json_array_foreach(insts, j, in) {
 			const char *st = json_string_value(json_object_get(in,
 			    "state"));
@@ -421,6 +445,9 @@ record_check(const struct handover *h, json_t *rec)
 			if ((o != -1 && !fd_ok(h, o, S_IFIFO)) ||
 			    (e != -1 && !fd_ok(h, e, S_IFIFO)))
 				return "a pipe was not passed on";
+			if (!fd_once(seen, &nseen, o) ||
+			    !fd_once(seen, &nseen, e))
+				return "a descriptor named twice";
 			if (json_integer_value(json_object_get(in, "pid")) <= 1)
 				return "a live instance without a pid";
 		}
