@@ -26,6 +26,7 @@ static const struct cmd_entry *const cmd_table[CMD__COUNT] = {
 	[CMD_RELEASES] = &cmd_releases_entry,
 	[CMD_ROLLBACK] = &cmd_rollback_entry,
 	[CMD_REREAD] = &cmd_reread_entry,
+	[CMD_METRICS] = &cmd_metrics_entry,
 };
 
 json_t *
@@ -58,11 +59,12 @@ cmd_check_request(struct tend *t, const struct cmd_def *d, json_t *req,
 	name = json_string_value(a);
 	if (d->app == CMD_ARG_NONE && name != NULL)
 		return cmd_error("%s takes no app", d->name);
-	if ((d->app == CMD_ARG_APP || d->app == CMD_ARG_APP_OR_ALL) &&
+	if ((d->app == CMD_ARG_APP || d->app == CMD_ARG_APP_OR_ALL ||
+	    (d->app == CMD_ARG_APPS && json_object_get(req, "apps") == NULL)) &&
 	    name == NULL)
 		return cmd_error("usage: %s", d->usage);
-	if (name != NULL && !(d->app == CMD_ARG_APP_OR_ALL &&
-	    strcmp(name, "all") == 0)) {
+	if (name != NULL && !((d->app == CMD_ARG_APP_OR_ALL ||
+	    d->app == CMD_ARG_APPS) && strcmp(name, "all") == 0)) {
 		if (!valid_app_name(name))
 			return cmd_error("invalid app name");
 		if ((*app = app_find(t, name)) == NULL)

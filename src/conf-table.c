@@ -27,9 +27,15 @@ const struct conf_key conf_tend_keys[] = {
 	{ "log_keep", CT_UINT, T(log_keep), 0, 100, "5",
 	  "rotated logs kept per app" },
 	{ "log_lines", CT_UINT, T(log_lines), 0, 100000, "200",
-	  "lines kept in memory per app for tendctl logs" },
+	  "lines kept in memory per app, for logs when its file fails" },
+	{ "log_compress", CT_BOOL, T(log_compress), 0, 0, "no",
+	  "gzip rotated logs (APP.log.N.gz)" },
 	{ "log_journal", CT_AUTOBOOL, T(log_journal), 0, 0, "auto",
 	  "copy app output to the journal" },
+	{ "metrics_file", CT_PATH, T(metrics_file), 0, 0, NULL,
+	  "Prometheus text file written every metrics_interval" },
+	{ "metrics_interval", CT_DURATION, T(metrics_interval), 1000, DAY,
+	  "15s", "how often metrics_file is written" },
 	{ NULL, 0, 0, 0, 0, NULL, NULL }
 };
 
@@ -122,6 +128,8 @@ const struct conf_key conf_app_keys[] = {
 	  "checks nginx's configuration before a reload" },
 	{ "nginx_reload", CT_CMD, A(nginx_reload), 0, 0, "nginx -s reload",
 	  "makes nginx read the new upstream" },
+	{ "nginx_switch", CT_SWITCH, A(nginx_switch), 0, 0, "auto",
+	  "auto, lua (no nginx reload) or reload: how a switch reaches nginx" },
 	{ "port_offset", CT_UINT, A(port_offset), 1, 30000, "100",
 	  "the second port set starts this far above port" },
 	{ "drain_timeout", CT_DURATION, A(drain_timeout), 0, DAY, "5s",

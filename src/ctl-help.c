@@ -24,7 +24,8 @@ static const struct {
 	{ "start", "start the app and wait until it is live" },
 	{ "stop", "stop the app and wait until its processes are gone" },
 	{ "restart", "stop and start again, reading its .env anew" },
-	{ "logs", "the app's last output lines; -f follows" },
+	{ "logs", "the apps' last lines from their log files, merged by "
+	    "time; -f follows" },
 	{ "check", "the app's preflight now: environment, database, Redis" },
 	{ "deploy", "build REF (default: the configured branch), migrate, "
 	    "start it behind the health check and switch to it" },
@@ -35,6 +36,7 @@ static const struct {
 	{ "reread", "read tend.conf again; unchanged apps keep running" },
 	{ "top", "live view of every app and instance; keys: c sort by CPU, "
 	    "m by memory, n by name, q quit" },
+	{ "metrics", "every app's figures in Prometheus's text format" },
 	{ "import", "print tend.conf sections for the apps of a PM2 "
 	    "ecosystem file or dump.pm2" },
 	{ "help", "this help, or one command's" },
@@ -143,7 +145,13 @@ cmd_options(FILE *f, const struct cmd_def *d)
 		fprintf(f, "  -n, --lines N      how many lines\n");
 	if (d->flags & CMD_F_FOLLOW)
 		fprintf(f, "  -f, --follow       keep printing new lines\n");
-	fprintf(f, "  -j, --json         the reply as JSON\n");
+	if (d->flags & CMD_F_LOGSEL)
+		fprintf(f, "      --err          only stderr lines\n"
+		    "      --since T      only lines from T on: 10m, 2h, "
+		    "2026-11-24T15:13:31Z\n");
+	fprintf(f, "  -j, --json         %s\n", d->flags & CMD_F_LOGSEL ?
+	    "one JSON object per line: app, time, stream, line" :
+	    "the reply as JSON");
 	if (d->app == CMD_ARG_APP_OR_ALL)
 		fprintf(f, "  -q, --quiet        no confirmation line\n");
 	if (cmd_def_id(d) == CMD_STATUS)
@@ -278,15 +286,20 @@ ctl_complete(int n, char **words, json_t *(*names)(void *, const char *,
 			printf("--lines\n");
 		if (d->flags & CMD_F_FOLLOW)
 			printf("--follow\n");
+		if (d->flags & CMD_F_LOGSEL)
+			printf("--err\n--since\n");
 		if (d->app == CMD_ARG_APP_OR_ALL)
 			printf("--quiet\n");
 		if (cmd_def_id(d) == CMD_STATUS)
 			printf("--no-color\n");
 		return;
 	}
-	if (operand > 0 || d->app == CMD_ARG_NONE)
+	/* logs takes several apps: each operand is one. */
+	if ((operand > 0 && d->app != CMD_ARG_APPS) || d->app == CMD_ARG_NONE)
 		return;
-	if (d->app == CMD_ARG_APP_OR_ALL)
+	if (n >= 2 && strcmp(words[n - 2], "--since") == 0)
+		return;		/* a time */
+	if (d->app == CMD_ARG_APP_OR_ALL || d->app == CMD_ARG_APPS)
 		printf("all\n");
 	if ((reply = names(arg, sock, conf)) == NULL)
 		return;

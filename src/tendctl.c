@@ -51,6 +51,12 @@ struct ask {
 	int		 quiet;		/* -q: no confirmation line */
 	int		 nowait;	/* --no-wait: nothing to confirm */
 	int		 color;		/* colour the status table */
+	/* logs: the apps named (several, or "all": a column of names),
+	 * and that column's width, from tendd's "apps" event. */
+	char		**apps;
+	size_t		 napps;
+	int		 app_column;
+	int		 name_width;
 };
 
 /* A usage error: the command's usage (or where to find them), exit 2. */
@@ -353,6 +359,69 @@ print_logs(json_t *reply, const struct ask *a)
 		print_text(json_object_get(reply, "data"));
 }
 
+/* logs --json: one object a line, a log line taken apart. */
+static void
+print_log_json(const char *app, const char *p, size_t n)
+{
+	struct logline	 ll;
+	json_t		*o;
+	char		 ts[TIME_ISO_MAX];
+
+	if (logline_parse(p, n, &ll) == 0) {
+		time_iso(ts, sizeof(ts), ll.ms, TIME_MS);
+		o = json_pack("{s:s,s:s,s:s%,s:s%}", "app", app, "time", ts,
+		    "stream", ll.stream, ll.stream_len, "line", ll.text,
+		    ll.text_len);
+		if (o != NULL && ll.idx >= 0)
+			json_object_set_new(o, "instance", json_integer(ll.idx));
+	} else
+		/* Not a line tend wrote: as it is. */
+		o = json_pack("{s:s,s:n,s:n,s:s%}", "app", app, "time",
+		    "stream", "line", p, n);
+	print_json(o, JSON_COMPACT);
+	json_decref(o);
+}
+
+/* A "log" event: its lines as they are, after the app's name when
+ * several apps are shown, or each as a JSON object. */
+static void
+print_log_event(json_t *ev, const struct ask *a)
+{
+	json_t		*data = json_object_get(ev, "data");
+	const char	*app = jstr(ev, "app"), *p, *e, *end;
+
+	if (!json_is_string(data))
+		return;
+	if (!a->json && !a->app_column) {
+		print_text(data);
+		return;
+	}
+	p = json_string_value(data);
+	end = p + json_string_length(data);
+	for (; p < end; p = e + 1) {
+		if ((e = memchr(p, '\n', (size_t)(end - p))) == NULL)
+			e = end;
+		if (a->json)
+			print_log_json(app, p, (size_t)(e - p));
+		else {
+			printf("%-*s ", a->name_width, app);
+			fwrite(p, 1, (size_t)(e - p), stdout);
+			putchar('\n');
+		}
+		if (e == end)
+			break;
+	}
+}
+
+/* metrics: Prometheus's text, as tendd made it. */
+static void
+print_metrics(json_t *reply, const struct ask *a)
+{
+	(void)a;
+	if (json_is_string(json_object_get(reply, "text")))
+		print_text(json_object_get(reply, "text"));
+}
+
 /* check: one line per check, failed ones too. */
 static void
 print_check(json_t *reply, const struct ask *a)
@@ -460,20 +529,26 @@ static const struct printer {
 	[CMD_RELOAD] = { .fn = print_outcome },
 	[CMD_RELEASES] = { .fn = print_releases },
 	[CMD_ROLLBACK] = { .fn = print_outcome },
+	[CMD_METRICS] = { .fn = print_metrics },
 };
 
 /* An event line before the reply: a log line or deploy progress. */
 static void
-print_event(json_t *ev, const struct ask *a)
+print_event(json_t *ev, struct ask *a)
 {
 	const char	*kind = jstr(ev, "event");
 
 	if (strcmp(kind, "log") == 0) {
-		if (a->json)
-			print_json(ev, JSON_COMPACT);	/* a stream: one a line */
-		else
-			print_text(json_object_get(ev, "data"));
+		print_log_event(ev, a);
 		fflush(stdout);
+	} else if (strcmp(kind, "apps") == 0) {
+		json_t	*n;
+		size_t	 i;
+
+		json_array_foreach(json_object_get(ev, "apps"), i, n)
+			if (json_string_length(n) > (size_t)a->name_width &&
+			    json_string_length(n) < 256)
+				a->name_width = (int)json_string_length(n);
 	} else if (strcmp(kind, "progress") == 0 && !a->json) {
 		printf("%s\n", jstr(ev, "line"));
 		fflush(stdout);
@@ -506,7 +581,8 @@ find_socket(const char *opt, const char *conf, char **owned)
 /* The request for def, from the command line's operands and options;
  * anything def does not take is a usage error. */
 static json_t *
-build_request(const struct ask *a, const char *extra, int nowait, long lines)
+build_request(const struct ask *a, const char *extra, int nowait, long lines,
+    int err_only, long long since)
 {
 	const struct cmd_def	*d = a->def;
 	json_t			*req;
@@ -515,29 +591,49 @@ build_request(const struct ask *a, const char *extra, int nowait, long lines)
 	if ((nowait && !(d->flags & CMD_F_NO_WAIT)) ||
 	    (lines >= 0 && !(d->flags & CMD_F_LINES)) ||
 	    (a->follow && !(d->flags & CMD_F_FOLLOW)) ||
+	    ((err_only || since >= 0) && !(d->flags & CMD_F_LOGSEL)) ||
 	    (a->app != NULL && d->app == CMD_ARG_NONE) ||
 	    (a->app == NULL && (d->app == CMD_ARG_APP ||
-	    d->app == CMD_ARG_APP_OR_ALL)) ||
+	    d->app == CMD_ARG_APP_OR_ALL || d->app == CMD_ARG_APPS)) ||
 	    (extra != NULL && key == NULL)) {
 		if (a->app == NULL && d->app != CMD_ARG_NONE &&
 		    d->app != CMD_ARG_APP_OPTIONAL)
 			fprintf(stderr, "tendctl: %s needs an app name%s\n",
-			    d->name, d->app == CMD_ARG_APP_OR_ALL ?
-			    " (or all)" : "");
+			    d->name, d->app == CMD_ARG_APP_OR_ALL ||
+			    d->app == CMD_ARG_APPS ? " (or all)" : "");
 		else
 			fprintf(stderr, "tendctl: %s does not take that\n",
 			    d->name);
 		usage(d);
 	}
-	if (a->app != NULL && !(d->app == CMD_ARG_APP_OR_ALL &&
-	    strcmp(a->app, "all") == 0) && !valid_app_name(a->app)) {
+	if (a->app != NULL && !((d->app == CMD_ARG_APP_OR_ALL ||
+	    d->app == CMD_ARG_APPS) && strcmp(a->app, "all") == 0) &&
+	    !valid_app_name(a->app)) {
 		fprintf(stderr, "tendctl: invalid app name\n");
 		exit(EXIT_USAGE);
 	}
 	if ((req = json_pack("{s:s}", "cmd", d->name)) == NULL)
 		exit(EXIT_FAIL);
-	if (a->app != NULL)
+	if (a->napps > 1) {
+		json_t	*names = json_array();
+		size_t	 i;
+
+		for (i = 0; i < a->napps; i++) {
+			if (strcmp(a->apps[i], "all") != 0 &&
+			    !valid_app_name(a->apps[i])) {
+				fprintf(stderr, "tendctl: invalid app name: "
+				    "%s\n", a->apps[i]);
+				exit(EXIT_USAGE);
+			}
+			json_array_append_new(names, json_string(a->apps[i]));
+		}
+		json_object_set_new(req, "apps", names);
+	} else if (a->app != NULL)
 		json_object_set_new(req, "app", json_string(a->app));
+	if (err_only)
+		json_object_set_new(req, "err", json_true());
+	if (since >= 0)
+		json_object_set_new(req, "since", json_integer(since));
 	if (extra != NULL)
 		json_object_set_new(req, key, json_string(extra));
 	if (nowait)
@@ -618,6 +714,8 @@ main(int argc, char **argv)
 		{ "no-wait", no_argument, NULL, 'W' },
 		{ "follow", no_argument, NULL, 'f' },
 		{ "lines", required_argument, NULL, 'n' },
+		{ "err", no_argument, NULL, 'E' },
+		{ "since", required_argument, NULL, 'S' },
 		{ "socket", required_argument, NULL, 's' },
 		{ "config", required_argument, NULL, 'c' },
 		{ "help", no_argument, NULL, 'h' },
@@ -634,6 +732,9 @@ main(int argc, char **argv)
 	char		*owned, *line;
 	int		 ch, nowait = 0, ok, nocolor = 0;
 	long		 lines = -1;
+	long long	 since = -1;
+	int		 err_only = 0;
+	uint64_t	 since_ms;
 	unsigned long	 ul;
 	size_t		 len;
 	json_t		*req, *reply = NULL, *ev;
@@ -750,12 +851,31 @@ main(int argc, char **argv)
 			}
 			lines = (long)ul;
 			break;
+		case 'E':
+			err_only = 1;
+			break;
+		case 'S':
+			if (logline_since(optarg, time_now_ms(), &since_ms,
+			    &why) != 0) {
+				fprintf(stderr, "tendctl: --since %s: %s\n",
+				    optarg, why);
+				exit(EXIT_USAGE);
+			}
+			since = (long long)since_ms;
+			break;
 		default:
 			bad_option(a.def, argv, ch);
 		}
 	}
 	if (optind < argc)
 		a.app = argv[optind++];
+	if (a.def->app == CMD_ARG_APPS && a.app != NULL) {
+		/* APP...|all: every operand an app. */
+		a.apps = &argv[optind - 1];
+		a.napps = (size_t)(argc - optind + 1);
+		a.app_column = a.napps > 1 || strcmp(a.app, "all") == 0;
+		optind = argc;
+	}
 	if (optind < argc)
 		extra = argv[optind++];
 	if (optind < argc) {
@@ -763,7 +883,7 @@ main(int argc, char **argv)
 		usage(a.def);
 	}
 	a.color = !nocolor && want_color(STDOUT_FILENO);
-	req = build_request(&a, extra, nowait, lines);
+	req = build_request(&a, extra, nowait, lines, err_only, since);
 	signal(SIGPIPE, SIG_IGN);
 	conn_open(&cn, find_socket(sock, conf, &owned));
 	conn_send(&cn, req);
@@ -793,7 +913,9 @@ main(int argc, char **argv)
 	}
 	ok = json_is_true(json_object_get(reply, "ok"));
 	pr = &printers[cmd_def_id(a.def)];
-	if (a.json) {
+	if (a.json && ok && a.def->app == CMD_ARG_APPS) {
+		/* logs --json: its lines were the output, one a line. */
+	} else if (a.json) {
 		print_json(reply, JSON_INDENT(2));
 		fflush(stdout);
 		if (!ok)

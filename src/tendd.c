@@ -167,6 +167,27 @@ check_root_dirs(const struct conf *c, struct errs *errs)
 		else if (errno != ENOENT)
 			errs_add(errs, c->path, 0, "socket: %s", why);
 	}
+	/* metrics_file's directory: node-exporter's, made by its package,
+	 * never by tendd; root's alone like the others. */
+	if (c->metrics_file != NULL) {
+		snprintf(sockdir, sizeof(sockdir), "%s", c->metrics_file);
+		slash = strrchr(sockdir, '/');
+		if (slash == NULL || slash[1] == '\0' ||
+		    strcmp(slash + 1, ".") == 0 || strcmp(slash + 1, "..") == 0)
+			errs_add(errs, c->path, 0, "metrics_file: %s: not a "
+			    "file name", c->metrics_file);
+		else {
+			if (slash == sockdir)
+				slash++;
+			*slash = '\0';
+			if ((fd = rootdir_open(sockdir, 0, why,
+			    sizeof(why))) != -1)
+				close(fd);
+			else
+				errs_add(errs, c->path, 0, "metrics_file: %s",
+				    why);
+		}
+	}
 	for (i = 0; i < c->n_apps; i++) {
 		const struct conf_app *a = c->apps[i];
 		struct app app;
@@ -177,6 +198,10 @@ check_root_dirs(const struct conf *c, struct errs *errs)
 		    nginx_check(&app, why, sizeof(why)) != 0)
 			errs_add(errs, a->file, a->line, "[app:%s]: "
 			    "nginx_upstream: %s", a->name, why);
+		if (a->nginx_upstream != NULL &&
+		    nginx_switch_mode(a, why, sizeof(why)) < 0)
+			errs_add(errs, a->file, a->line, "[app:%s]: "
+			    "nginx_switch = lua: %s", a->name, why);
 		if (a->backup_dir != NULL) {
 			if ((fd = rootdir_open(a->backup_dir, 0, why,
 			    sizeof(why))) != -1)
@@ -273,6 +298,7 @@ tend_reread(struct tend *t, struct errs *errs)
 			log_warnx("%s", why);
 	}
 	apps_apply_conf(t, nc);
+	metrics_apply(t);
 	ready(t);
 	return 0;
 }
@@ -308,6 +334,7 @@ tend_check_shutdown(struct tend *t)
 	uv_close((uv_handle_t *)&t->sig_chld, noop_close_cb);
 	supervise_close(t, noop_close_cb);
 	uv_close((uv_handle_t *)&t->tick, noop_close_cb);
+	metrics_stop(t);
 	if (t->watchdog_usec)
 		uv_close((uv_handle_t *)&t->watchdog, noop_close_cb);
 	logpipe_shutdown(t);
@@ -588,6 +615,18 @@ main(int argc, char **argv)
 	if (test) {
 		printf("%s: configuration OK (%zu app%s)\n", t.conf->path,
 		    t.conf->n_apps, t.conf->n_apps == 1 ? "" : "s");
+		/* Which switch each app behind nginx gets, and why. */
+		for (i = 0; i < t.conf->n_apps; i++) {
+			const struct conf_app *a = t.conf->apps[i];
+			char why[700];
+			int m;
+
+			if (a->nginx_upstream == NULL)
+				continue;
+			m = nginx_switch_mode(a, why, sizeof(why));
+			printf("%s: nginx_switch %s: %s\n", a->name,
+			    nginx_switch_names[m], why);
+		}
 		conf_free(t.conf);
 		return 0;
 	}
@@ -666,6 +705,7 @@ main(int argc, char **argv)
 	TAILQ_FOREACH(app, &t.apps, entry)
 		if (app->ca->autostart && !app->adopted)
 			app_start(app);
+	metrics_apply(&t);
 	ready(&t);
 	if (handover_path != NULL)
 		handover_unblock();

@@ -116,6 +116,7 @@ struct applog {
 	size_t		 ring_len;
 	size_t		 ring_head;	/* next write position */
 	LIST_HEAD(, follower) followers;
+	struct logzip	*zip;		/* a rotated file being gzipped */
 };
 
 struct inst {
@@ -169,6 +170,7 @@ struct inst {
 	unsigned	 hc_fail;	/* consecutive failures while live */
 	unsigned	 hc_checks;
 	unsigned	 health_restarts;
+	uint64_t	 hc_failures;	/* failed checks while live, all runs */
 	uint64_t	 hc_next;	/* readiness poll interval, ms */
 	size_t		 hc_blen;	/* body bytes seen */
 	size_t		 hc_blen_kept;	/* of which kept in hc_body */
@@ -275,6 +277,7 @@ struct tend {
 	struct apps	 apps;
 	struct control	*ctl;
 	struct logsink	*logs;		/* logpipe.c: what all output shares */
+	unsigned	 logs_reading;	/* cmd-logs.c: histories read or sent */
 	uv_signal_t	 sig_term, sig_int, sig_hup, sig_usr1, sig_chld;
 	uv_timer_t	 drain_timer;	/* polls groups that outlive their leader */
 	int		 drain_closed;
@@ -302,6 +305,7 @@ struct tend {
 	LIST_HEAD(, deploy) deploys;
 	uint64_t	 ptree_at;	/* loop time of the last /proc pass */
 	int		 closing;	/* every app is down: handles closing */
+	struct metrics	*metrics;	/* metrics.c: metrics_file's writer */
 	/* Hook: load tend.conf again and apply it (tendd.c), for the
 	 * reread command, which sits below main. */
 	int		(*reread)(struct tend *, struct errs *);
@@ -530,6 +534,20 @@ unsigned nginx_serving(const struct app *, char *rel, size_t rlen);
 struct job *nginx_run(struct app *, const char *cmd, job_done_cb,
 	    job_line_cb, void *arg, char *why, size_t len);
 
+/* nginx-lua.c: nginx_switch = lua, the switch without a reload. */
+#define NGINX_LUA_MODULE	"/usr/lib/nginx/modules/ngx_http_lua_module.so"
+extern const char *const nginx_switch_names[];
+struct nginx_push;
+typedef void (*nginx_push_cb)(void *arg, int ok, const char *msg);
+int	nginx_switch_mode(const struct conf_app *, char *why, size_t len);
+int	nginx_lua_socket(const struct conf_app *, char *path, size_t len);
+uint64_t nginx_lua_gen(void);
+int	nginx_lua_text(const struct app *, unsigned base, const char *release,
+	    uint64_t gen, char *buf, size_t len);
+struct nginx_push *nginx_push(struct app *, unsigned base, uint64_t gen,
+	    nginx_push_cb, void *arg, char *why, size_t len);
+void	nginx_push_cancel(struct nginx_push *);
+
 /* ptree.c */
 void	ptree_sample(struct tend *, int force);
 int	ptree_group_alive(pid_t pgid);
@@ -542,6 +560,12 @@ unsigned ptree_kill_orphans(const char *socket, uint64_t wait_ms,
 int	applog_open(struct app *, const char *log_dir, uint64_t ring_bytes);
 void	applog_close(struct applog *);
 void	applog_reopen(struct app *);
+/* logzip.c: rotated files gzipped by a child (log_compress). */
+struct logzip;
+void	logzip_rotated(struct applog *);
+void	logzip_detach(struct applog *);
+/* What is staged for app's file, written now (logs reads the file). */
+void	applog_flush(struct app *);
 void	applog_event(struct app *, int idx, const char *fmt, ...)
 	    __attribute__((format(printf, 3, 4)));
 int	logpipe_start(struct logpipe *);
@@ -583,13 +607,19 @@ size_t	client_queue_size(struct client *);
 int	client_is_closing(struct client *);
 struct tend *client_tend(struct client *);
 
+/* One app of a `logs -f` request (cmd-logs.c's struct logreq). */
+struct logreq;
 struct follower {
 	LIST_ENTRY(follower) entry;
 	struct client	*client;
 	struct app	*app;
+	struct logreq	*req;
+	size_t		 slot;		/* its app's place in req */
 	uint64_t	 dropped;
-	struct client_hook *on_close;
-	struct client_hook *on_drain;
+	int		 err_only;	/* --err */
+	int		 holding;	/* the history is not out yet: */
+	char		*held;		/* what came meanwhile */
+	size_t		 held_len;
 };
 struct waiter {
 	LIST_ENTRY(waiter) entry;
@@ -615,11 +645,17 @@ json_t *cmd_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 extern const struct cmd_entry cmd_status_entry, cmd_start_entry,
     cmd_stop_entry, cmd_restart_entry, cmd_logs_entry, cmd_reread_entry,
     cmd_check_entry, cmd_deploy_entry, cmd_rollback_entry, cmd_reload_entry,
-    cmd_releases_entry;
+    cmd_releases_entry, cmd_metrics_entry;
 void	waiters_notify(struct app *);
 void	waiters_cancel_app(struct app *);
 void	cmd_wait(struct tend *, struct client *, json_t *, struct app *,
 	    void (*)(struct app *), int want_up);
+
+/* metrics.c: the Prometheus text of every app (tendctl metrics), and
+ * metrics_file written from it every metrics_interval. */
+char	*metrics_text(struct tend *, size_t *len);
+void	metrics_apply(struct tend *);
+void	metrics_stop(struct tend *);
 
 /* health.c */
 void	health_ready_begin(struct inst *);
