@@ -633,7 +633,13 @@ control_start(struct tend *t)
 	n = tend_listen_fds();
 	if (n > 1)
 		fatalx("systemd passed %d sockets; tend wants one", n);
-	if (n == 1) {
+	if (t->ctl_fd_given) {
+		/* Listening already, in the tendd this one replaced. */
+		if ((r = uv_pipe_open(&ctl->server, t->ctl_fd)) != 0)
+			fatalx("control socket from the handover: %s",
+			    uv_strerror(r));
+		ctl->activated = t->ctl_fd_activated;
+	} else if (n == 1) {
 		if ((r = uv_pipe_open(&ctl->server, 3)) != 0)
 			fatalx("socket from systemd: %s", uv_strerror(r));
 		ctl->activated = 1;
@@ -674,6 +680,20 @@ control_start(struct tend *t)
 	    accept_cb)) != 0)
 		fatalx("listen %s: %s", ctl->path, uv_strerror(r));
 	return 0;
+}
+
+/* The listening socket's fd, for a handover; -1 when closed. */
+int
+control_fd(struct tend *t, int *activated)
+{
+	uv_os_fd_t	fd;
+
+	if (t->ctl == NULL ||
+	    uv_is_closing((uv_handle_t *)&t->ctl->server) ||
+	    uv_fileno((uv_handle_t *)&t->ctl->server, &fd) != 0)
+		return -1;
+	*activated = t->ctl->activated;
+	return fd;
 }
 
 /* Stop accepting; clients are closed as their requests end. */

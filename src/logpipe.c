@@ -466,6 +466,56 @@ logpipe_close(struct logpipe *lp)
 }
 
 /*
+ * A pipe inherited across exec (handover.c): fd is the read end an
+ * earlier tendd read; the caller starts it.  NULL when it cannot be
+ * opened (fd is then still the caller's to close).
+ */
+struct logpipe *
+logpipe_adopt(struct app *app, struct inst *in, int idx, const char *stream,
+    int prio, int fd)
+{
+	struct logpipe	*lp;
+	int		 r;
+
+	if ((lp = logpipe_new(app, in, NULL, idx, stream, prio)) == NULL)
+		return NULL;
+	if ((r = uv_pipe_open(&lp->pipe, fd)) != 0) {
+		log_warnx("%s: pipe %d: %s", app->name, fd, uv_strerror(r));
+		logpipe_close(lp);
+		return NULL;
+	}
+	return lp;
+}
+
+static void	pipe_line(struct logpipe *, const char *, size_t, const char *,
+		    size_t);
+
+/* Everything staged, written now: tendd is about to exec.  A line an
+ * app is halfway through is written as it is (the rest comes as a line
+ * of its own), not lost with this process's memory. */
+void
+applog_flush_all(struct tend *t)
+{
+	struct app	*app;
+	struct logpipe	*lp;
+	char		 prefix[PREFIX_MAX];
+	size_t		 plen;
+
+	if (t->logs->stage_app != NULL)
+		stage_flush(t->logs->stage_app);
+	TAILQ_FOREACH(app, &t->apps, entry) {
+		LIST_FOREACH(lp, &app->pipes, entry)
+			if (lp->len > 0) {
+				plen = make_prefix(prefix, app, lp->idx,
+				    lp->stream);
+				pipe_line(lp, prefix, plen, lp->part, lp->len);
+				lp->len = 0;
+			}
+		stage_flush(app);
+	}
+}
+
+/*
  * A read that brought little (an app writing one line per write(2), as
  * Node does) is followed by a short rest before the pipe is read again,
  * so the lines gather in the pipe (64 KiB) and come in batches: one

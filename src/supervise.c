@@ -660,6 +660,21 @@ drain_watch(struct tend *t)
 		    SUPERVISE_DRAIN_MS);
 }
 
+/*
+ * An instance handed over by the tendd this one replaced (handover.c):
+ * its run, pid and pipes are set; it enters st as that tendd left it, a
+ * backoff with what was left of its delay, a live one with its checks.
+ */
+void
+inst_adopt(struct inst *in, enum inst_state st, uint64_t delay_ms)
+{
+	inst_set_state(in, st);
+	if (st == ST_BACKOFF)
+		inst_timer_start(in, delay_ms);
+	else if (st == ST_LIVE && in->app->ca->health != NULL && in->port != 0)
+		health_live_begin(in);
+}
+
 void
 supervise_init(struct tend *t)
 {

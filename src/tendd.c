@@ -6,6 +6,8 @@
  *   tendd [-f] [-d] [-c FILE]     run (-f: in the foreground, as systemd does)
  *   tendd -t [-c FILE]            check the configuration and exit
  *   tendd -p                      print the built-in paths and exit
+ *   tendd ... --handover FILE     (exec'd by tendd itself on SIGUSR2:
+ *                                 take over its apps; handover.c)
  */
 #define _GNU_SOURCE
 #include <sys/prctl.h>
@@ -328,6 +330,7 @@ tend_check_shutdown(struct tend *t)
 	uv_close((uv_handle_t *)&t->sig_int, noop_close_cb);
 	uv_close((uv_handle_t *)&t->sig_hup, noop_close_cb);
 	uv_close((uv_handle_t *)&t->sig_usr1, noop_close_cb);
+	uv_close((uv_handle_t *)&t->sig_usr2, noop_close_cb);
 	uv_close((uv_handle_t *)&t->sig_chld, noop_close_cb);
 	supervise_close(t, noop_close_cb);
 	uv_close((uv_handle_t *)&t->tick, noop_close_cb);
@@ -468,7 +471,14 @@ signal_cb(uv_signal_t *h, int signum)
 		TAILQ_FOREACH(app, &t->apps, entry)
 			applog_reopen(app);
 		break;
+	case SIGUSR2:
+		/* A new binary (an upgrade): exec it, the apps kept. */
+		handover_request(t);
+		break;
 	case SIGCHLD:
+		/* Taken-over children first: the orphan reaper must not
+		 * take their exit statuses. */
+		handover_reap(t);
 		ptree_reap_orphans(t);
 		TAILQ_FOREACH_SAFE(app, &t->apps, entry, next)
 			for (i = 0; i < app->n_inst && !app->unlinked; i++)
@@ -530,11 +540,13 @@ main(int argc, char **argv)
 	size_t		 i;
 	ssize_t		 n;
 	int		 ch, foreground = 0, test = 0, debug = 0, paths = 0;
-	const char	*path = TEND_DEFAULT_CONF;
+	const char	*path = TEND_DEFAULT_CONF, *handover_path = NULL;
+	struct handover	*ho = NULL;
 
 	static const struct option longopts[] = {
 		{ "version", no_argument, NULL, 'V' },
 		{ "help", no_argument, NULL, 'h' },
+		{ "handover", required_argument, NULL, 'H' },
 		{ NULL, 0, NULL, 0 }
 	};
 
@@ -565,6 +577,9 @@ main(int argc, char **argv)
 		case 'h':
 			help();
 			break;
+		case 'H':
+			handover_path = optarg;
+			break;
 		default:
 			usage();
 		}
@@ -573,6 +588,12 @@ main(int argc, char **argv)
 		usage();
 	if (paths)
 		return print_paths();
+	handover_save_args(argc, argv);
+	if (handover_path != NULL && !test) {
+		/* First: every fd open now came from the tendd before. */
+		log_init(debug, getenv("JOURNAL_STREAM") != NULL);
+		ho = handover_load(handover_path);
+	}
 
 	/* Root keeps no supplementary groups: when tendd reads an app's
 	 * env_file with the app user's fs identity (appenv.c), only that
@@ -614,8 +635,11 @@ main(int argc, char **argv)
 		fatalx("out of memory");
 
 	log_init(debug, getenv("JOURNAL_STREAM") != NULL);
-	if (!foreground)
+	/* A handover keeps the pid: already a daemon, if it was one. */
+	if (!foreground && ho == NULL)
 		daemonize();
+	if (ho != NULL)
+		handover_fds(&t, ho);
 	umask(027);
 	signal(SIGPIPE, SIG_IGN);
 	/* Orphaned grandchildren come to us, to be reaped and accounted. */
@@ -641,6 +665,7 @@ main(int argc, char **argv)
 	signal_watch(&t, &t.sig_int, SIGINT);
 	signal_watch(&t, &t.sig_hup, SIGHUP);
 	signal_watch(&t, &t.sig_usr1, SIGUSR1);
+	signal_watch(&t, &t.sig_usr2, SIGUSR2);
 	signal_watch(&t, &t.sig_chld, SIGCHLD);
 	supervise_init(&t);
 	t.app_hooks.made = hook_app_made;
@@ -659,12 +684,18 @@ main(int argc, char **argv)
 
 	/* A tendd killed with -9 left its apps running: they hold the
 	 * ports and would outlive their own replacements. */
-	ptree_kill_orphans(t.conf->socket, ORPHAN_WAIT_MS, orphan_owner_ok,
-	    t.conf);
+	if (ho == NULL)
+		ptree_kill_orphans(t.conf->socket, ORPHAN_WAIT_MS,
+		    orphan_owner_ok, t.conf);
 	for (i = 0; i < t.conf->n_apps; i++) {
 		if ((app = app_new(&t, t.conf->apps[i])) == NULL)
 			fatalx("%s: out of memory", t.conf->apps[i]->name);
 		TAILQ_INSERT_TAIL(&t.apps, app, entry);
+	}
+	if (ho != NULL) {
+		/* The apps the tendd before ran, as they were. */
+		handover_adopt(&t, ho);
+		handover_free(ho);
 	}
 	log_info("tendd %s: %zu app%s from %s, socket %s, memory %llu MiB (%s)",
 	    PACKAGE_VERSION, t.conf->n_apps, t.conf->n_apps == 1 ? "" : "s",
@@ -672,10 +703,12 @@ main(int argc, char **argv)
 	    (unsigned long long)(t.mem_limit >> 20), t.mem_src);
 	sd_init(&t);
 	TAILQ_FOREACH(app, &t.apps, entry)
-		if (app->ca->autostart)
+		if (app->ca->autostart && !app->adopted)
 			app_start(app);
 	metrics_apply(&t);
 	ready(&t);
+	if (handover_path != NULL)
+		handover_unblock();
 
 	uv_run(t.loop, UV_RUN_DEFAULT);
 

@@ -187,6 +187,10 @@ struct inst {
 
 	/* the environment this run started with (appenv.c) */
 	struct envsnap	*envsnap;
+
+	/* taken over from the tendd this one replaced (handover.c): its
+	 * exit is found by waitpid, not by a uv_process_t */
+	int		 adopted;
 };
 
 struct waiter;
@@ -253,6 +257,7 @@ struct app {
 	LIST_HEAD(, waiter) waiters;
 	LIST_HEAD(, logpipe) pipes;	/* open pipes, current and older */
 	struct app_warning warnings[APP_WARNINGS_MAX];
+	int		 adopted;	/* its state came from a handover */
 };
 TAILQ_HEAD(apps, app);
 
@@ -313,6 +318,11 @@ struct tend {
 		void	(*gone)(struct tend *);
 		void	(*output)(struct app *, const char *, size_t);
 	}		 app_hooks;
+	/* SIGUSR2 and the control socket a handover passes on (handover.c) */
+	uv_signal_t	 sig_usr2;
+	int		 ctl_fd_given;	/* control_start opens ctl_fd */
+	int		 ctl_fd;
+	int		 ctl_fd_activated;
 };
 
 /* supervise.c */
@@ -328,6 +338,7 @@ void	inst_event_why(struct inst *, enum inst_event, const char *, ...)
 	    __attribute__((format(printf, 3, 4)));
 void	supervise_init(struct tend *);
 void	supervise_close(struct tend *, uv_close_cb);
+void	inst_adopt(struct inst *, enum inst_state, uint64_t delay_ms);
 void	supervise_summary(struct tend *, unsigned *live, unsigned *starting,
 	    unsigned *failed, unsigned *down);
 
@@ -365,6 +376,7 @@ int	spawn_pid_is_ours(const struct tend *, pid_t);
 struct passwd *spawn_user(const char *user, const char *group, int *as_other,
 	    char *why, size_t whylen);
 int	exec_as_main(int argc, char **argv);
+int	spawn_adopt(struct tend *, pid_t);
 
 /* inst.c: start one instance (the app layer, on spawn.c). */
 int	spawn_inst(struct inst *, char *why, size_t whylen);
@@ -562,6 +574,9 @@ int	logpipe_child_stdio(struct app *, struct inst *, struct job *, int idx,
 	    struct logpipe **, uv_stdio_container_t stdio[3], uv_file cfd[2],
 	    char *why, size_t whylen);
 void	logpipe_close(struct logpipe *);
+struct logpipe *logpipe_adopt(struct app *, struct inst *, int idx,
+	    const char *stream, int prio, int fd);
+void	applog_flush_all(struct tend *);
 /* The last n lines kept in memory, as one malloc'd buffer. */
 char	*applog_tail(const struct applog *, unsigned n, size_t *len);
 /* The warnings the serving instances' output gave (at most max, into
@@ -578,6 +593,7 @@ int	control_start(struct tend *);
 void	control_stop(struct tend *);
 void	control_free(struct tend *);
 void	client_close_all(struct tend *);
+int	control_fd(struct tend *, int *activated);
 /* What the layers above keep of a client they forget when it closes, or
  * act on when it has caught up: control.c calls only these. */
 struct client_hook *client_on_close(struct client *,
@@ -660,5 +676,16 @@ int	tend_listen_fds(void);
 
 /* tendd.c */
 void	tend_check_shutdown(struct tend *);
+
+/* handover.c: SIGUSR2 execs tendd anew; the new one takes over. */
+struct handover;
+void	handover_save_args(int argc, char **argv);
+void	handover_request(struct tend *);
+struct handover *handover_load(const char *path);
+void	handover_fds(struct tend *, struct handover *);
+void	handover_adopt(struct tend *, struct handover *);
+void	handover_reap(struct tend *);
+void	handover_unblock(void);
+void	handover_free(struct handover *);
 
 #endif /* TENDD_H */

@@ -26,7 +26,7 @@ LAYERS='
 2 app.c inst.c supervise.c prep.c preflight.c
 3 deploy.c
 4 control.c cmd.c cmd-status.c cmd-run.c cmd-logs.c cmd-reread.c cmd-check.c cmd-deploy.c cmd-metrics.c metrics.c
-5 tendd.c
+5 tendd.c handover.c
 '
 # Up-calls that stay, each with its reason at the call site
 # ("caller.c:symbol").  Keep this list short.

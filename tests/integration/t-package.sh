@@ -183,8 +183,12 @@ check "every answer came from the same app process" \
 check "the app kept its pid" test "$(pst pid)" = "$app_pid"
 check "tendd kept running (pid $TENDD_PID)" kill -0 "$TENDD_PID"
 check "the new tendctl talks to the running tendd: web live" live
-check "the postinst said the old tendd keeps running" \
-    grep -q "keep running the old version" "$T/install2.log"
+check "the postinst said tendd now runs the new version" \
+    grep -q "now runs the new version; its apps kept running" "$T/install2.log"
+check "tendd's executable is the new /usr/sbin/tendd ($(readlink "/proc/$TENDD_PID/exe"))" \
+    test "$(stat -L -c %d:%i "/proc/$TENDD_PID/exe")" = "$(stat -c %d:%i /usr/sbin/tendd)"
+check "tendd's executable is not a deleted file" \
+    sh -c "! readlink /proc/$TENDD_PID/exe | grep -q deleted"
 check "the edited tend.conf survived the upgrade" \
     grep -qx "\[app:web\]" /etc/tend/tend.conf
 
