@@ -61,30 +61,46 @@ text(const char *s)
 	return proto_text(s, strlen(s));
 }
 
+/* What every view of an instance says of it: the brief table's fields. */
 static json_t *
-inst_json(struct tend *t, const struct inst *in)
+inst_common(struct tend *t, const struct inst *in)
 {
 	uint64_t	now = uv_now(t->loop);
 	char		hw[64];
 
 	health_word(in, hw, sizeof(hw));
-	return json_pack("{s:i,s:s,s:o,s:o,s:i,s:o,s:o,s:I,s:f,s:o,s:o,s:o,s:o,s:i}",
+	return json_pack("{s:i,s:s,s:o,s:i,s:o,s:o,s:I,s:f,s:o}",
 	    "index", (int)in->idx,
 	    "state", state_names[in->state],
 	    "pid", in->running ? json_integer(in->pid) : json_null(),
-	    "port", in->port ? json_integer(in->port) : json_null(),
 	    "restarts", (int)in->restarts,
 	    "uptime_ms", in->running ? json_integer((json_int_t)(now -
 	    in->spawned_at)) : json_null(),
 	    "last_exit", exit_json(t, in),
 	    "rss_bytes", inst_gone(in) ? 0 : (json_int_t)in->rss,
 	    "cpu_percent", inst_gone(in) ? 0.0 : in->cpu,
-	    "ready_ms", nullable_int(in->ready_ms),
-	    "next_restart_ms", nullable_int(in->state == ST_BACKOFF ?
-	    in->next_delay : -1),
-	    "reason", text(in->reason),
-	    "health", text(hw),
-	    "health_restarts", (int)in->health_restarts);
+	    "health", text(hw));
+}
+
+static json_t *
+inst_json(struct tend *t, const struct inst *in)
+{
+	json_t	*o;
+
+	if ((o = inst_common(t, in)) == NULL)
+		return NULL;
+	if (json_object_set_new(o, "port", in->port ?
+	    json_integer(in->port) : json_null()) != 0 ||
+	    json_object_set_new(o, "ready_ms", nullable_int(in->ready_ms)) != 0 ||
+	    json_object_set_new(o, "next_restart_ms", nullable_int(in->state ==
+	    ST_BACKOFF ? in->next_delay : -1)) != 0 ||
+	    json_object_set_new(o, "reason", text(in->reason)) != 0 ||
+	    json_object_set_new(o, "health_restarts",
+	    json_integer(in->health_restarts)) != 0) {
+		json_decref(o);
+		return NULL;
+	}
+	return o;
 }
 
 /* A slot of the idle port set, never started: not shown, not counted. */
@@ -225,9 +241,7 @@ status_app_json(struct tend *t, struct app *app)
 static json_t *
 insts_brief(struct tend *t, const struct app *app)
 {
-	uint64_t	 now = uv_now(t->loop);
 	json_t		*a, *o;
-	char		 hw[64];
 	unsigned	 i;
 
 	if ((a = json_array()) == NULL)
@@ -237,18 +251,7 @@ insts_brief(struct tend *t, const struct app *app)
 
 		if (!inst_shown(in))
 			continue;
-		health_word(in, hw, sizeof(hw));
-		o = json_pack("{s:i,s:s,s:o,s:i,s:o,s:o,s:I,s:f,s:o}",
-		    "index", (int)in->idx,
-		    "state", state_names[in->state],
-		    "pid", in->running ? json_integer(in->pid) : json_null(),
-		    "restarts", (int)in->restarts,
-		    "uptime_ms", in->running ? json_integer((json_int_t)(now -
-		    in->spawned_at)) : json_null(),
-		    "last_exit", exit_json(t, in),
-		    "rss_bytes", inst_gone(in) ? 0 : (json_int_t)in->rss,
-		    "cpu_percent", inst_gone(in) ? 0.0 : in->cpu,
-		    "health", text(hw));
+		o = inst_common(t, in);
 		if (o != NULL && in->reason[0] != '\0')
 			json_object_set_new_nocheck(o, "reason",
 			    text(in->reason));
