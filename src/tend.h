@@ -464,6 +464,16 @@ struct conf {
 	unsigned	 log_keep;
 	unsigned	 log_lines;	/* kept in memory per app for logs -n */
 	int		 log_journal;	/* -1 auto, 0 no, 1 yes */
+	/* [fleet]: hosts sharing one PostgreSQL (fleet_on: the section is
+	 * there); the helper tend-fleet uses them. */
+	int		 fleet_on;
+	char		*fleet_database;	/* a URL with a password: never printed */
+	char		*fleet_host;		/* this host's name in the fleet */
+	unsigned	 fleet_batch;
+	uint64_t	 fleet_lease;
+	uint64_t	 fleet_watch;
+	char		*fleet_on_lost;		/* "stop" or "skip" */
+	char		*fleet_user;		/* tend-fleet runs as this user */
 	struct conf_app	**apps;
 	size_t		 n_apps;
 };
@@ -500,6 +510,10 @@ struct conf_key {
 };
 extern const struct conf_key conf_tend_keys[];
 extern const struct conf_key conf_app_keys[];
+extern const struct conf_key conf_fleet_keys[];
+/* A fleet host's name: letters, digits, . _ - and at most this long. */
+#define FLEET_HOST_MAX	63
+int	fleet_host_valid(const char *);
 
 /* proto.c: control protocol framing (jansson). */
 struct json_t;
