@@ -12,8 +12,10 @@
 #include "tend.h"
 
 const struct cmd_def cmd_defs[CMD__COUNT] = {
-	[CMD_STATUS] = { .name = "status", .usage = "status [APP] [--json]",
-	    .app = CMD_ARG_APP_OPTIONAL, .flags = CMD_F_BRIEF | CMD_F_SHUTDOWN },
+	[CMD_STATUS] = { .name = "status",
+	    .usage = "status [APP] [--json] [--fleet]",
+	    .app = CMD_ARG_APP_OPTIONAL,
+	    .flags = CMD_F_BRIEF | CMD_F_SHUTDOWN | CMD_F_FLEET },
 	[CMD_START] = { .name = "start", .usage = "start APP|all [--no-wait]",
 	    .app = CMD_ARG_APP_OR_ALL, .flags = CMD_F_NO_WAIT },
 	[CMD_STOP] = { .name = "stop", .usage = "stop APP|all [--no-wait]",

@@ -7,10 +7,11 @@
  * brings) stays out of the root daemon.
  *
  * It creates and migrates tend's schema (tend.schema_version says which
- * version a database has), writes this host's heartbeat every lease/3
- * and answers:
+ * version a database has), writes this host's heartbeat each time
+ * tendd sends one (every lease/3: a tendd whose loop is stuck sends none,
+ * and its host goes stale like a dead one), and answers:
  *
- *   {"op":"beat","apps":{..},"status":S}   what the next heartbeats say
+ *   {"op":"beat","apps":{..},"status":S}   write this host's heartbeat
  *   {"id":N,"op":"status"}                  every host, the fleet deploy
  *   {"id":N,"op":"acquire","app":A,"kind":K,"ref":R}
  *                                           take the deploy lease
@@ -56,6 +57,8 @@
 #define REQ_MAX		(64 * 1024)
 /* A query's time limit: past it the connection is given up. */
 #define QUERY_MS	5000
+/* A connection's, TLS and SCRAM included. */
+#define CONNECT_MS	10000
 /* Reconnect delays: from 500 ms doubling to 10 s. */
 #define RETRY_MIN_MS	500
 #define RETRY_MAX_MS	10000
@@ -69,7 +72,8 @@ static int		 schema;	/* the version in the database */
 static json_t		*apps;		/* what the heartbeat says */
 static char		 status_word[32] = "up";
 static char		 down_why[512];	/* last "down" said, "" none */
-static int		 beat_now;	/* tendd said something new */
+static int		 beat_now;	/* tendd asked for a heartbeat */
+static int		 told;		/* it said what this host runs */
 
 /* The schema, one step per version; each runs once, in a transaction
  * holding tend.schema_version's lock, and is never edited once shipped:
@@ -203,7 +207,7 @@ pg_open(void)
 	const char		*kw[16], *val[16];
 	char			 tmo[32], w[300], out[400];
 	PostgresPollingStatusType st = PGRES_POLLING_WRITING;
-	uint64_t		 deadline = now_ms() + QUERY_MS;
+	uint64_t		 deadline = now_ms() + CONNECT_MS;
 	int			 n = 0;
 
 #define KW(k, v) do {							\
@@ -247,7 +251,7 @@ pg_open(void)
 		if (!wait_sock(st == PGRES_POLLING_WRITING, deadline)) {
 			where(w, sizeof(w));
 			snprintf(out, sizeof(out), "fleet database unreachable "
-			    "at %s: no answer within %d ms", w, QUERY_MS);
+			    "at %s: no answer within %d ms", w, CONNECT_MS);
 			go_down(out);
 			return -1;
 		}
@@ -767,7 +771,7 @@ handle(const char *line, size_t len)
 		if ((st = json_string_value(json_object_get(req, "status"))) !=
 		    NULL)
 			snprintf(status_word, sizeof(status_word), "%s", st);
-		beat_now = 1;
+		beat_now = told = 1;
 		json_decref(req);
 		return;		/* written with the next heartbeat */
 	}
@@ -801,7 +805,7 @@ main(int argc, char **argv)
 	const char	*u, *l;
 	char		 why[256], *nl;
 	struct pollfd	 pfd;
-	uint64_t	 beat_every, next_beat = 0, next_try = 0, retry = 0, now;
+	uint64_t	 next_try = 0, retry = 0, now;
 	ssize_t		 n;
 	int		 r, wait, skipping = 0;
 	json_t		*b;
@@ -824,17 +828,19 @@ main(int argc, char **argv)
 		fprintf(stderr, "tend-fleet: TEND_FLEET_URL: %s\n", why);
 		return 2;
 	}
-	/* The password lives in url now; nothing else may show it. */
+	/* The password lives in url now; nothing else may show it, not
+	 * even /proc/PID/environ (the string is the one the kernel shows). */
+	explicit_bzero((char *)u, strlen(u));
 	unsetenv("TEND_FLEET_URL");
 	if ((apps = json_object()) == NULL)
 		return 2;
-	beat_every = lease_ms / 3;
 	for (;;) {
 		now = now_ms();
 		if (conn == NULL && now >= next_try) {
 			if (pg_up() == 0) {
 				retry = 0;
-				next_beat = 0;
+				/* Say again what tendd said last. */
+				beat_now = told;
 			} else {
 				retry = retry == 0 ? RETRY_MIN_MS :
 				    retry * 2 > RETRY_MAX_MS ? RETRY_MAX_MS :
@@ -842,17 +848,16 @@ main(int argc, char **argv)
 				next_try = now_ms() + retry;
 			}
 		}
-		now = now_ms();
-		if (conn != NULL && now >= next_beat) {
+		if (conn != NULL && beat_now) {
+			beat_now = 0;
 			b = do_beat();
 			if (json_object_get(b, "event") != NULL)
 				emit(b);
 			else
 				json_decref(b);	/* went down: said so */
-			next_beat = now_ms() + beat_every;
 		}
 		now = now_ms();
-		wait = conn != NULL ? (int)(next_beat > now ? next_beat - now : 0) :
+		wait = conn != NULL ? -1 :
 		    (int)(next_try > now ? next_try - now : 0);
 		pfd.fd = 0;
 		pfd.events = POLLIN;
@@ -872,10 +877,6 @@ main(int argc, char **argv)
 			skipping = 0;
 			len -= (size_t)(nl + 1 - buf);
 			memmove(buf, nl + 1, len);
-		}
-		if (beat_now) {
-			beat_now = 0;
-			next_beat = 0;
 		}
 		if (len == sizeof(buf)) {
 			skipping = 1;	/* not a line of tendd's: drop it */

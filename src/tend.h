@@ -546,6 +546,7 @@ enum cmd_arg {
 #define CMD_F_FOLLOW	0x04	/* -f: "follow": true */
 #define CMD_F_BRIEF	0x08	/* tendctl's table asks "brief": true */
 #define CMD_F_SHUTDOWN	0x10	/* still served while tendd stops */
+#define CMD_F_FLEET	0x20	/* --fleet: "fleet": true, every host */
 struct cmd_def {
 	const char	*name;
 	const char	*usage;

@@ -47,7 +47,11 @@ struct ask {
 	const char	*app;
 	int		 json;
 	int		 follow;
+	int		 fleet;		/* --fleet */
 };
+
+/* tendctl-fleet.c */
+void	tendctl_print_fleet(json_t *);
 
 static void __attribute__((noreturn))
 usage(void)
@@ -280,7 +284,10 @@ print_status(json_t *reply, const struct ask *ask)
 	size_t	 i, j;
 	char	 up[32], mem[32], ex[32], pid[16], st[48], why[600];
 
-	(void)ask;
+	if (ask->fleet) {
+		tendctl_print_fleet(reply);
+		return;
+	}
 	printf("%-16s %-10s %8s %9s %8s %-12s %6s %8s %-9s %s\n", "NAME",
 	    "STATE", "PID", "UPTIME", "RESTARTS", "LAST-EXIT", "CPU", "MEM",
 	    "HEALTH", "REASON");
@@ -526,6 +533,7 @@ build_request(const struct ask *a, const char *extra, int nowait, long lines)
 	if ((nowait && !(d->flags & CMD_F_NO_WAIT)) ||
 	    (lines >= 0 && !(d->flags & CMD_F_LINES)) ||
 	    (a->follow && !(d->flags & CMD_F_FOLLOW)) ||
+	    (a->fleet && (!(d->flags & CMD_F_FLEET) || a->app != NULL)) ||
 	    (a->app != NULL && d->app == CMD_ARG_NONE) ||
 	    (a->app == NULL && (d->app == CMD_ARG_APP ||
 	    d->app == CMD_ARG_APP_OR_ALL)) ||
@@ -548,6 +556,8 @@ build_request(const struct ask *a, const char *extra, int nowait, long lines)
 		json_object_set_new(req, "n", json_integer(lines));
 	if (a->follow)
 		json_object_set_new(req, "follow", json_true());
+	if (a->fleet)
+		json_object_set_new(req, "fleet", json_true());
 	/* The table needs a few fields of each app; --json gets all. */
 	if ((d->flags & CMD_F_BRIEF) && !a->json)
 		json_object_set_new(req, "brief", json_true());
@@ -561,6 +571,7 @@ main(int argc, char **argv)
 		{ "json", no_argument, NULL, 'j' },
 		{ "no-wait", no_argument, NULL, 'W' },
 		{ "follow", no_argument, NULL, 'f' },
+		{ "fleet", no_argument, NULL, 'F' },
 		{ "lines", required_argument, NULL, 'n' },
 		{ "socket", required_argument, NULL, 's' },
 		{ "config", required_argument, NULL, 'c' },
@@ -612,6 +623,9 @@ main(int argc, char **argv)
 			break;
 		case 'f':
 			a.follow = 1;
+			break;
+		case 'F':
+			a.fleet = 1;
 			break;
 		case 'W':
 			nowait = 1;

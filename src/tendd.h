@@ -6,10 +6,10 @@
  * Layers, lowest first; a file calls its own layer and those below:
  *   0. libtend.a: pure code (conf, units, dotenv, history, atomic, ...);
  *   1. mechanisms: spawn, appenv, logpipe, ptree, job, health, probe-run,
- *      check, release, nginx, systemd;
+ *      fleet-run, check, release, nginx, systemd;
  *   2. the apps and their state machine: app, inst, supervise, prep,
  *      preflight;
- *   3. deploys: deploy;
+ *   3. deploys and the fleet: deploy, fleet;
  *   4. the control socket and its commands: control, cmd, cmd-*;
  *   5. main: tendd.
  * A lower file tells an upper one through a hook it was given (app_watch,
@@ -298,6 +298,7 @@ struct tend {
 	/* Hook: load tend.conf again and apply it (tendd.c), for the
 	 * reread command, which sits below main. */
 	int		(*reread)(struct tend *, struct errs *);
+	struct fleet	*fleet;		/* fleet.c: with [fleet], else NULL */
 	/* What the layers above do when an app is made, is about to go
 	 * (every one holding it lets go), has gone, and wrote output (its
 	 * `logs -f` readers): main sets these. */
@@ -432,6 +433,24 @@ int	probe_env(struct env *, const struct passwd *);
 #define PROBE_PATH	"/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 void	probe_release(struct probe *);
 
+/* fleet-run.c: tend-fleet, the fleet database's connection. */
+struct fleetrun;
+struct fleetrun_spec {
+	const char	*user;		/* [fleet] user */
+	const char	*url;		/* [fleet] database: a password */
+	const char	*host;
+	uint64_t	 lease_ms;
+};
+typedef void (*fleet_reply_cb)(void *, json_t *);
+typedef void (*fleet_event_cb)(void *, json_t *);
+struct fleetrun *fleetrun_start(struct tend *, const struct fleetrun_spec *,
+	    fleet_event_cb, void *);
+void	fleetrun_ask(struct fleetrun *, json_t *req, uint64_t timeout_ms,
+	    fleet_reply_cb, void *);
+void	fleetrun_tell(struct fleetrun *, json_t *);
+void	fleetrun_forget(struct fleetrun *, void *arg);
+void	fleetrun_stop(struct fleetrun *);
+
 /* preflight.c: cb(arg, outcome CHECK_*, checks, reason, missing_db). */
 struct preflight;
 typedef void (*preflight_cb)(void *, int, json_t *, const char *,
@@ -477,6 +496,12 @@ void	deploy_init_app(struct app *);
 void	deploy_ensure_upstream(struct app *);
 void	deploy_shutdown(struct app *);
 void	deploys_forget(struct tend *, void *arg);
+
+/* fleet.c: this host in a fleet of hosts on one PostgreSQL. */
+void	fleet_apply(struct tend *);
+void	fleet_app_changed(struct app *);
+void	fleet_shutdown(struct tend *);
+void	fleet_status(struct tend *, fleet_reply_cb, void *);
 
 /* release.c: the app's tree, as the app's user. */
 struct release_cb {
