@@ -62,6 +62,8 @@ helper_open() {
 }
 ask() {
 	local -n cp=$1
+	REPLY=
+	[ -n "${cp[1]:-}" ] || return 1
 	printf '%s\n' "$2" >&"${cp[1]}"
 	while read -r -t 20 REPLY <&"${cp[0]}"; do
 		case $REPLY in *'"event"'*) continue ;; esac
