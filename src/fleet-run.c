@@ -56,7 +56,6 @@ struct fleetrun {
 	int		 stopping;
 	unsigned	 open;		/* our two timers, until closed */
 	json_int_t	 next_id;
-	size_t		 wq;		/* bytes written, not yet taken */
 	TAILQ_HEAD(, fleetreq) reqs;
 };
 
@@ -66,14 +65,17 @@ struct fleetproc {
 	uv_pipe_t	 in, out;
 	unsigned	 open;
 	int		 running, eof, in_closed;
+	size_t		 wq;		/* bytes written, not yet taken */
 	size_t		 len;
 	int		 skipping;	/* in a line too long to be the helper's */
 	char		 buf[FLEET_LINE_MAX];
 };
 
+/* A write's callback may come after its run was freed (closing
+ * handles run their callbacks last first): it knows only the process,
+ * which lives until its own pipe's close callback. */
 struct fleetwrite {
 	uv_write_t	 w;
-	struct fleetrun	*r;
 	struct fleetproc *p;
 	size_t		 len;
 	char		 data[];
@@ -239,7 +241,6 @@ proc_check(struct fleetproc *p)
 		return;
 	p->r = NULL;
 	r->p = NULL;
-	r->wq = 0;
 	fail_all(r, "tend-fleet exited: starting it again");
 	if (r->stopping)
 		return;
@@ -405,9 +406,9 @@ write_cb(uv_write_t *w, int status)
 {
 	struct fleetwrite	*fw = (struct fleetwrite *)w;
 
-	/* Canceled: its pipe closed, and the run may be gone. */
-	if (status != UV_ECANCELED && fw->r->p == fw->p && fw->r->wq >= fw->len)
-		fw->r->wq -= fw->len;
+	(void)status;
+	if (fw->p->wq >= fw->len)
+		fw->p->wq -= fw->len;
 	free(fw);
 }
 
@@ -426,7 +427,7 @@ send_line(struct fleetrun *r, json_t *msg)
 	if ((s = json_dumps(msg, JSON_COMPACT)) == NULL)
 		return -1;
 	n = strlen(s);
-	if (r->wq + n + 1 > FLEET_WQ_MAX ||
+	if (r->p->wq + n + 1 > FLEET_WQ_MAX ||
 	    (fw = malloc(sizeof(*fw) + n + 1)) == NULL) {
 		free(s);
 		return -1;
@@ -434,7 +435,6 @@ send_line(struct fleetrun *r, json_t *msg)
 	memcpy(fw->data, s, n);
 	fw->data[n] = '\n';
 	free(s);
-	fw->r = r;
 	fw->p = r->p;
 	fw->len = n + 1;
 	b = uv_buf_init(fw->data, (unsigned)fw->len);
@@ -442,7 +442,7 @@ send_line(struct fleetrun *r, json_t *msg)
 		free(fw);
 		return -1;
 	}
-	r->wq += fw->len;
+	r->p->wq += fw->len;
 	return 0;
 }
 

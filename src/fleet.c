@@ -32,6 +32,7 @@ struct fleet {
 	uint64_t	 lease;
 	uv_timer_t	 beat;
 	uv_timer_t	 soon;		/* an app changed: beat shortly */
+	unsigned	 open;		/* timers not yet closed */
 	int		 up;		/* the helper is connected */
 	int		 schema;
 	char		 detail[512];	/* why it is down */
@@ -43,9 +44,8 @@ fleet_closed_cb(uv_handle_t *h)
 {
 	struct fleet	*f = h->data;
 
-	if (uv_is_closing((uv_handle_t *)&f->beat) &&
-	    uv_is_closing((uv_handle_t *)&f->soon) &&
-	    h == (uv_handle_t *)&f->soon) {
+	if (--f->open == 0) {
+		explicit_bzero(f->url, strlen(f->url));
 		free(f->url);
 		free(f->host);
 		free(f->user);
@@ -188,6 +188,7 @@ fleet_apply(struct tend *t)
 	uv_timer_init(t->loop, &f->beat);
 	uv_timer_init(t->loop, &f->soon);
 	f->beat.data = f->soon.data = f;
+	f->open = 2;
 	uv_timer_start(&f->beat, beat_cb, f->lease / 3, f->lease / 3);
 	t->fleet = f;
 }

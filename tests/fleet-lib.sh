@@ -34,8 +34,17 @@ host_start() {
 	} > "$d/tend.conf"
 	"$TENDD" -f -c "$d/tend.conf" >>"$d/tendd.log" 2>&1 &
 	echo $! > "$d/pid"
-	on_exit "kill -KILL $! 2>/dev/null"
+	on_exit "tendd_stop $!"
 	wait_for "tendd of $1" 10 "$TENDCTL" -c "$d/tend.conf" status
+}
+# tendd_stop PID: TERM, and wait (up to 15 s) until it stopped its apps.
+tendd_stop() {
+	local i
+	kill -TERM "$1" 2>/dev/null || return 0
+	for ((i = 0; i < 150; i++)); do
+		kill -0 "$1" 2>/dev/null || return 0
+		sleep 0.1
+	done
 }
 hctl() { local h=$1; shift; "$TENDCTL" -c "$T/$h/tend.conf" "$@"; }
 
@@ -71,4 +80,69 @@ ask() {
 	done
 	REPLY=
 	return 1
+}
+
+# host_kill NAME: SIGKILL a host's tendd, then the app it left running
+# (a tendd killed with -9 cannot stop its apps; the next one would).
+host_kill() {
+	local pid
+	pid=$(hctl "$1" status --json | jq -r '.apps[] | select(.name == "web") | .pid')
+	kill -KILL "$(cat "$T/$1/pid")"
+	[ -n "$pid" ] && [ "$pid" != null ] && kill -KILL -- "-$pid" 2>/dev/null
+	return 0
+}
+
+# --- hosts as network namespaces ---------------------------------------
+# fleet_net N: a bridge made for the test with the root namespace on
+# $NET.1/24 and N namespaces, host i on $NET.(10+i); NS[i] names them,
+# VETH[i] is the root side of host i's link (ip link set ... down cuts
+# it).  Only these addresses and loopback are used.  Everything is
+# removed at exit, also on failure.
+NET=10.213.0
+fleet_net() {
+	local n=$1 i tag=tf$$
+	BR=${tag}br
+	NS=() VETH=()
+	ip link add "$BR" type bridge || return 1
+	on_exit "ip link del $BR"
+	ip addr add "$NET.1/24" dev "$BR" && ip link set "$BR" up || return 1
+	for ((i = 1; i <= n; i++)); do
+		NS[i]=${tag}h$i
+		VETH[i]=${tag}v$i
+		ip netns add "${NS[i]}" || return 1
+		on_exit "ip netns del ${NS[i]}"
+		# The processes in it go first (lib.sh's cleanup kills what
+		# names $T; tend-fleet dies with its tendd).
+		ip link add "${VETH[i]}" type veth peer name eth0 netns "${NS[i]}" || return 1
+		ip link set "${VETH[i]}" master "$BR" up &&
+		ip -n "${NS[i]}" addr add "$NET.$((10 + i))/24" dev eth0 &&
+		ip -n "${NS[i]}" link set eth0 up &&
+		ip -n "${NS[i]}" link set lo up || return 1
+	done
+}
+
+# pg_on_bridge: PostgreSQL also on $NET.1 (PG_OPTS, before pg_start),
+# then, after it, lets the namespaces in (scram, as on loopback).
+pg_bridge_opts() { PG_OPTS="-c listen_addresses=127.0.0.1,$NET.1"; }
+pg_on_bridge() {
+	printf 'host all all %s.0/24 scram-sha-256\n' "$NET" >> "$T/pg/pg_hba.conf"
+	$PSQL -c "SELECT pg_reload_conf()" >/dev/null || return 1
+	wait_for "PostgreSQL on $NET.1" 10 bash -c "exec 3<>/dev/tcp/$NET.1/$PGPORT"
+}
+
+# ns_host_start I NAME PORT: host NAME's tendd in namespace I (as
+# host_start, with the database reached over the bridge).
+ns_host_start() {
+	local i=$1 d=$T/$2
+	mkdir -p "$d"
+	{
+		printf '[tend]\nsocket = %s/tend.sock\nstate_dir = %s/state\nlog_dir = %s/log\n\n' "$d" "$d" "$d"
+		FLEET_URL="postgresql://tend:$FLEET_PW@$NET.1:$PGPORT/fleet" fleet_section "$2"
+		printf '[app:web]\ndir = %s/tests/app\ncommand = %s server.js\nport = %s\nhealth = /health\n' \
+		    "$SRCDIR" "$NODE" "$3"
+	} > "$d/tend.conf"
+	ip netns exec "${NS[i]}" "$TENDD" -f -c "$d/tend.conf" >>"$d/tendd.log" 2>&1 &
+	echo $! > "$d/pid"
+	on_exit "tendd_stop $!"
+	wait_for "tendd of $2" 10 "$TENDCTL" -c "$d/tend.conf" status
 }

@@ -70,7 +70,7 @@ check "status --fleet answers again" wait_for "fleet status" 10 two_live
 
 # A host whose tendd dies goes LOST once its heartbeat is older than the
 # lease (tend-fleet dies with its tendd: PR_SET_PDEATHSIG).
-kill -KILL "$(cat "$T/beta/pid")"
+host_kill beta
 t0=$(now_ms)
 beta_lost() { [ "$(fleet_json '.hosts[] | select(.host == "beta") | .lost')" = true ]; }
 check "beta, killed, is marked lost" wait_for "beta lost" 15 beta_lost
