@@ -100,7 +100,10 @@ cmd_releases_exec(struct tend *t, struct client *c, json_t *req,
 	json_t		*members;
 	struct app	*m;
 
-	(void)req;
+	if (json_is_true(json_object_get(req, "fleet"))) {
+		cmd_fleet(t, c, "releases", app->name);
+		return;
+	}
 	/* Which release each member of its group runs. */
 	members = json_array();
 	TAILQ_FOREACH(m, &t->apps, entry)

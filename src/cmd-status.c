@@ -234,8 +234,8 @@ status_app_brief(struct tend *t, struct app *app)
 	return o;
 }
 
-/* status --fleet: the answer comes from the fleet database, later; the
- * client may have gone by then. */
+/* status --fleet (and releases --fleet): the answer comes from the
+ * fleet database, later; the client may have gone by then. */
 struct fleet_pend {
 	struct client	*client;	/* NULL once it hung up */
 	struct client_hook *on_close;
@@ -263,8 +263,8 @@ status_fleet_cb(void *arg, json_t *reply)
 	free(p);
 }
 
-static void
-status_fleet(struct tend *t, struct client *c)
+void
+cmd_fleet(struct tend *t, struct client *c, const char *op, const char *app)
 {
 	struct fleet_pend	*p;
 
@@ -275,7 +275,7 @@ status_fleet(struct tend *t, struct client *c)
 		return;
 	}
 	p->client = c;
-	fleet_status(t, status_fleet_cb, p);
+	fleet_status(t, op, app, status_fleet_cb, p);
 }
 
 static void
@@ -287,7 +287,7 @@ cmd_status_exec(struct tend *t, struct client *c, json_t *req,
 	int		 brief = json_is_true(json_object_get(req, "brief"));
 
 	if (json_is_true(json_object_get(req, "fleet"))) {
-		status_fleet(t, c);
+		cmd_fleet(t, c, "status", NULL);
 		return;
 	}
 

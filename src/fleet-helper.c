@@ -13,6 +13,7 @@
  *
  *   {"op":"beat","apps":{..},"status":S}   write this host's heartbeat
  *   {"id":N,"op":"status"}                  every host, the fleet deploy
+ *   {"id":N,"op":"releases","app":A}        which hosts ran which release
  *   {"id":N,"op":"acquire","app":A,"kind":K,"ref":R}
  *                                           take the deploy lease
  *   {"id":N,"op":"renew","generation":G}
@@ -77,7 +78,8 @@ static int		 told;		/* it said what this host runs */
 
 /* The schema, one step per version; each runs once, in a transaction
  * holding tend.schema_version's lock, and is never edited once shipped:
- * a change is a new step. */
+ * a change is a new step, and only adds (an older tend on another host
+ * keeps working with a newer schema while the fleet is upgraded). */
 static const char *const schema_steps[] = {
 	/* 1: heartbeats and the deploy lease */
 	"CREATE TABLE tend.host ("
@@ -97,6 +99,11 @@ static const char *const schema_steps[] = {
 	"  generation bigint NOT NULL, host text NOT NULL,"
 	"  step text NOT NULL, detail text, at timestamptz NOT NULL,"
 	"  PRIMARY KEY (generation, host));",
+	/* 2: which hosts ran which release (releases --fleet) */
+	"CREATE TABLE tend.host_release ("
+	"  host text NOT NULL, app text NOT NULL, release text NOT NULL,"
+	"  first_seen timestamptz NOT NULL, last_seen timestamptz NOT NULL,"
+	"  PRIMARY KEY (host, app, release));",
 };
 #define SCHEMA_VERSION	((int)(sizeof(schema_steps) / sizeof(schema_steps[0])))
 
@@ -437,13 +444,6 @@ schema_migrate(void)
 		return -1;
 	schema = atoi(PQgetvalue(res, 0, 0));
 	PQclear(res);
-	if (schema > SCHEMA_VERSION) {
-		snprintf(why, sizeof(why), "the fleet schema is version %d and "
-		    "this tend knows up to %d: upgrade tend on this host",
-		    schema, SCHEMA_VERSION);
-		go_down(why);
-		return -1;
-	}
 	return 0;
 }
 
@@ -503,7 +503,15 @@ do_beat(void)
 	p[0] = host;
 	p[1] = a;
 	p[2] = status_word;
-	res = query("INSERT INTO tend.host AS h (host, apps, status, beat_at,"
+	/* One statement: the host's row and each live release's. */
+	res = query("WITH r AS (INSERT INTO tend.host_release"
+	    "  (host, app, release, first_seen, last_seen)"
+	    "  SELECT $1, a.key, a.value->>'release', now(), now()"
+	    "  FROM jsonb_each($2::jsonb) a"
+	    "  WHERE coalesce(a.value->>'release', '') <> ''"
+	    "  ON CONFLICT (host, app, release) DO UPDATE"
+	    "  SET last_seen = now())"
+	    " INSERT INTO tend.host AS h (host, apps, status, beat_at,"
 	    "  up_since) VALUES ($1, $2::jsonb, $3, now(), now())"
 	    " ON CONFLICT (host) DO UPDATE SET apps = excluded.apps,"
 	    "  status = excluded.status, beat_at = now(),"
@@ -613,6 +621,44 @@ do_status(void)
 		    "detail", jstr_or_null(res, i, 2),
 		    "at", PQgetvalue(res, i, 3)));
 	json_object_set_new(d, "steps", steps);
+	PQclear(res);
+	return r;
+}
+
+/* Which hosts ran which release of an app, newest first. */
+static json_t *
+do_releases(json_t *req)
+{
+	PGresult	*res;
+	char		 why[600], state[6], lms[32];
+	const char	*p[2];
+	json_t		*r, *runs;
+	int		 i;
+
+	snprintf(lms, sizeof(lms), "%llu", (unsigned long long)lease_ms);
+	if ((p[0] = json_string_value(json_object_get(req, "app"))) == NULL)
+		return fail("releases needs an app");
+	p[1] = lms;
+	res = query("SELECT r.release, r.host, " ISO("r.first_seen") ", "
+	    ISO("r.last_seen") ","
+	    " coalesce(h.apps->$1->>'release' = r.release, false),"
+	    " coalesce(now() - h.beat_at > $2::bigint * interval '1 ms', true)"
+	    " FROM tend.host_release r LEFT JOIN tend.host h USING (host)"
+	    " WHERE r.app = $1 ORDER BY r.first_seen DESC, r.host LIMIT 1000",
+	    2, p, why, sizeof(why), state);
+	if (res == NULL)
+		return fail(why);
+	if ((runs = json_array()) == NULL)
+		exit(2);
+	for (i = 0; i < PQntuples(res); i++)
+		json_array_append_new(runs, json_pack("{s:s,s:s,s:s,s:s,s:b,s:b}",
+		    "release", PQgetvalue(res, i, 0),
+		    "host", PQgetvalue(res, i, 1),
+		    "first_seen", PQgetvalue(res, i, 2),
+		    "last_seen", PQgetvalue(res, i, 3),
+		    "current", *PQgetvalue(res, i, 4) == 't',
+		    "lost", *PQgetvalue(res, i, 5) == 't'));
+	r = json_pack("{s:i,s:s,s:o}", "ok", 1, "app", p[0], "runs", runs);
 	PQclear(res);
 	return r;
 }
@@ -753,6 +799,22 @@ do_release(json_t *req)
 	    " AND holder = $2 AND lease_until > now()", 4, p);
 }
 
+/* Write the heartbeat tendd asked for, if connected (else once it is). */
+static void
+beat_flush(void)
+{
+	json_t	*b;
+
+	if (conn == NULL || !beat_now)
+		return;
+	beat_now = 0;
+	b = do_beat();
+	if (json_object_get(b, "event") != NULL)
+		emit(b);
+	else
+		json_decref(b);	/* went down: said so */
+}
+
 static void
 handle(const char *line, size_t len)
 {
@@ -773,12 +835,15 @@ handle(const char *line, size_t len)
 			snprintf(status_word, sizeof(status_word), "%s", st);
 		beat_now = told = 1;
 		json_decref(req);
-		return;		/* written with the next heartbeat */
+		beat_flush();	/* before the requests after it */
+		return;
 	}
 	if (op == NULL)
 		r = fail("no op");
 	else if (strcmp(op, "status") == 0)
 		r = do_status();
+	else if (strcmp(op, "releases") == 0)
+		r = do_releases(req);
 	else if (strcmp(op, "acquire") == 0)
 		r = do_acquire(req);
 	else if (strcmp(op, "renew") == 0)
@@ -808,7 +873,6 @@ main(int argc, char **argv)
 	uint64_t	 next_try = 0, retry = 0, now;
 	ssize_t		 n;
 	int		 r, wait, skipping = 0;
-	json_t		*b;
 
 	(void)argc;
 	(void)argv;
@@ -848,14 +912,7 @@ main(int argc, char **argv)
 				next_try = now_ms() + retry;
 			}
 		}
-		if (conn != NULL && beat_now) {
-			beat_now = 0;
-			b = do_beat();
-			if (json_object_get(b, "event") != NULL)
-				emit(b);
-			else
-				json_decref(b);	/* went down: said so */
-		}
+		beat_flush();
 		now = now_ms();
 		wait = conn != NULL ? -1 :
 		    (int)(next_try > now ? next_try - now : 0);

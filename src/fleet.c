@@ -210,7 +210,7 @@ fleet_shutdown(struct tend *t)
 	fleet_stop(t);
 }
 
-/* --- status --fleet ------------------------------------------------------ */
+/* --- status --fleet, releases --fleet ------------------------------------------------------ */
 
 struct fleet_ask {
 	struct tend	*t;
@@ -247,13 +247,15 @@ status_cb(void *arg, json_t *reply)
 }
 
 /*
- * Every host of the fleet, its apps and heartbeat age, and the fleet
- * deploy: cb(arg, reply) once, from the loop, with the reply to send
+ * Ask the fleet database, op "status" (every host, its apps and
+ * heartbeat age, and the fleet deploy) or "releases" (which hosts ran
+ * which release of app): cb(arg, reply) once, from the loop, with the reply to send
  * (borrowed), even when the fleet goes meanwhile: arg must live until
  * then.
  */
 void
-fleet_status(struct tend *t, fleet_reply_cb cb, void *arg)
+fleet_status(struct tend *t, const char *op, const char *app,
+    fleet_reply_cb cb, void *arg)
 {
 	struct fleet_ask	*a;
 	json_t			*r;
@@ -269,7 +271,7 @@ fleet_status(struct tend *t, fleet_reply_cb cb, void *arg)
 	a->t = t;
 	a->cb = cb;
 	a->arg = arg;
-	if ((r = json_pack("{s:s}", "op", "status")) == NULL) {
+	if ((r = json_pack("{s:s,s:s?}", "op", op, "app", app)) == NULL) {
 		free(a);
 		return;
 	}

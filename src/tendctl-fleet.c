@@ -13,6 +13,7 @@
 #include "tend.h"
 
 void	tendctl_print_fleet(json_t *);
+void	tendctl_print_fleet_releases(json_t *);
 
 static const char *
 str(json_t *o, const char *k)
@@ -88,4 +89,26 @@ tendctl_print_fleet(json_t *reply)
 		print_deploy(d);
 	else
 		printf("\nno fleet deploy has run\n");
+}
+
+/* releases APP --fleet: each release, newest first, and the hosts that
+ * ran it ('*': runs it now). */
+void
+tendctl_print_fleet_releases(json_t *reply)
+{
+	json_t		*r;
+	size_t		 i;
+	const char	*last = "";
+
+	printf("  %-28s %-20s %-24s %s\n", "RELEASE", "HOST", "FIRST SEEN",
+	    "LAST SEEN");
+	json_array_foreach(json_object_get(reply, "runs"), i, r) {
+		printf("%s %-28s %-20s %-24s %s%s\n",
+		    json_is_true(json_object_get(r, "current")) ? "*" : " ",
+		    strcmp(last, str(r, "release")) != 0 ? str(r, "release") : "",
+		    str(r, "host"), str(r, "first_seen"), str(r, "last_seen"),
+		    json_is_true(json_object_get(r, "lost")) ? "  (host LOST)" :
+		    "");
+		last = str(r, "release");
+	}
 }

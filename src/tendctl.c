@@ -52,6 +52,7 @@ struct ask {
 
 /* tendctl-fleet.c */
 void	tendctl_print_fleet(json_t *);
+void	tendctl_print_fleet_releases(json_t *);
 
 static void __attribute__((noreturn))
 usage(void)
@@ -339,7 +340,10 @@ print_releases(json_t *reply, const struct ask *a)
 	size_t		 i;
 	char		 b[32], t[32], st[40];
 
-	(void)a;
+	if (a->fleet) {
+		tendctl_print_fleet_releases(reply);
+		return;
+	}
 	printf("  %-26s %-14s %-8s %-20s %7s %7s  %s\n", "RELEASE", "STATUS",
 	    "SHA", "CREATED", "BUILD", "TOTAL", "REF / REASON");
 	json_array_foreach(json_object_get(reply, "releases"), i, r) {
@@ -533,7 +537,8 @@ build_request(const struct ask *a, const char *extra, int nowait, long lines)
 	if ((nowait && !(d->flags & CMD_F_NO_WAIT)) ||
 	    (lines >= 0 && !(d->flags & CMD_F_LINES)) ||
 	    (a->follow && !(d->flags & CMD_F_FOLLOW)) ||
-	    (a->fleet && (!(d->flags & CMD_F_FLEET) || a->app != NULL)) ||
+	    (a->fleet && (!(d->flags & CMD_F_FLEET) ||
+	    (a->app != NULL && d->app != CMD_ARG_APP))) ||
 	    (a->app != NULL && d->app == CMD_ARG_NONE) ||
 	    (a->app == NULL && (d->app == CMD_ARG_APP ||
 	    d->app == CMD_ARG_APP_OR_ALL)) ||

@@ -501,7 +501,8 @@ void	deploys_forget(struct tend *, void *arg);
 void	fleet_apply(struct tend *);
 void	fleet_app_changed(struct app *);
 void	fleet_shutdown(struct tend *);
-void	fleet_status(struct tend *, fleet_reply_cb, void *);
+void	fleet_status(struct tend *, const char *op, const char *app,
+	    fleet_reply_cb, void *);
 
 /* release.c: the app's tree, as the app's user. */
 struct release_cb {
@@ -627,6 +628,9 @@ void	waiters_notify(struct app *);
 void	waiters_cancel_app(struct app *);
 void	cmd_wait(struct tend *, struct client *, json_t *, struct app *,
 	    void (*)(struct app *), int want_up);
+/* cmd-status.c: answer c from the fleet database (fleet_status). */
+void	cmd_fleet(struct tend *, struct client *, const char *op,
+	    const char *app);
 
 /* health.c */
 void	health_ready_begin(struct inst *);

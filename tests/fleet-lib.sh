@@ -69,6 +69,10 @@ helper_open() {
 	done
 	return 1
 }
+tell() {	# tell NAME JSON: a request with no answer (a beat)
+	local -n cp=$1
+	[ -n "${cp[1]:-}" ] && printf '%s\n' "$2" >&"${cp[1]}"
+}
 ask() {
 	local -n cp=$1
 	REPLY=

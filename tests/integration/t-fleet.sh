@@ -36,8 +36,8 @@ two_live() {
 	[ "$(fleet_json '[.hosts[] | select(.apps.web.state == "live" and .lost == false)] | length')" = 2 ]
 }
 check "status --fleet shows both hosts with web live" wait_for "two hosts" 20 two_live
-check "schema made once: tend.schema_version holds version 1 alone" \
-    test "$($FQ -c "SELECT string_agg(version::text, '/') FROM tend.schema_version")" = 1
+check "schema made once: tend.schema_version holds versions 1 and 2, once each" \
+    test "$($FQ -c "SELECT string_agg(version::text, '/' ORDER BY version) FROM tend.schema_version")" = 1/2
 check "beta sees the same fleet" test "$(hctl beta status --fleet --json | jq -r '[.hosts[].host] | join(",")')" = alpha,beta
 age=$(fleet_json '.hosts[] | select(.host == "alpha") | .age_ms')
 check "a heartbeat is younger than the lease (age ${age} ms, database clock)" test "$age" -lt 3000
@@ -153,12 +153,25 @@ ask HX2 "{\"id\":7,\"op\":\"renew\",\"generation\":$gx}"
 check "nor can it renew" bash -c 'jq -e ".ok == 0 and .fenced" <<<"$1" >/dev/null' _ "$REPLY"
 check "the same UPDATE by hand with generation $gx: 0 rows" \
     test "$($FQ -c "WITH u AS (UPDATE tend.lease SET lease_until = now() + interval '1 h' WHERE name = 'deploy' AND generation = $gx AND holder = 'x' AND lease_until > now() RETURNING 1) SELECT count(*) FROM u")" = 0
+# releases --fleet: which hosts ran which release (x says it runs r1,
+# then r2; a beat gets no answer: a status after each waits for it).
+tell HX2 '{"op":"beat","apps":{"web":{"state":"live","release":"r1"}}}'
+ask HX2 '{"id":20,"op":"status"}'
+tell HX2 '{"op":"beat","apps":{"web":{"state":"live","release":"r2"}}}'
+ask HX2 '{"id":21,"op":"status"}'
+rels() { tctl releases web --fleet --json | jq -c "$1"; }
+check "releases web --fleet: x ran r1, runs r2 now, newest first" test \
+    "$(rels '[.runs[] | select(.host == "x") | [.release, .current]]')" = '[["r2",true],["r1",false]]'
+check "the table marks what runs now" bash -c '"$1" -c "$2" releases web --fleet | grep -q "^\* r2 *x "' _ "$TENDCTL" "$T/tend.conf"
 ask HY '{"id":10,"op":"status"}'
 check "status from y sees the lease taken by y" bash -c 'jq -e ".ok == 1 and .deploy.holder == \"y\" and .deploy.held" <<<"$1" >/dev/null' _ "$REPLY"
 ask HY "{\"id\":8,\"op\":\"release\",\"generation\":$gy,\"state\":\"done\"}"
 check "y gives the lease back" test "$(jq -r .ok <<<"$REPLY")" = 1
 ask HX2 '{"id":9,"op":"acquire","app":"web","kind":"rollback"}'
 check "then another host takes it at once" test "$(jq -r .ok <<<"$REPLY")" = 1
+gx2=$(jq -r .generation <<<"$REPLY")
+ask HX2 "{\"id\":22,\"op\":\"release\",\"generation\":$gx2,\"state\":\"done\"}"
+check "x gives it back" test "$(jq -r .ok <<<"$REPLY")" = 1
 # y ends (stdin closed): valgrind's verdict.
 exec {HY[1]}>&-
 wait "$HY_PID"
@@ -191,7 +204,7 @@ EOF2
 	FLEET_URL="postgresql://tend:$FLEET_PW@127.0.0.1:$BP/fleet"
 	helper_open HB1 z1
 	helper_open HB2 z2
-	ask HB1 '{"op":"beat","apps":{"web":{"state":"live","release":"r1"}}}'
+	tell HB1 '{"op":"beat","apps":{"web":{"state":"live","release":"r1"}}}'
 	ask HB1 '{"id":1,"op":"acquire","app":"web","kind":"deploy"}'
 	g=$(jq -r .generation <<<"$REPLY")
 	check "through PgBouncer (transaction mode, one server connection): the lease is taken" test "$(jq -r .ok <<<"$REPLY")" = 1
