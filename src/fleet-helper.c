@@ -876,8 +876,10 @@ main(int argc, char **argv)
 
 	(void)argc;
 	(void)argv;
-	/* Never outlive tendd. */
+	/* Never outlive tendd; and another process of this user may not
+	 * trace this one or read its memory (the password). */
 	prctl(PR_SET_PDEATHSIG, SIGKILL);
+	prctl(PR_SET_DUMPABLE, 0);
 	signal(SIGPIPE, SIG_IGN);
 	u = getenv("TEND_FLEET_URL");
 	host = getenv("TEND_FLEET_HOST");
