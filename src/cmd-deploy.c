@@ -14,6 +14,7 @@ deploy_client_gone(struct client *c, void *arg)
 {
 	(void)arg;
 	deploys_forget(client_tend(c), c);
+	fleet_forget(client_tend(c), c);
 }
 
 /* How deploy.c answers the client that asked (arg). */
@@ -50,6 +51,7 @@ asker_for(struct client *c, struct deploy_asker *a)
 		client_finish(c, cmd_error("out of memory"));
 		return -1;
 	}
+	memset(a, 0, sizeof(*a));
 	a->event = asker_event;
 	a->done = asker_done;
 	a->refuse = asker_refuse;
@@ -64,7 +66,12 @@ cmd_deploy_exec(struct tend *t, struct client *c, json_t *req, struct app *app)
 
 	(void)t;
 	/* cmd.c checked that "ref" is a string if given. */
-	if (asker_for(c, &a) == 0)
+	if (asker_for(c, &a) != 0)
+		return;
+	if (json_is_true(json_object_get(req, "fleet")))
+		fleet_deploy(app, &a, json_string_value(json_object_get(req,
+		    "ref")));
+	else
 		deploy_request(app, &a, json_string_value(json_object_get(req,
 		    "ref")));
 }

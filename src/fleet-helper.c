@@ -19,6 +19,11 @@
  *   {"id":N,"op":"renew","generation":G}
  *   {"id":N,"op":"step","generation":G,"host":H,"step":S,"detail":D}
  *   {"id":N,"op":"release","generation":G,"state":S,"detail":D}
+ *   {"id":N,"op":"order","generation":G,"host":H,"word":W,"detail":D}
+ *   {"id":N,"op":"orders"}           the running deploy, this host's order
+ *   {"id":N,"op":"hoststep","generation":G,"step":S,"detail":D}
+ *   {"id":N,"op":"claim","generation":G,"app":A,"sha":S}
+ *   {"id":N,"op":"migrated","generation":G,"app":A,"sha":S}
  *
  * with {"id":N,"ok":1,...} or {"id":N,"ok":0,"detail":..} (and
  * "fenced":true when a write's generation no longer holds the lease).
@@ -104,6 +109,17 @@ static const char *const schema_steps[] = {
 	"  host text NOT NULL, app text NOT NULL, release text NOT NULL,"
 	"  first_seen timestamptz NOT NULL, last_seen timestamptz NOT NULL,"
 	"  PRIMARY KEY (host, app, release));",
+	/* 3: each release's migration, run once in the fleet */
+	"CREATE TABLE tend.migration ("
+	"  app text NOT NULL, sha text NOT NULL, host text NOT NULL,"
+	"  generation bigint NOT NULL, done boolean NOT NULL DEFAULT false,"
+	"  at timestamptz NOT NULL, PRIMARY KEY (app, sha));"
+	/* what the holder tells each host (tend.step is what the host
+	 * says): two rows, so neither overwrites the other */
+	"CREATE TABLE tend.fleet_order ("
+	"  generation bigint NOT NULL, host text NOT NULL,"
+	"  word text NOT NULL, detail text, at timestamptz NOT NULL,"
+	"  PRIMARY KEY (generation, host));",
 };
 #define SCHEMA_VERSION	((int)(sizeof(schema_steps) / sizeof(schema_steps[0])))
 
@@ -784,6 +800,133 @@ do_step(json_t *req)
 	    "  at = excluded.at", 5, p);
 }
 
+/* The running fleet deploy, and this host's step in it; "deploy": null
+ * when none runs (or its lease ran out). */
+static json_t *
+do_orders(void)
+{
+	PGresult	*res;
+	char		 why[600], state[6];
+	const char	*p[1];
+	json_t		*r;
+
+	p[0] = host;
+	res = query("SELECT l.generation, l.app, l.kind, l.holder, o.word,"
+	    " o.detail FROM tend.lease l LEFT JOIN tend.fleet_order o"
+	    " ON o.generation = l.generation AND o.host = $1"
+	    " WHERE l.name = 'deploy' AND l.state = 'running'"
+	    " AND l.lease_until > now()", 1, p, why, sizeof(why), state);
+	if (res == NULL)
+		return fail(why);
+	if (PQntuples(res) != 1) {
+		PQclear(res);
+		return json_pack("{s:i,s:n}", "ok", 1, "deploy");
+	}
+	r = json_pack("{s:i,s:{s:I,s:s,s:s,s:s,s:o,s:o}}", "ok", 1, "deploy",
+	    "generation", (json_int_t)atoll(PQgetvalue(res, 0, 0)),
+	    "app", PQgetvalue(res, 0, 1), "kind", PQgetvalue(res, 0, 2),
+	    "holder", PQgetvalue(res, 0, 3), "order", jstr_or_null(res, 0, 4),
+	    "detail", jstr_or_null(res, 0, 5));
+	PQclear(res);
+	return r;
+}
+
+/* A host's own step: fenced by the generation and a lease still
+ * running, whoever holds it. */
+#define RUNNING	" EXISTS (SELECT 1 FROM tend.lease WHERE name = 'deploy'" \
+	" AND generation = $1::bigint AND lease_until > now())"
+
+static json_t *
+do_hoststep(json_t *req)
+{
+	const char	*p[4];
+
+	p[2] = json_string_value(json_object_get(req, "step"));
+	p[3] = json_string_value(json_object_get(req, "detail"));
+	if (p[2] == NULL)
+		return fail("hoststep needs a step");
+	return fenced_write(req, "INSERT INTO tend.step"
+	    " (generation, host, step, detail, at)"
+	    " SELECT $1::bigint, $2, $3, $4, now() WHERE" RUNNING
+	    " ON CONFLICT (generation, host) DO UPDATE"
+	    " SET step = excluded.step, detail = excluded.detail,"
+	    "  at = excluded.at", 4, p);
+}
+
+/*
+ * The migration of app at sha: "claimed" (this host runs it: the row is
+ * its), "done", or "running" elsewhere.  The primary key decides
+ * between hosts that ask at once.
+ */
+static json_t *
+do_claim(json_t *req)
+{
+	PGresult	*res;
+	char		 why[600], state[6], gen[32];
+	const char	*p[4];
+	json_t		*g = json_object_get(req, "generation"), *r;
+
+	p[1] = json_string_value(json_object_get(req, "app"));
+	p[2] = json_string_value(json_object_get(req, "sha"));
+	p[3] = host;
+	if (!json_is_integer(g) || p[1] == NULL || p[2] == NULL)
+		return fail("claim needs generation, app and sha");
+	snprintf(gen, sizeof(gen), "%lld", (long long)json_integer_value(g));
+	p[0] = gen;
+	res = query("WITH c AS (INSERT INTO tend.migration"
+	    " (app, sha, host, generation, at)"
+	    " SELECT $2, $3, $4, $1::bigint, now() WHERE" RUNNING
+	    " ON CONFLICT (app, sha) DO NOTHING RETURNING host)"
+	    " SELECT 'claimed', $4 FROM c"
+	    " UNION ALL SELECT CASE WHEN done THEN 'done' ELSE 'running' END,"
+	    "  host FROM tend.migration WHERE app = $2 AND sha = $3"
+	    "  AND NOT EXISTS (SELECT 1 FROM c)", 4, p, why, sizeof(why),
+	    state);
+	if (res == NULL)
+		return fail(why);
+	if (PQntuples(res) != 1) {
+		PQclear(res);
+		return fenced();
+	}
+	r = json_pack("{s:i,s:s,s:s}", "ok", 1, "migration",
+	    PQgetvalue(res, 0, 0), "host", PQgetvalue(res, 0, 1));
+	PQclear(res);
+	return r;
+}
+
+static json_t *
+do_migrated(json_t *req)
+{
+	const char	*p[4];
+
+	p[2] = json_string_value(json_object_get(req, "app"));
+	p[3] = json_string_value(json_object_get(req, "sha"));
+	if (p[2] == NULL || p[3] == NULL)
+		return fail("migrated needs app and sha");
+	return fenced_write(req, "UPDATE tend.migration SET done = true"
+	    " WHERE app = $3 AND sha = $4 AND host = $2"
+	    " AND generation = $1::bigint", 4, p);
+}
+
+/* The holder's word to a host: build SHA, go, revert, cancel. */
+static json_t *
+do_order(json_t *req)
+{
+	const char	*p[5];
+
+	p[2] = json_string_value(json_object_get(req, "host"));
+	p[3] = json_string_value(json_object_get(req, "word"));
+	p[4] = json_string_value(json_object_get(req, "detail"));
+	if (p[2] == NULL || p[3] == NULL)
+		return fail("order needs host and word");
+	return fenced_write(req, "INSERT INTO tend.fleet_order"
+	    " (generation, host, word, detail, at)"
+	    " SELECT $1::bigint, $3, $4, $5, now() WHERE" HELD
+	    " ON CONFLICT (generation, host) DO UPDATE"
+	    " SET word = excluded.word, detail = excluded.detail,"
+	    "  at = excluded.at", 5, p);
+}
+
 static json_t *
 do_release(json_t *req)
 {
@@ -852,6 +995,16 @@ handle(const char *line, size_t len)
 		r = do_step(req);
 	else if (strcmp(op, "release") == 0)
 		r = do_release(req);
+	else if (strcmp(op, "order") == 0)
+		r = do_order(req);
+	else if (strcmp(op, "orders") == 0)
+		r = do_orders();
+	else if (strcmp(op, "hoststep") == 0)
+		r = do_hoststep(req);
+	else if (strcmp(op, "claim") == 0)
+		r = do_claim(req);
+	else if (strcmp(op, "migrated") == 0)
+		r = do_migrated(req);
 	else
 		r = fail("unknown op");
 	if (r == NULL)

@@ -17,27 +17,16 @@
 #include <string.h>
 
 #include "tendd.h"
+#include "fleet-int.h"
 
 /* An app change is told at most this often (a deploy changes state
  * several times a second). */
 #define FLEET_BEAT_DEBOUNCE_MS	200
 /* status --fleet: three short queries, each bounded by the helper. */
 #define FLEET_STATUS_MS		8000
+/* How often this host reads its order in a fleet deploy. */
+#define FLEET_ORDERS_MS		1000
 
-struct fleet {
-	struct tend	*t;
-	struct fleetrun	*run;
-	/* the settings it runs with, to see what a reread changed */
-	char		*url, *host, *user;
-	uint64_t	 lease;
-	uv_timer_t	 beat;
-	uv_timer_t	 soon;		/* an app changed: beat shortly */
-	unsigned	 open;		/* timers not yet closed */
-	int		 up;		/* the helper is connected */
-	int		 schema;
-	char		 detail[512];	/* why it is down */
-	char		 db_time[40];	/* of the last heartbeat written */
-};
 
 static void
 fleet_closed_cb(uv_handle_t *h)
@@ -89,6 +78,40 @@ beat_cb(uv_timer_t *h)
 }
 
 static void
+orders_tick_cb(uv_timer_t *h)
+{
+	struct fleet	*f = h->data;
+
+	if (f->up)
+		fleet_orders_tick(f);
+}
+
+static void
+quiet_cb(void *arg, json_t *reply)
+{
+	const char	*d = json_string_value(json_object_get(reply, "detail"));
+
+	(void)arg;
+	if (!json_is_true(json_object_get(reply, "ok")))
+		log_warnx("fleet: a write was not made: %s", d != NULL ? d :
+		    "no answer");
+}
+
+/* A request to the fleet database: cb(arg, reply) once. */
+void
+fleet_ask(struct fleet *f, json_t *req, fleet_reply_cb cb, void *arg)
+{
+	fleetrun_ask(f->run, req, FLEET_STATUS_MS, cb, arg);
+}
+
+/* A write whose answer only matters when it fails (logged). */
+void
+fleet_ask_quiet(struct fleet *f, json_t *req)
+{
+	fleetrun_ask(f->run, req, FLEET_STATUS_MS, quiet_cb, NULL);
+}
+
+static void
 event_cb(void *arg, json_t *ev)
 {
 	struct fleet	*f = arg;
@@ -125,9 +148,13 @@ fleet_stop(struct tend *t)
 	if (f == NULL)
 		return;
 	t->fleet = NULL;
+	/* Before the run stops: its failing answers must find them let go. */
+	fleet_coord_drop(f);
+	fleet_parts_drop(f);
 	fleetrun_stop(f->run);
 	uv_close((uv_handle_t *)&f->beat, fleet_closed_cb);
 	uv_close((uv_handle_t *)&f->soon, fleet_closed_cb);
+	uv_close((uv_handle_t *)&f->orders, fleet_closed_cb);
 }
 
 static int
@@ -187,9 +214,12 @@ fleet_apply(struct tend *t)
 	}
 	uv_timer_init(t->loop, &f->beat);
 	uv_timer_init(t->loop, &f->soon);
-	f->beat.data = f->soon.data = f;
-	f->open = 2;
+	uv_timer_init(t->loop, &f->orders);
+	f->beat.data = f->soon.data = f->orders.data = f;
+	f->open = 3;
 	uv_timer_start(&f->beat, beat_cb, f->lease / 3, f->lease / 3);
+	uv_timer_start(&f->orders, orders_tick_cb, FLEET_ORDERS_MS,
+	    FLEET_ORDERS_MS);
 	t->fleet = f;
 }
 

@@ -485,6 +485,12 @@ struct deploy_asker {
 	void	(*done)(void *arg, json_t *);
 	void	(*refuse)(void *arg, const char *why);
 	void	*arg;		/* what deploys_forget() is told */
+	/* A fleet deploy (fleet.c) holds a built release at "awaiting"
+	 * until go(gate, sha) says 1 (-1: give up); migrate(gate) says
+	 * whether this host runs the migration.  NULL: no gate. */
+	int	(*go)(void *gate, const char *sha);
+	int	(*migrate)(void *gate);
+	void	*gate;
 };
 void	deploy_request(struct app *, const struct deploy_asker *,
 	    const char *ref);
@@ -503,6 +509,10 @@ void	fleet_app_changed(struct app *);
 void	fleet_shutdown(struct tend *);
 void	fleet_status(struct tend *, const char *op, const char *app,
 	    fleet_reply_cb, void *);
+/* fleet-deploy.c: deploy APP --fleet. */
+void	fleet_deploy(struct app *, const struct deploy_asker *,
+	    const char *ref);
+void	fleet_forget(struct tend *, void *arg);
 
 /* release.c: the app's tree, as the app's user. */
 struct release_cb {

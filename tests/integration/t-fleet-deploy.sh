@@ -1,0 +1,86 @@
+#!/usr/bin/env bash
+# deploy APP --fleet: three hosts (three tendds, each its own app dir,
+# ports and nginx upstream file, one app user) on one PostgreSQL and one
+# git repository.  One deploy from h1 builds on every host, migrates
+# once (a counter table the app's migration writes), switches the hosts
+# one batch at a time (their histories' switch times are in order), and
+# ends with every host on the same sha.  A second fleet deploy while one
+# runs is refused with who holds it.  A release whose health fails on
+# h3 stops the rollout: h1 and h2, already switched, go back to the
+# previous release, and the deploy ends deploy-failed naming h3.
+. "$(dirname "$0")/../lib.sh"
+. "$SRCDIR/tests/fleet-lib.sh"
+[ "$(id -u)" = 0 ] || { echo "skip - needs root"; done_testing; }
+command -v jq >/dev/null || { not_ok "jq is installed"; done_testing; }
+app_user || { not_ok "create the app's user"; done_testing; }
+pg_start || { not_ok "PostgreSQL starts"; done_testing; }
+fleet_db || { not_ok "the fleet database is made"; done_testing; }
+SRC=$T/src
+user_repo "$SRC"
+cp "$SRCDIR/tests/app/migrate.sh" "$SRC/migrate.sh"
+# A release with a file break-on naming this host never gets healthy here.
+printf '%s\n' 'if [ -f break-on ] && [ "$(cat break-on)" = "$FLEET_HOST" ]; then exec sleep 1000; fi' \
+    'exec node server.js' > "$SRC/start.sh"
+git_commit "$SRC" "start and migration"
+chmod -R a+rX "$SRC"
+
+DB="postgresql://app:apppass@127.0.0.1:$PGPORT/shop"
+fhost() {	# fhost NAME: a host running web from the repository
+	local n=$1 d=$T/$1 p
+	p=$(free_port)
+	mkdir -p "$d/nginx"
+	app_tree "$d/srv"
+	{
+		printf '[tend]\nsocket = %s/tend.sock\nstate_dir = %s/state\nlog_dir = %s/log\n\n' "$d" "$d" "$d"
+		fleet_section "$n"
+		printf 'batch = 1\nwatch = 2s\n\n'
+		printf '[app:web]\ndir = %s/srv\nuser = %s\nrepo = %s\nshared = .env\nenv_file = %s/srv/shared/.env\n' \
+		    "$d" "$APP_USER" "$SRC" "$d"
+		printf 'env = DATABASE_URL=%s\nenv = MIGRATE_TAG=%s\nenv = FLEET_HOST=%s\n' "$DB" "$n" "$n"
+		printf 'command = sh start.sh\nmigrate = sh migrate.sh\nport = %s\nhealth = /health\nready_timeout = 8s\n' "$p"
+		printf 'nginx_upstream = %s/nginx/web.conf\nnginx_test = true\nnginx_reload = true\ndrain_timeout = 500ms\n' "$d"
+	} > "$d/tend.conf"
+	"$TENDD" -f -c "$d/tend.conf" >>"$d/tendd.log" 2>&1 &
+	echo $! > "$d/pid"
+	on_exit "tendd_stop $!"
+	wait_for "tendd of $n" 10 "$TENDCTL" -c "$d/tend.conf" status
+}
+for h in h1 h2 h3; do fhost $h || { not_ok "host $h starts"; done_testing; }; done
+three() { [ "$(hctl h1 status --fleet --json | jq '[.hosts[] | select(.apps.web and (.lost | not))] | length')" = 3 ]; }
+check "h1 sees three hosts" wait_for "three hosts" 20 three
+
+out=$(timeout 120 "$TENDCTL" -c "$T/h1/tend.conf" deploy web --fleet 2>&1); rc=$?
+printf '%s\n' "$out" | sed 's/^/# h1: /'
+check "deploy web --fleet exits 0" test "$rc" = 0
+sha=$(git -C "$SRC" rev-parse HEAD)
+on_sha() { [ "$(hctl "$1" releases web --json | jq -r '.releases[] | select(.live) | .sha')" = "$2" ]; }
+for h in h1 h2 h3; do check "$h runs $sha" on_sha $h "$sha"; done
+mig=$($PSQL -d shop -At -c "SELECT count(*) FROM migrations")
+check "the migration ran once in the fleet ($mig row)" test "$mig" = 1
+check "recorded for the sha in tend.migration" test "$($FQ -c "SELECT count(*) FROM tend.migration WHERE sha = '$sha' AND done")" = 1
+sw() { hctl "$1" releases web --json | jq -r '.releases[] | select(.live) | .finished_at'; }
+t1=$(sw h1) t2=$(sw h2) t3=$(sw h3)
+echo "# switch times: h1 $t1, h2 $t2, h3 $t3"
+check "hosts switched one batch at a time (h1 < h2 < h3)" bash -c '[[ "$1" < "$2" && "$2" < "$3" ]]' _ "$t1" "$t2" "$t3"
+check "the deploy's progress named each host's turn" bash -c 'grep -q "h2: go" <<<"$1" && grep -q "h3: go" <<<"$1"' _ "$out"
+
+# A release that fails its health on h3.
+echo h3 > "$SRC/break-on"
+echo v2 > "$SRC/version.txt"
+git_commit "$SRC" "v2, broken on h3"
+chmod -R a+rX "$SRC"
+hctl h1 deploy web --fleet > "$T/d2.out" 2>&1 &
+D2=$!
+held() { [ "$(hctl h2 status --fleet --json | jq -r '.deploy.held')" = true ]; }
+wait_for "the second deploy holds the lease" 20 held
+out=$(hctl h2 deploy web --fleet 2>&1); rc=$?
+check "a second fleet deploy is refused (exit $rc), naming the holder and since when" \
+    bash -c '[ "$1" = 1 ] && grep -q "held by h1 since 20" <<<"$2"' _ "$rc" "$out"
+wait "$D2"; rc=$?
+sed 's/^/# h1: /' "$T/d2.out"
+check "the broken rollout fails (exit $rc)" test "$rc" = 1
+check "naming h3" grep -q "h3:" "$T/d2.out"
+for h in h1 h2 h3; do check "$h is back on (or never left) $sha" wait_for "$h on old" 30 on_sha $h "$sha"; done
+failed_h3() { hctl h1 status --fleet --json | jq -e '.deploy.state == "failed" and (.deploy.detail | startswith("h3:"))'; }
+check "the lease says failed, naming h3" failed_h3
+done_testing
