@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # deploy APP --fleet: three hosts (three tendds, each its own app dir,
-# ports and nginx upstream file, one app user) on one PostgreSQL and one
-# git repository.  One deploy from h1 builds on every host, migrates
-# once (a counter table the app's migration writes), switches the hosts
-# one batch at a time (their histories' switch times are in order), and
-# ends with every host on the same sha.  A second fleet deploy while one
+# ports and real nginx, one app user) on one PostgreSQL and one git
+# repository, an edge nginx in front of the three.  One deploy from h1
+# builds on every host, migrates once (a counter table the app's
+# migration writes), switches the hosts one batch at a time (their
+# histories' switch times are in order), and ends with every host on
+# the same sha; a second one, under load through the edge, fails no
+# request.  A second fleet deploy while one
 # runs is refused with who holds it.  A release whose health fails on
 # h3 stops the rollout: h1 and h2, already switched, go back to the
 # previous release, and the deploy ends deploy-failed naming h3.
@@ -26,10 +28,23 @@ chmod -R a+rX "$SRC"
 
 DB="postgresql://app:apppass@127.0.0.1:$PGPORT/shop"
 fhost() {	# fhost NAME: a host running web from the repository
-	local n=$1 d=$T/$1 p
-	p=$(free_port)
+	local n=$1 d=$T/$1
+	free_port > "$d.port"
 	mkdir -p "$d/nginx"
 	app_tree "$d/srv"
+	fconf "$n" true true
+	"$TENDD" -f -c "$d/tend.conf" >>"$d/tendd.log" 2>&1 &
+	echo $! > "$d/pid"
+	on_exit "tendd_stop $!"
+	wait_for "tendd of $n" 10 "$TENDCTL" -c "$d/tend.conf" status || return 1
+	# nginx needs the upstream file tendd writes.
+	T=$d nginx_start "$d/nginx/web.conf" web || return 1
+	echo "$NGPORT" > "$d/ngport"
+	fconf "$n" "$NGINX_TEST" "$NGINX_RELOAD"
+	hctl "$n" reread >/dev/null
+}
+fconf() {	# fconf NAME NGINX_TEST NGINX_RELOAD
+	local n=$1 d=$T/$1
 	{
 		printf '[tend]\nsocket = %s/tend.sock\nstate_dir = %s/state\nlog_dir = %s/log\n\n' "$d" "$d" "$d"
 		fleet_section "$n"
@@ -37,15 +52,17 @@ fhost() {	# fhost NAME: a host running web from the repository
 		printf '[app:web]\ndir = %s/srv\nuser = %s\nrepo = %s\nshared = .env\nenv_file = %s/srv/shared/.env\n' \
 		    "$d" "$APP_USER" "$SRC" "$d"
 		printf 'env = DATABASE_URL=%s\nenv = MIGRATE_TAG=%s\nenv = FLEET_HOST=%s\n' "$DB" "$n" "$n"
-		printf 'command = sh start.sh\nmigrate = sh migrate.sh\nport = %s\nhealth = /health\nready_timeout = 8s\n' "$p"
-		printf 'nginx_upstream = %s/nginx/web.conf\nnginx_test = true\nnginx_reload = true\ndrain_timeout = 500ms\n' "$d"
-	} > "$d/tend.conf"
-	"$TENDD" -f -c "$d/tend.conf" >>"$d/tendd.log" 2>&1 &
-	echo $! > "$d/pid"
-	on_exit "tendd_stop $!"
-	wait_for "tendd of $n" 10 "$TENDCTL" -c "$d/tend.conf" status
+		printf 'command = sh start.sh\nmigrate = sh migrate.sh\nport = %s\nhealth = /health\nready_timeout = 8s\n' "$(cat "$d.port")"
+		printf 'nginx_upstream = %s/nginx/web.conf\nnginx_test = %s\nnginx_reload = %s\ndrain_timeout = 1s\n' "$d" "$2" "$3"
+	} > "$d/tend.conf.new" && mv "$d/tend.conf.new" "$d/tend.conf"
 }
-for h in h1 h2 h3; do fhost $h || { not_ok "host $h starts"; done_testing; }; done
+for h in h1 h2 h3; do fhost $h || { not_ok "host $h starts with its nginx"; done_testing; }; done
+# The edge: nginx in front of the three hosts' nginx (the user's part).
+mkdir -p "$T/edge"
+printf 'upstream tend_edge {\n' > "$T/edge/up.conf"
+for h in h1 h2 h3; do printf '\tserver 127.0.0.1:%s;\n' "$(cat "$T/$h/ngport")" >> "$T/edge/up.conf"; done
+printf '}\n' >> "$T/edge/up.conf"
+T=$T/edge nginx_start "$T/edge/up.conf" edge || { not_ok "the edge nginx starts"; done_testing; }
 three() { [ "$(hctl h1 status --fleet --json | jq '[.hosts[] | select(.apps.web and (.lost | not))] | length')" = 3 ]; }
 check "h1 sees three hosts" wait_for "three hosts" 20 three
 
@@ -64,10 +81,30 @@ echo "# switch times: h1 $t1, h2 $t2, h3 $t3"
 check "hosts switched one batch at a time (h1 < h2 < h3)" bash -c '[[ "$1" < "$2" && "$2" < "$3" ]]' _ "$t1" "$t2" "$t3"
 check "the deploy's progress named each host's turn" bash -c 'grep -q "h2: go" <<<"$1" && grep -q "h3: go" <<<"$1"' _ "$out"
 
+# v2 under load through the edge.
+echo v2 > "$SRC/version.txt"
+git_commit "$SRC" v2
+chmod -R a+rX "$SRC"
+edge_v1() { curl -fsS --max-time 2 "127.0.0.1:$NGPORT/" | grep -q '^hello v1 '; }
+check "the edge serves v1 from the hosts" wait_for "edge v1" 10 edge_v1
+load 40 "$T/wrk.out"
+out=$(timeout 120 "$TENDCTL" -c "$T/h1/tend.conf" deploy web --fleet 2>&1); rc=$?
+check "deploy v2 --fleet under load exits 0" test "$rc" = 0
+wait "$LOAD_PID"
+read -r non2xx errs <<<"$(load_result "$T/wrk.out")"
+n=$(load_requests "$T/wrk.out")
+check "0 failed requests through the edge during it ($n requests, $non2xx non-2xx, $errs socket errors)" \
+    test "${n:-0}" -gt 100 -a "$non2xx" = 0 -a "$errs" = 0
+sha=$(git -C "$SRC" rev-parse HEAD)
+for h in h1 h2 h3; do check "$h runs v2 ($sha)" on_sha $h "$sha"; done
+check "one migration per sha: 2 rows" test "$($PSQL -d shop -At -c "SELECT count(*) FROM migrations")" = 2
+edge_v2() { [ "$(for i in 1 2 3 4 5 6; do curl -fsS --max-time 2 "127.0.0.1:$NGPORT/"; done | grep -c '^hello v2 ')" = 6 ]; }
+check "the edge serves v2 only" wait_for "edge v2" 10 edge_v2
+
 # A release that fails its health on h3.
 echo h3 > "$SRC/break-on"
-echo v2 > "$SRC/version.txt"
-git_commit "$SRC" "v2, broken on h3"
+echo v3 > "$SRC/version.txt"
+git_commit "$SRC" "v3, broken on h3"
 chmod -R a+rX "$SRC"
 hctl h1 deploy web --fleet > "$T/d2.out" 2>&1 &
 D2=$!
