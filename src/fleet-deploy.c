@@ -47,6 +47,7 @@ struct fleet_part {
 	char		 order[16];	/* build, go, revert, cancel, "" */
 	char		 detail[256];
 	char		 sha[48];
+	char		 prev[64];	/* the release live before: a revert's */
 	int		 started;	/* its deploy was asked for */
 	int		 running;	/* that deploy has not answered yet */
 	int		 told_built;
@@ -203,6 +204,7 @@ part_act(struct fleet_part *p)
 			return;
 		}
 		part_step(p, "building", p->detail);
+		snprintf(p->prev, sizeof(p->prev), "%s", app->release);
 		memset(&a, 0, sizeof(a));
 		a.event = part_event;
 		a.done = part_done;
@@ -233,7 +235,9 @@ part_act(struct fleet_part *p)
 		a.done = revert_done;
 		a.refuse = revert_refuse;
 		a.arg = p;
-		deploy_rollback(app, &a, NULL);
+		/* The release live before this deploy, not "the one before
+		 * the live one" (a release rolled back from counts there). */
+		deploy_rollback(app, &a, p->prev[0] != '\0' ? p->prev : NULL);
 	}
 }
 

@@ -6,7 +6,8 @@
 # migration writes), switches the hosts one batch at a time (their
 # histories' switch times are in order), and ends with every host on
 # the same sha; a second one, under load through the edge, fails no
-# request.  A second fleet deploy while one
+# request.  Then failures: a release broken on h3, and h3 killed
+# mid-deploy with on_lost = stop and = skip.  A second fleet deploy while one
 # runs is refused with who holds it.  A release whose health fails on
 # h3 stops the rollout: h1 and h2, already switched, go back to the
 # previous release, and the deploy ends deploy-failed naming h3.
@@ -120,4 +121,47 @@ check "naming h3" grep -q "h3:" "$T/d2.out"
 for h in h1 h2 h3; do check "$h is back on (or never left) $sha" wait_for "$h on old" 30 on_sha $h "$sha"; done
 failed_h3() { hctl h1 status --fleet --json | jq -e '.deploy.state == "failed" and (.deploy.detail | startswith("h3:"))'; }
 check "the lease says failed, naming h3" failed_h3
+
+# A host that dies mid-deploy: h3's tendd is killed once h1 switched.
+# With on_lost = stop (the default) the rollout stops when h3's heartbeat
+# is older than the lease, and the switched hosts go back.
+rm "$SRC/break-on"
+echo v4 > "$SRC/version.txt"
+git_commit "$SRC" v4
+chmod -R a+rX "$SRC"
+sed -i 's/^watch = 2s$/watch = 6s/' "$T/h1/tend.conf"
+hctl h1 reread >/dev/null
+hctl h1 deploy web --fleet > "$T/d4.out" 2>&1 &
+D4=$!
+wait_for "h1 switched" 60 grep -q "batch live" "$T/d4.out"
+host_kill h3
+wait "$D4"; rc=$?
+sed 's/^/# h1: /' "$T/d4.out"
+check "a host lost mid-deploy stops it (exit $rc)" test "$rc" = 1
+check "naming h3 as lost" grep -q "h3: lost" "$T/d4.out"
+for h in h1 h2; do check "$h is back on v2" wait_for "$h on v2" 30 on_sha $h "$sha"; done
+
+# on_lost = skip: the rollout goes on without the lost host.
+fhost_restart() {
+	"$TENDD" -f -c "$T/$1/tend.conf" >>"$T/$1/tendd.log" 2>&1 &
+	echo $! > "$T/$1/pid"
+	on_exit "tendd_stop $!"
+	wait_for "tendd of $1" 10 hctl "$1" status
+}
+fhost_restart h3 || not_ok "h3 starts again"
+h3_back() { [ "$(hctl h1 status --fleet --json | jq -r '.hosts[] | select(.host == "h3") | .lost')" = false ]; }
+check "h3 is back in the fleet" wait_for "h3 back" 20 h3_back
+check "h3 comes back running what it ran (v2)" wait_for "h3 live v2" 30 on_sha h3 "$sha"
+sed -i 's/^watch = 6s$/watch = 6s\non_lost = skip/' "$T/h1/tend.conf"
+hctl h1 reread >/dev/null
+hctl h1 deploy web --fleet > "$T/d5.out" 2>&1 &
+D5=$!
+wait_for "h1 switched" 60 grep -q "batch live" "$T/d5.out"
+host_kill h3
+wait "$D5"; rc=$?
+sed 's/^/# h1: /' "$T/d5.out"
+sha4=$(git -C "$SRC" rev-parse HEAD)
+check "with on_lost = skip the rollout goes on (exit $rc)" test "$rc" = 0
+check "saying h3 was skipped" grep -q "h3: lost.*skipped" "$T/d5.out"
+for h in h1 h2; do check "$h runs v4" on_sha $h "$sha4"; done
 done_testing
