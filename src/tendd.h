@@ -9,7 +9,7 @@
  *      fleet-run, check, release, nginx, systemd;
  *   2. the apps and their state machine: app, inst, supervise, prep,
  *      preflight;
- *   3. deploys and the fleet: deploy, fleet;
+ *   3. deploys and the fleet: deploy, fleet, fleet-deploy;
  *   4. the control socket and its commands: control, cmd, cmd-*;
  *   5. main: tendd.
  * A lower file tells an upper one through a hook it was given (app_watch,
