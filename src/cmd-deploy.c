@@ -70,7 +70,7 @@ cmd_deploy_exec(struct tend *t, struct client *c, json_t *req, struct app *app)
 		return;
 	if (json_is_true(json_object_get(req, "fleet")))
 		fleet_deploy(app, &a, json_string_value(json_object_get(req,
-		    "ref")));
+		    "ref")), json_is_true(json_object_get(req, "wait")));
 	else
 		deploy_request(app, &a, json_string_value(json_object_get(req,
 		    "ref")));

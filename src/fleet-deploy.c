@@ -338,6 +338,8 @@ struct fleet_coord {
 	uint64_t	 until;		/* watch end, or revert deadline */
 	uint64_t	 renew_at;
 	int		 asking;
+	int		 wait;		/* --wait: ask for the lease again */
+	int		 said_wait;
 	char		 fail[600];
 	uv_timer_t	 timer;
 };
@@ -701,6 +703,8 @@ hosts_cb(void *arg, json_t *reply)
 	    FLEET_COORD_MS);
 }
 
+static void	acquire_again_cb(uv_timer_t *);
+
 static void
 acquire_cb(void *arg, json_t *reply)
 {
@@ -709,6 +713,17 @@ acquire_cb(void *arg, json_t *reply)
 
 	if (c->phase == C_END)
 		return;
+	/* --wait: held by another deploy; try again in a second. */
+	if (c->f != NULL && c->wait && c->asker.arg != NULL &&
+	    !json_is_true(json_object_get(reply, "ok")) &&
+	    json_is_string(json_object_get(reply, "holder"))) {
+		if (!c->said_wait)
+			say(c, "waiting: %s", json_string_value(json_object_get(
+			    reply, "detail")));
+		c->said_wait = 1;
+		uv_timer_start(&c->timer, acquire_again_cb, 1000, 0);
+		return;
+	}
 	if (c->f == NULL || !json_is_true(json_object_get(reply, "ok"))) {
 		if (c->asker.arg != NULL)
 			c->asker.refuse(c->asker.arg, json_string_value(
@@ -732,8 +747,30 @@ acquire_cb(void *arg, json_t *reply)
 	json_decref(r);
 }
 
+static void
+acquire_again_cb(uv_timer_t *h)
+{
+	struct fleet_coord	*c = h->data;
+	json_t			*r;
+
+	if (c->f == NULL || c->asker.arg == NULL) {
+		/* The fleet or the client went while it waited. */
+		c->asker.arg = NULL;
+		if (c->f != NULL)
+			c->f->coord = NULL;
+		c->phase = C_END;
+		uv_close((uv_handle_t *)&c->timer, coord_closed_cb);
+		return;
+	}
+	r = json_pack("{s:s,s:s,s:s,s:s}", "op", "acquire", "app", c->app,
+	    "kind", "deploy", "ref", c->ref);
+	fleet_ask(c->f, r, acquire_cb, c);
+	json_decref(r);
+}
+
 void
-fleet_deploy(struct app *app, const struct deploy_asker *a, const char *ref)
+fleet_deploy(struct app *app, const struct deploy_asker *a, const char *ref,
+    int wait)
 {
 	struct fleet		*f = app->t->fleet;
 	struct fleet_coord	*c;
@@ -766,6 +803,7 @@ fleet_deploy(struct app *app, const struct deploy_asker *a, const char *ref)
 	}
 	c->f = f;
 	c->asker = *a;
+	c->wait = wait;
 	snprintf(c->app, sizeof(c->app), "%s", app->name);
 	snprintf(c->ref, sizeof(c->ref), "%s", ref);
 	uv_timer_init(app->t->loop, &c->timer);

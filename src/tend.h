@@ -547,6 +547,7 @@ enum cmd_arg {
 #define CMD_F_BRIEF	0x08	/* tendctl's table asks "brief": true */
 #define CMD_F_SHUTDOWN	0x10	/* still served while tendd stops */
 #define CMD_F_FLEET	0x20	/* --fleet: "fleet": true, every host */
+#define CMD_F_WAIT	0x40	/* --wait: "wait": true, queue for the lease */
 struct cmd_def {
 	const char	*name;
 	const char	*usage;

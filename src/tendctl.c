@@ -48,6 +48,7 @@ struct ask {
 	int		 json;
 	int		 follow;
 	int		 fleet;		/* --fleet */
+	int		 wait;		/* --wait */
 };
 
 /* tendctl-fleet.c */
@@ -539,6 +540,7 @@ build_request(const struct ask *a, const char *extra, int nowait, long lines)
 	    (a->follow && !(d->flags & CMD_F_FOLLOW)) ||
 	    (a->fleet && (!(d->flags & CMD_F_FLEET) ||
 	    (a->app != NULL && d->app != CMD_ARG_APP))) ||
+	    (a->wait && (!(d->flags & CMD_F_WAIT) || !a->fleet)) ||
 	    (a->app != NULL && d->app == CMD_ARG_NONE) ||
 	    (a->app == NULL && (d->app == CMD_ARG_APP ||
 	    d->app == CMD_ARG_APP_OR_ALL)) ||
@@ -563,6 +565,8 @@ build_request(const struct ask *a, const char *extra, int nowait, long lines)
 		json_object_set_new(req, "follow", json_true());
 	if (a->fleet)
 		json_object_set_new(req, "fleet", json_true());
+	if (a->wait)
+		json_object_set_new(req, "wait", json_true());
 	/* The table needs a few fields of each app; --json gets all. */
 	if ((d->flags & CMD_F_BRIEF) && !a->json)
 		json_object_set_new(req, "brief", json_true());
@@ -577,6 +581,7 @@ main(int argc, char **argv)
 		{ "no-wait", no_argument, NULL, 'W' },
 		{ "follow", no_argument, NULL, 'f' },
 		{ "fleet", no_argument, NULL, 'F' },
+		{ "wait", no_argument, NULL, 'w' },
 		{ "lines", required_argument, NULL, 'n' },
 		{ "socket", required_argument, NULL, 's' },
 		{ "config", required_argument, NULL, 'c' },
@@ -631,6 +636,9 @@ main(int argc, char **argv)
 			break;
 		case 'F':
 			a.fleet = 1;
+			break;
+		case 'w':
+			a.wait = 1;
 			break;
 		case 'W':
 			nowait = 1;

@@ -511,7 +511,7 @@ void	fleet_status(struct tend *, const char *op, const char *app,
 	    fleet_reply_cb, void *);
 /* fleet-deploy.c: deploy APP --fleet. */
 void	fleet_deploy(struct app *, const struct deploy_asker *,
-	    const char *ref);
+	    const char *ref, int wait);
 void	fleet_forget(struct tend *, void *arg);
 
 /* release.c: the app's tree, as the app's user. */

@@ -114,10 +114,17 @@ wait_for "the second deploy holds the lease" 20 held
 out=$(hctl h2 deploy web --fleet 2>&1); rc=$?
 check "a second fleet deploy is refused (exit $rc), naming the holder and since when" \
     bash -c '[ "$1" = 1 ] && grep -q "held by h1 since 20" <<<"$2"' _ "$rc" "$out"
+# --wait queues behind it (and deploys the same broken release after).
+hctl h2 deploy web --fleet --wait > "$T/dw.out" 2>&1 &
+DW=$!
 wait "$D2"; rc=$?
 sed 's/^/# h1: /' "$T/d2.out"
 check "the broken rollout fails (exit $rc)" test "$rc" = 1
 check "naming h3" grep -q "h3:" "$T/d2.out"
+wait "$DW"; rc=$?
+sed 's/^/# h2: /' "$T/dw.out"
+check "deploy --fleet --wait waited, saying for whom" grep -q "waiting: a fleet deploy of web is running: held by h1 since" "$T/dw.out"
+check "then took the lease and ran (failing on h3 too: exit $rc)" bash -c 'grep -q "fleet lease taken" "$1" && grep -q "h3:" "$1" && [ "$2" = 1 ]' _ "$T/dw.out" "$rc"
 for h in h1 h2 h3; do check "$h is back on (or never left) $sha" wait_for "$h on old" 30 on_sha $h "$sha"; done
 failed_h3() { hctl h1 status --fleet --json | jq -e '.deploy.state == "failed" and (.deploy.detail | startswith("h3:"))'; }
 check "the lease says failed, naming h3" failed_h3
