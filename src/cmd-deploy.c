@@ -76,16 +76,51 @@ cmd_deploy_exec(struct tend *t, struct client *c, json_t *req, struct app *app)
 		    "ref")));
 }
 
+/* The fleet's way back: the commit this host ran before the live one
+ * (the ready release it left last), not another record of the same
+ * commit. */
+static struct deploy_rec *
+fleet_rollback_target(struct app *app)
+{
+	struct deploy_rec	*r, *live = history_live(&app->history), *best = NULL;
+
+	TAILQ_FOREACH(r, &app->history.recs, entry)
+		if (r->status == DS_READY && r->sha[0] != '\0' &&
+		    (live == NULL || strcmp(r->sha, live->sha) != 0) &&
+		    (best == NULL || r->finished_ms > best->finished_ms))
+			best = r;
+	return best;
+}
+
 static void
 cmd_rollback_exec(struct tend *t, struct client *c, json_t *req,
     struct app *app)
 {
 	struct deploy_asker	a;
+	const char		*rel = json_string_value(json_object_get(req,
+				    "release"));
+	struct deploy_rec	*r;
 
 	(void)t;
-	if (asker_for(c, &a) == 0)
-		deploy_rollback(app, &a, json_string_value(json_object_get(req,
-		    "release")));
+	if (asker_for(c, &a) != 0)
+		return;
+	if (!json_is_true(json_object_get(req, "fleet"))) {
+		deploy_rollback(app, &a, rel);
+		return;
+	}
+	/* The fleet goes back to the commit of this host's ready release
+	 * (or RELEASE): a fleet deploy of that sha, whose migration ran. */
+	r = rel != NULL ? (valid_release_id(rel) ?
+	    history_find_id(&app->history, rel) : NULL) :
+	    fleet_rollback_target(app);
+	if (r == NULL || r->sha[0] == '\0') {
+		client_finish(c, cmd_error("%s has no %s%s to roll the fleet "
+		    "back to", app->name, rel != NULL ? "release " :
+		    "ready release", rel != NULL ? rel : ""));
+		return;
+	}
+	fleet_deploy(app, &a, r->sha, json_is_true(json_object_get(req,
+	    "wait")));
 }
 
 static void

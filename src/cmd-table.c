@@ -38,8 +38,9 @@ const struct cmd_def cmd_defs[CMD__COUNT] = {
 	    .usage = "releases APP [--json] [--fleet]", .app = CMD_ARG_APP,
 	    .flags = CMD_F_FLEET },
 	[CMD_ROLLBACK] = { .name = "rollback",
-	    .usage = "rollback APP [RELEASE]",
-	    .app = CMD_ARG_APP, .extra = CMD_ARG_RELEASE },
+	    .usage = "rollback APP [RELEASE] [--fleet [--wait]]",
+	    .app = CMD_ARG_APP, .extra = CMD_ARG_RELEASE,
+	    .flags = CMD_F_FLEET | CMD_F_WAIT },
 	[CMD_REREAD] = { .name = "reread", .usage = "reread",
 	    .app = CMD_ARG_NONE },
 };

@@ -171,4 +171,14 @@ sha4=$(git -C "$SRC" rev-parse HEAD)
 check "with on_lost = skip the rollout goes on (exit $rc)" test "$rc" = 0
 check "saying h3 was skipped" grep -q "h3: lost.*skipped" "$T/d5.out"
 for h in h1 h2; do check "$h runs v4" on_sha $h "$sha4"; done
+
+# rollback --fleet: the fleet goes back to h1's ready release (v2),
+# built again on each host; its migration is not run again.
+m0=$($PSQL -d shop -At -c "SELECT count(*) FROM migrations")
+out=$(timeout 120 "$TENDCTL" -c "$T/h1/tend.conf" rollback web --fleet 2>&1); rc=$?
+printf '%s\n' "$out" | sed 's/^/# h1: /'
+check "rollback web --fleet exits 0" test "$rc" = 0
+for h in h1 h2; do check "$h runs v2 again" on_sha $h "$sha"; done
+m1=$($PSQL -d shop -At -c "SELECT count(*) FROM migrations")
+check "no migration ran for it ($m0 rows before, $m1 after)" test "$m0" = "$m1"
 done_testing
