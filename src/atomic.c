@@ -78,8 +78,11 @@ atomic_write_at(int dirfd, const char *name, const void *buf, size_t len,
 		return -1;
 	}
 	for (i = 0; i < ATOMIC_TRIES; i++) {
+		/* Atomic: tendd writes metrics_file from libuv's pool while
+		 * its loop may write a history. */
 		n = snprintf(tmp, sizeof(tmp), ".%s.%ld.%u.tmp", name,
-		    (long)getpid(), seq++);
+		    (long)getpid(), __atomic_fetch_add(&seq, 1,
+		    __ATOMIC_RELAXED));
 		if (n < 0 || (size_t)n >= sizeof(tmp)) {
 			errno = ENAMETOOLONG;
 			return -1;

@@ -15,14 +15,38 @@
 
 #include "tendd.h"
 
+/*
+ * {"code": n} or {"signal": "SIGKILL"}, with when: "time" (ISO 8601,
+ * UTC) and "ago_ms" (by the loop's clock, which a change of the wall
+ * clock does not move).
+ */
 static json_t *
-exit_json(const struct inst *in)
+exit_json(struct tend *t, const struct inst *in)
 {
+	json_t	*o;
+	char	 when[40];
+
 	if (!in->has_exit)
 		return json_null();
 	if (in->exit_signal != 0)
-		return json_pack("{s:s}", "signal", signal_name(in->exit_signal));
-	return json_pack("{s:i}", "code", in->exit_code);
+		o = json_pack("{s:s}", "signal", signal_name(in->exit_signal));
+	else
+		o = json_pack("{s:i}", "code", in->exit_code);
+	if (o == NULL)
+		return NULL;
+	if (time_iso(when, sizeof(when), in->exit_at, TIME_MS) > 0)
+		json_object_set_new(o, "time", json_string(when));
+	json_object_set_new(o, "ago_ms", json_integer((json_int_t)(
+	    uv_now(t->loop) - in->exit_mono)));
+	return o;
+}
+
+/* Its process group is gone: what the last /proc pass found of it is
+ * stale (status samples at most once a second). */
+static int
+inst_gone(const struct inst *in)
+{
+	return !in->running && !in->draining;
 }
 
 static json_t *
@@ -53,9 +77,9 @@ inst_json(struct tend *t, const struct inst *in)
 	    "restarts", (int)in->restarts,
 	    "uptime_ms", in->running ? json_integer((json_int_t)(now -
 	    in->spawned_at)) : json_null(),
-	    "last_exit", exit_json(in),
-	    "rss_bytes", (json_int_t)in->rss,
-	    "cpu_percent", in->cpu,
+	    "last_exit", exit_json(t, in),
+	    "rss_bytes", inst_gone(in) ? 0 : (json_int_t)in->rss,
+	    "cpu_percent", inst_gone(in) ? 0.0 : in->cpu,
 	    "ready_ms", nullable_int(in->ready_ms),
 	    "next_restart_ms", nullable_int(in->state == ST_BACKOFF ?
 	    in->next_delay : -1),
@@ -75,6 +99,7 @@ inst_shown(const struct inst *in)
 struct app_view {
 	const struct inst *first;	/* the serving set's first */
 	const struct inst *latest;	/* the last to have exited */
+	unsigned	 shown;		/* instances status lists */
 	const char	*reason;
 	uint64_t	 rss;
 	double		 cpu;
@@ -95,10 +120,15 @@ app_view(const struct app *app, struct app_view *v)
 
 		if (!inst_shown(in))
 			continue;
-		v->rss += in->rss;
-		v->cpu += in->cpu;
+		v->shown++;
+		if (!inst_gone(in)) {
+			v->rss += in->rss;
+			v->cpu += in->cpu;
+		}
 		v->restarts += in->restarts;
-		if (in->has_exit)
+		/* The most recent exit, not the highest slot's. */
+		if (in->has_exit && (v->latest == NULL ||
+		    in->exit_mono >= v->latest->exit_mono))
 			v->latest = in;
 		if (*v->reason == '\0' && in->reason[0] != '\0' && inst_active(in))
 			v->reason = in->reason;
@@ -159,7 +189,8 @@ status_app_json(struct tend *t, struct app *app)
 	    "restarts", (int)v.restarts,
 	    "uptime_ms", first->running ? json_integer((json_int_t)(now -
 	    first->spawned_at)) : json_null(),
-	    "last_exit", v.latest != NULL ? exit_json(v.latest) : json_null(),
+	    "last_exit", v.latest != NULL ? exit_json(t, v.latest) :
+	    json_null(),
 	    "rss_bytes", (json_int_t)v.rss,
 	    "cpu_percent", v.cpu,
 	    "health", text(v.health),
@@ -191,6 +222,45 @@ status_app_json(struct tend *t, struct app *app)
 	return o;
 }
 
+/* The instances as the table shows them: the app's brief fields each. */
+static json_t *
+insts_brief(struct tend *t, const struct app *app)
+{
+	uint64_t	 now = uv_now(t->loop);
+	json_t		*a, *o;
+	char		 hw[64];
+	unsigned	 i;
+
+	if ((a = json_array()) == NULL)
+		return NULL;
+	for (i = 0; i < app->n_inst; i++) {
+		const struct inst *in = &app->inst[i];
+
+		if (!inst_shown(in))
+			continue;
+		health_word(in, hw, sizeof(hw));
+		o = json_pack("{s:i,s:s,s:o,s:i,s:o,s:o,s:I,s:f,s:o}",
+		    "index", (int)in->idx,
+		    "state", state_names[in->state],
+		    "pid", in->running ? json_integer(in->pid) : json_null(),
+		    "restarts", (int)in->restarts,
+		    "uptime_ms", in->running ? json_integer((json_int_t)(now -
+		    in->spawned_at)) : json_null(),
+		    "last_exit", exit_json(t, in),
+		    "rss_bytes", inst_gone(in) ? 0 : (json_int_t)in->rss,
+		    "cpu_percent", inst_gone(in) ? 0.0 : in->cpu,
+		    "health", text(hw));
+		if (o != NULL && in->reason[0] != '\0')
+			json_object_set_new_nocheck(o, "reason",
+			    text(in->reason));
+		if (o != NULL && in->state == ST_BACKOFF)
+			json_object_set_new_nocheck(o, "next_restart_ms",
+			    nullable_int(in->next_delay));
+		json_array_append_new(a, o);
+	}
+	return a;
+}
+
 /*
  * What the table of `tendctl status` shows, and no more: with 500 apps
  * the full objects (instances, preflight, ...) are most of the time spent
@@ -216,7 +286,7 @@ status_app_brief(struct tend *t, struct app *app)
 	json_object_set_new_nocheck(o, "uptime_ms", v.first->running ?
 	    json_integer((json_int_t)(now - v.first->spawned_at)) : json_null());
 	json_object_set_new_nocheck(o, "last_exit", v.latest != NULL ?
-	    exit_json(v.latest) : json_null());
+	    exit_json(t, v.latest) : json_null());
 	json_object_set_new_nocheck(o, "rss_bytes",
 	    json_integer((json_int_t)v.rss));
 	json_object_set_new_nocheck(o, "cpu_percent", json_real(v.cpu));
@@ -227,6 +297,9 @@ status_app_brief(struct tend *t, struct app *app)
 	if (v.first->state == ST_BACKOFF)
 		json_object_set_new_nocheck(o, "next_restart_ms",
 		    nullable_int(v.first->next_delay));
+	/* A row per instance under the app's when it has several. */
+	if (v.shown > 1)
+		json_object_set_new_nocheck(o, "instances", insts_brief(t, app));
 	appenv_drift_json(app, o);
 	/* Only when there are some: the brief form stays small. */
 	if (app_warnings(app, said, APP_WARNINGS_MAX) > 0)
@@ -305,8 +378,9 @@ cmd_status_exec(struct tend *t, struct client *c, json_t *req,
 		json_array_append_new(apps, brief ? status_app_brief(t, app) :
 		    status_app_json(t, app));
 	}
-	reply = json_pack("{s:b,s:o,s:{s:i,s:s}}", "ok", 1, "apps", apps,
-	    "tend", "pid", (int)getpid(), "version", PACKAGE_VERSION);
+	reply = json_pack("{s:b,s:o,s:{s:i,s:s,s:s}}", "ok", 1, "apps", apps,
+	    "tend", "pid", (int)getpid(), "version", PACKAGE_VERSION,
+	    "commit", tend_commit);
 	client_finish(c, reply);
 }
 

@@ -23,9 +23,10 @@ const struct cmd_def cmd_defs[CMD__COUNT] = {
 	[CMD_RESTART] = { .name = "restart",
 	    .usage = "restart APP|all [--no-wait]",
 	    .app = CMD_ARG_APP_OR_ALL, .flags = CMD_F_NO_WAIT },
-	[CMD_LOGS] = { .name = "logs", .usage = "logs APP [-n N] [-f] [--json]",
-	    .app = CMD_ARG_APP,
-	    .flags = CMD_F_LINES | CMD_F_FOLLOW | CMD_F_SHUTDOWN },
+	[CMD_LOGS] = { .name = "logs",
+	    .usage = "logs APP...|all [--err] [--since T] [-n N] [-f] [--json]",
+	    .app = CMD_ARG_APPS, .flags = CMD_F_LINES | CMD_F_FOLLOW |
+	    CMD_F_SHUTDOWN | CMD_F_LOGSEL },
 	[CMD_CHECK] = { .name = "check", .usage = "check APP",
 	    .app = CMD_ARG_APP },
 	[CMD_DEPLOY] = { .name = "deploy",
@@ -43,6 +44,8 @@ const struct cmd_def cmd_defs[CMD__COUNT] = {
 	    .flags = CMD_F_FLEET | CMD_F_WAIT },
 	[CMD_REREAD] = { .name = "reread", .usage = "reread",
 	    .app = CMD_ARG_NONE },
+	[CMD_METRICS] = { .name = "metrics", .usage = "metrics",
+	    .app = CMD_ARG_NONE, .flags = CMD_F_SHUTDOWN },
 };
 
 const struct cmd_def *

@@ -26,6 +26,7 @@ static const struct cmd_entry *const cmd_table[CMD__COUNT] = {
 	[CMD_RELEASES] = &cmd_releases_entry,
 	[CMD_ROLLBACK] = &cmd_rollback_entry,
 	[CMD_REREAD] = &cmd_reread_entry,
+	[CMD_METRICS] = &cmd_metrics_entry,
 };
 
 json_t *
@@ -58,11 +59,12 @@ cmd_check_request(struct tend *t, const struct cmd_def *d, json_t *req,
 	name = json_string_value(a);
 	if (d->app == CMD_ARG_NONE && name != NULL)
 		return cmd_error("%s takes no app", d->name);
-	if ((d->app == CMD_ARG_APP || d->app == CMD_ARG_APP_OR_ALL) &&
+	if ((d->app == CMD_ARG_APP || d->app == CMD_ARG_APP_OR_ALL ||
+	    (d->app == CMD_ARG_APPS && json_object_get(req, "apps") == NULL)) &&
 	    name == NULL)
 		return cmd_error("usage: %s", d->usage);
-	if (name != NULL && !(d->app == CMD_ARG_APP_OR_ALL &&
-	    strcmp(name, "all") == 0)) {
+	if (name != NULL && !((d->app == CMD_ARG_APP_OR_ALL ||
+	    d->app == CMD_ARG_APPS) && strcmp(name, "all") == 0)) {
 		if (!valid_app_name(name))
 			return cmd_error("invalid app name");
 		if ((*app = app_find(t, name)) == NULL)
@@ -105,6 +107,7 @@ struct pend {
 	json_t		*errors;
 	json_t		*done;
 	json_t		*env;		/* app: the names its start read anew */
+	json_t		*results;	/* where each app ended up */
 };
 
 static void
@@ -122,6 +125,9 @@ pend_settle(struct pend *p)
 		reply = json_pack("{s:b,s:O}", "ok", 1, "apps", p->done);
 	if (reply != NULL && p->env != NULL)
 		json_object_set(reply, "env_applied", p->env);
+	if (reply != NULL && p->results != NULL)
+		json_object_set(reply, "results", p->results);
+	json_decref(p->results);
 	json_decref(p->errors);
 	json_decref(p->done);
 	json_decref(p->env);
@@ -131,6 +137,34 @@ pend_settle(struct pend *p)
 	} else
 		json_decref(reply);
 	free(p);
+}
+
+/* Where an app ended up, for tendctl's one line ("web: live, pid 12,
+ * ready in 480 ms"): its state, serving pids and the slowest start. */
+static json_t *
+waiter_result(const struct app *app)
+{
+	json_t		*o, *pids;
+	int64_t		 ready = -1;
+	unsigned	 i;
+
+	if ((pids = json_array()) == NULL)
+		return NULL;
+	for (i = 0; i < app->n_inst; i++) {
+		const struct inst *in = &app->inst[i];
+
+		if (!inst_active(in))
+			continue;
+		if (in->running)
+			json_array_append_new(pids, json_integer(in->pid));
+		if (in->state == ST_LIVE && in->ready_ms > ready)
+			ready = in->ready_ms;
+	}
+	o = json_pack("{s:s,s:s,s:o}", "name", app->name, "state",
+	    app_state(app), "pids", pids);
+	if (o != NULL && ready >= 0)
+		json_object_set_new(o, "ready_ms", json_integer(ready));
+	return o;
 }
 
 static void
@@ -148,6 +182,8 @@ waiter_done(struct waiter *w, const char *err)
 		json_object_set_new(p->env, w->app->name,
 		    json_string(w->app->env_change));
 	json_array_append_new(p->done, json_string(w->app->name));
+	if (p->results != NULL || (p->results = json_array()) != NULL)
+		json_array_append_new(p->results, waiter_result(w->app));
 	free(w);
 	p->outstanding--;
 	pend_settle(p);

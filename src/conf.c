@@ -376,6 +376,24 @@ set_restart(struct set *st)
 }
 
 static const char *
+set_switch(struct set *st)
+{
+	static const char *const names[] = {
+		[NGINX_SWITCH_AUTO] = "auto",
+		[NGINX_SWITCH_LUA] = "lua",
+		[NGINX_SWITCH_RELOAD] = "reload",
+	};
+	size_t	i;
+
+	for (i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+		if (strcmp(st->value, names[i]) == 0) {
+			*(enum nginx_switch *)st->field = (enum nginx_switch)i;
+			return NULL;
+		}
+	return "expected auto, lua or reload";
+}
+
+static const char *
 set_signal(struct set *st)
 {
 	const char	*why;
@@ -521,6 +539,7 @@ static const struct conf_type_def {
 	[CT_OPTCMD] = { set_optcmd, 0 },
 	[CT_WORDS] = { set_words, 1 },
 	[CT_RELPATH] = { set_relpath, 0 },
+	[CT_SWITCH] = { set_switch, 0 },
 };
 _Static_assert(sizeof(conf_types) / sizeof(conf_types[0]) == CT__COUNT,
     "every conf_type needs a setter");
@@ -866,7 +885,7 @@ leader_key(const char *k)
 		"start_dir", "migrate", "migrate_timeout",
 		"backup_before_migrate", "backup_keep", "create_database",
 		"nginx_upstream", "nginx_test", "nginx_reload", "port_offset",
-		"drain_timeout", "keep_releases", NULL
+		"drain_timeout", "keep_releases", "nginx_switch", NULL
 	};
 	size_t	i;
 
@@ -1160,6 +1179,7 @@ conf_free(struct conf *c)
 	free(c->fleet_host);
 	free(c->fleet_on_lost);
 	free(c->fleet_user);
+	free(c->metrics_file);
 	free(c);
 }
 

@@ -57,6 +57,7 @@ enum hook_on { HOOK_CLOSE, HOOK_DRAIN };
 struct client_hook {
 	LIST_ENTRY(client_hook) entry;
 	enum hook_on	 on;
+	unsigned	 ran;		/* the drain pass that ran it */
 	void		(*fn)(struct client *, void *);
 	void		*arg;
 };
@@ -72,6 +73,8 @@ struct client {
 	int		 closing;
 	int		 close_after_write;
 	int		 stalled;	/* over CLIENT_QUEUE_HIGH: not served */
+	int		 full;		/* busy, in full of requests: unread */
+	unsigned	 drain_gen;	/* hooks_run_drain's pass */
 	unsigned	 handles;
 	size_t		 queued;
 	uid_t		 uid;
@@ -130,6 +133,7 @@ hook_add(struct client *c, enum hook_on on, void (*fn)(struct client *, void *),
 	if ((h = malloc(sizeof(*h))) == NULL)
 		return NULL;
 	h->on = on;
+	h->ran = 0;
 	h->fn = fn;
 	h->arg = arg;
 	LIST_INSERT_HEAD(&c->hooks, h, entry);
@@ -193,18 +197,23 @@ hooks_run_close(struct client *c)
 		client_hook_remove(h);	/* drain hooks left by their owner */
 }
 
+/* A drain hook may remove others (its request ended, with its close
+ * hook): look again after each, running each once. */
 static void
 hooks_run_drain(struct client *c)
 {
-	struct client_hook	*h, *next;
+	struct client_hook	*h;
+	unsigned		 gen = ++c->drain_gen;
 
-	for (h = LIST_FIRST(&c->hooks); h != NULL; h = next) {
-		next = LIST_NEXT(h, entry);
-		if (h->on != HOOK_DRAIN)
+again:
+	LIST_FOREACH(h, &c->hooks, entry) {
+		if (h->on != HOOK_DRAIN || h->ran == gen)
 			continue;
+		h->ran = gen;
 		h->fn(c, h->arg);
 		if (c->closing)
-			break;	/* every hook is gone, next too */
+			return;	/* every hook is gone */
+		goto again;
 	}
 }
 
@@ -241,6 +250,22 @@ client_queue_size(struct client *c)
 	return c->queued;
 }
 
+/* Read c again when its buffer has room; when it is full of requests,
+ * client_dispatch does, once it took one out (a read into no room would
+ * be an error). */
+static void
+client_read_again(struct client *c)
+{
+	if (c->closing || c->stalled)
+		return;
+	if (c->in_len > PROTO_MAX_REQUEST) {
+		c->full = 1;
+		return;
+	}
+	c->full = 0;
+	uv_read_start((uv_stream_t *)&c->pipe, client_alloc_cb, client_read_cb);
+}
+
 /* Too much is queued for c: leave its input in the kernel, run none of
  * its pipelined requests, and do not time it out: tendd is the one
  * waiting. */
@@ -259,7 +284,7 @@ client_unstall(struct client *c)
 	c->stalled = 0;
 	if (c->close_after_write)
 		return;		/* rejected: it only gets its error */
-	uv_read_start((uv_stream_t *)&c->pipe, client_alloc_cb, client_read_cb);
+	client_read_again(c);
 	if (c->busy)
 		return;
 	if (c->in_len > 0)
@@ -412,6 +437,8 @@ client_dispatch(struct client *c)
 		cmd_dispatch(c->t, c, req);
 		json_decref(req);
 	}
+	if (c->full)
+		client_read_again(c);
 	/* A stalled client is not idle: it is tendd that waits. */
 	if (!c->busy && !c->closing && !c->stalled && c->in_len > 0)
 		uv_timer_start(&c->idle, idle_cb, CLIENT_IDLE_MS, 0);
@@ -447,7 +474,15 @@ client_read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 		return;
 	}
 	client_dispatch(c);
-	/* While a long request runs, unread input waits in the kernel. */
+	/* While a long request runs (logs reads files in the thread pool,
+	 * start waits), the requests after it wait: once they fill the
+	 * buffer, in the kernel. */
+	if (!c->closing && c->busy && c->in_len > PROTO_MAX_REQUEST &&
+	    memchr(c->in, '\n', c->in_len) != NULL) {
+		c->full = 1;
+		uv_read_stop((uv_stream_t *)&c->pipe);
+		return;
+	}
 	if (!c->closing && c->in_len > PROTO_MAX_REQUEST)
 		client_reject(c, "request too large (limit 64 KiB)");
 }
@@ -535,10 +570,13 @@ accept_cb(uv_stream_t *server, int status)
 		    (unsigned)cred.uid, (int)cred.pid, ctl->have_gid ?
 		    " nor in socket_group " : "", ctl->have_gid ?
 		    t->conf->socket_group : "");
+		/* Who may, and the setting that says so. */
 		snprintf(msg, sizeof(msg), "permission denied: uid %u is not "
-		    "root%s%s", (unsigned)cred.uid, ctl->have_gid ?
+		    "root%s%s%s", (unsigned)cred.uid, ctl->have_gid ?
 		    " and not in group " : "", ctl->have_gid ?
-		    t->conf->socket_group : "");
+		    t->conf->socket_group : "", ctl->have_gid ?
+		    " (socket_group)" : "; socket_group in tend.conf lets "
+		    "a group's members in");
 		client_reject(c, msg);
 		return;
 	}
@@ -595,7 +633,13 @@ control_start(struct tend *t)
 	n = tend_listen_fds();
 	if (n > 1)
 		fatalx("systemd passed %d sockets; tend wants one", n);
-	if (n == 1) {
+	if (t->ctl_fd_given) {
+		/* Listening already, in the tendd this one replaced. */
+		if ((r = uv_pipe_open(&ctl->server, t->ctl_fd)) != 0)
+			fatalx("control socket from the handover: %s",
+			    uv_strerror(r));
+		ctl->activated = t->ctl_fd_activated;
+	} else if (n == 1) {
 		if ((r = uv_pipe_open(&ctl->server, 3)) != 0)
 			fatalx("socket from systemd: %s", uv_strerror(r));
 		ctl->activated = 1;
@@ -636,6 +680,20 @@ control_start(struct tend *t)
 	    accept_cb)) != 0)
 		fatalx("listen %s: %s", ctl->path, uv_strerror(r));
 	return 0;
+}
+
+/* The listening socket's fd, for a handover; -1 when closed. */
+int
+control_fd(struct tend *t, int *activated)
+{
+	uv_os_fd_t	fd;
+
+	if (t->ctl == NULL ||
+	    uv_is_closing((uv_handle_t *)&t->ctl->server) ||
+	    uv_fileno((uv_handle_t *)&t->ctl->server, &fd) != 0)
+		return -1;
+	*activated = t->ctl->activated;
+	return fd;
 }
 
 /* Stop accepting; clients are closed as their requests end. */

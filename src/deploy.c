@@ -51,7 +51,8 @@
 
 enum dstep {
 	D_FETCH, D_RESOLVE, D_CLONE, D_CHECKOUT, D_LINK, D_BUILD, D_LINK_RUN,
-	D_NEED_FILE, D_AWAIT, D_START, D_TEST, D_RELOAD, D_FOLLOW, D_DRAIN
+	D_NEED_FILE, D_AWAIT, D_START, D_PUSH, D_TEST, D_RELOAD, D_FOLLOW,
+	D_DRAIN
 };
 
 struct deploy {
@@ -81,6 +82,8 @@ struct deploy {
 	int		 inplace;
 	int		 had_upstream;
 	char		*old_upstream;
+	int		 lua;		/* this switch is nginx_switch = lua */
+	struct nginx_push *push;	/* a port set on its way to nginx */
 	size_t		 old_len;
 	uint64_t	 t0, t_step;
 	char		 first_line[128];	/* of a job's output */
@@ -104,6 +107,9 @@ static void	drain_cb(uv_timer_t *);
 static void	undo_reload_done(void *, struct job *);
 static void	do_live(struct deploy *);
 static void	restore_upstream(struct deploy *);
+static void	push_done(void *, int, const char *);
+static void	do_test(struct deploy *);
+static void	undo_push_done(void *, int, const char *);
 static void	deploy_fail(struct deploy *, enum deploy_status, const char *,
 		    ...) __attribute__((format(printf, 3, 4)));
 
@@ -201,6 +207,8 @@ deploy_free(struct deploy *d)
 	TAILQ_FOREACH(f, &app->t->apps, entry)
 		if (f->mover == d)
 			f->mover = NULL;
+	nginx_push_cancel(d->push);
+	d->push = NULL;
 	uv_close((uv_handle_t *)&d->timer, deploy_closed_cb);
 	app_notify(app);
 	app_deploy_ended(app);
@@ -278,17 +286,26 @@ deploy_fail(struct deploy *d, enum deploy_status st, const char *fmt, ...)
 			char why[512];
 
 			restore_upstream(d);
-			deploy_say(d, "nginx back to the previous release: %s",
-			    app->ca->nginx_reload);
-			d->job = nginx_run(app, app->ca->nginx_reload,
-			    undo_reload_done, NULL, d, why, sizeof(why));
-			if (d->job == NULL)
-				log_warnx("%s: nginx_reload: %s", app->name, why);
+			if (d->lua && d->push != NULL) {
+				deploy_say(d, "nginx back to the previous "
+				    "release's ports (no reload)");
+			} else {
+				deploy_say(d, "nginx back to the previous "
+				    "release: %s", app->ca->nginx_reload);
+				d->job = nginx_run(app, app->ca->nginx_reload,
+				    undo_reload_done, NULL, d, why, sizeof(why));
+				if (d->job == NULL)
+					log_warnx("%s: nginx_reload: %s",
+					    app->name, why);
+			}
 		}
 	}
-	if (d->step == D_TEST || d->step == D_RELOAD)
-		restore_upstream(d);	/* idempotent: the old text again */
-	if (d->step == D_FOLLOW && d->job != NULL) {
+	if (d->step == D_PUSH || d->step == D_TEST || d->step == D_RELOAD) {
+		nginx_push_cancel(d->push);
+		d->push = NULL;
+		restore_upstream(d);	/* idempotent: the old set again */
+	}
+	if (d->step == D_FOLLOW && (d->job != NULL || d->push != NULL)) {
 		/* Stopped once nginx let go of them: undo_reload_done. */
 		d->old_base = d->base;
 	} else if (d->step >= D_START && d->step != D_DRAIN) {
@@ -329,18 +346,64 @@ deploy_fail(struct deploy *d, enum deploy_status st, const char *fmt, ...)
 		d->rec = NULL;
 	}
 	deploy_reply(d, 0, reason);
-	if (d->step == D_FOLLOW && d->job != NULL)
-		return;		/* undo_reload_done drains, then frees */
+	if (d->step == D_FOLLOW && (d->job != NULL || d->push != NULL))
+		return;		/* undo_*_done drains, then frees */
 	deploy_free(d);
 }
 
 /* --- nginx ------------------------------------------------------------ */
+
+/*
+ * nginx_switch = lua: the old set again, in a file of a newer generation
+ * than the one that may have reached nginx, and sent to nginx too (not
+ * while tendd stops: the file alone then, which nginx reads at its next
+ * start).  After nginx_test or nginx_reload failed, the file is written
+ * in the reload form, which any nginx accepts: the failure may be an
+ * nginx that does not load the lua module.  In d->push when sent, for
+ * undo_push_done; a failure to send is logged.
+ */
+static void
+restore_upstream_lua(struct deploy *d)
+{
+	struct app		*app = d->app;
+	struct nginx_push	*p;
+	char			 text[8192], why[512];
+	uint64_t		 gen = nginx_lua_gen();
+	int			 n, plain = d->step == D_TEST || d->step == D_RELOAD;
+
+	n = plain ? nginx_text(app, d->old_base, app->release, text,
+	    sizeof(text)) : nginx_lua_text(app, d->old_base, app->release, gen,
+	    text, sizeof(text));
+	if (n < 0 || nginx_write(app, text, (size_t)n, why, sizeof(why)) != 0) {
+		log_warnx("%s: cannot put back nginx_upstream: %s", app->name,
+		    n < 0 ? "upstream text too long" : why);
+		return;
+	}
+	if (plain || d->stopping)
+		return;
+	/* Undoing a switch that happened: the new instances stop once nginx
+	 * said so (undo_push_done).  Otherwise nginx may only have had the new
+	 * set on its way: told, without waiting. */
+	if (d->step == D_FOLLOW)
+		p = d->push = nginx_push(app, d->old_base, gen, undo_push_done,
+		    d, why, sizeof(why));
+	else
+		p = nginx_push(app, d->old_base, gen, NULL, NULL, why,
+		    sizeof(why));
+	if (p == NULL)
+		log_warnx("%s: cannot tell nginx the previous ports: %s",
+		    app->name, why);
+}
 
 static void
 restore_upstream(struct deploy *d)
 {
 	char	why[512];
 
+	if (d->lua && d->had_upstream) {
+		restore_upstream_lua(d);
+		return;
+	}
 	if ((d->had_upstream ? nginx_write(d->app, d->old_upstream, d->old_len,
 	    why, sizeof(why)) : nginx_remove(d->app, why, sizeof(why))) != 0)
 		log_warnx("%s: cannot put back nginx_upstream: %s", d->app->name,
@@ -923,12 +986,38 @@ undo_reload_done(void *arg, struct job *j)
 	uv_timer_start(&d->timer, drain_cb, d->app->ca->drain_timeout, 0);
 }
 
+/* nginx was told the old set again (or, when it was not listening, the
+ * old file is there and it reloads): as undo_reload_done. */
+static void
+undo_push_done(void *arg, int ok, const char *msg)
+{
+	struct deploy	*d = arg;
+	struct app	*app = d->app;
+	char		 why[512];
+
+	d->push = NULL;
+	if (ok || msg == NULL || d->step != D_FOLLOW || !d->finished) {
+		if (d->step == D_FOLLOW && d->finished)
+			undo_reload_done(d, NULL);
+		return;
+	}
+	log_warnx("%s: nginx's switch socket: %s; reloading nginx instead",
+	    app->name, msg);
+	d->job = nginx_run(app, app->ca->nginx_reload, undo_reload_done, NULL,
+	    d, why, sizeof(why));
+	if (d->job == NULL) {
+		log_warnx("%s: nginx_reload: %s", app->name, why);
+		undo_reload_done(d, NULL);
+	}
+}
+
 static void
 do_switch(struct deploy *d)
 {
 	struct app		*app = d->app;
 	const struct conf_app	*ca = app->ca;
-	char			 text[4096], why[600];
+	char			 text[8192], why[600];
+	uint64_t		 gen;
 	int			 n, r;
 
 	if (ca->nginx_upstream == NULL) {
@@ -943,7 +1032,15 @@ do_switch(struct deploy *d)
 		return;
 	}
 	d->had_upstream = r == 0;
-	if ((n = nginx_text(app, d->base, d->id, text, sizeof(text))) < 0) {
+	if ((n = nginx_switch_mode(ca, why, sizeof(why))) < 0) {
+		deploy_fail(d, DS_DEPLOY_FAILED, "nginx_switch = lua: %s", why);
+		return;
+	}
+	d->lua = n == NGINX_SWITCH_LUA;
+	gen = nginx_lua_gen();
+	if ((n = d->lua ? nginx_lua_text(app, d->base, d->id, gen, text,
+	    sizeof(text)) : nginx_text(app, d->base, d->id, text,
+	    sizeof(text))) < 0) {
 		deploy_fail(d, DS_DEPLOY_FAILED, "upstream text too long");
 		return;
 	}
@@ -951,12 +1048,62 @@ do_switch(struct deploy *d)
 		deploy_fail(d, DS_DEPLOY_FAILED, "%s", why);
 		return;
 	}
-	deploy_say(d, "wrote %s; checking nginx: %s", ca->nginx_upstream,
-	    ca->nginx_test);
+	if (d->lua) {
+		deploy_say(d, "wrote %s; switching nginx to port %u%s without "
+		    "a reload", ca->nginx_upstream, app->inst[d->base].port,
+		    app->n_run > 1 ? "..." : "");
+		d->step = D_PUSH;
+		d->push = nginx_push(app, d->base, gen, push_done, d, why,
+		    sizeof(why));
+		if (d->push == NULL)
+			push_done(d, 0, why);
+		return;
+	}
+	do_test(d);
+}
+
+/* nginx_test, then (deploy_next) nginx_reload: the file is written. */
+static void
+do_test(struct deploy *d)
+{
+	struct app	*app = d->app;
+	char		 why[600];
+
+	deploy_say(d, "wrote %s; checking nginx: %s", app->ca->nginx_upstream,
+	    app->ca->nginx_test);
 	d->step = D_TEST;
-	if (started(d, nginx_run(app, ca->nginx_test, deploy_job_done,
+	if (started(d, nginx_run(app, app->ca->nginx_test, deploy_job_done,
 	    deploy_job_line, d, why, sizeof(why)), "nginx_test", why) != 0)
 		restore_upstream(d);
+}
+
+/*
+ * nginx answered the push.  200: the shared dict holds the new set, which
+ * every worker reads on its next pick; the switch is done.  Anything else
+ * (no socket: this nginx has not loaded the lua file yet, as after
+ * nginx_switch changed) falls back to nginx_test and nginx_reload of the
+ * file just written, whose set nginx then uses.
+ */
+static void
+push_done(void *arg, int ok, const char *msg)
+{
+	struct deploy	*d = arg;
+
+	d->push = NULL;
+	if (d->stopping) {
+		deploy_fail(d, DS_DEPLOY_FAILED, "interrupted: tendd stopped");
+		return;
+	}
+	if (ok) {
+		deploy_say(d, "nginx switched, no reload: %s", msg);
+		do_follow(d);
+		return;
+	}
+	deploy_say(d, "nginx's switch socket: %s; reloading nginx instead",
+	    msg);
+	log_warnx("%s: nginx's switch socket: %s; reloading nginx instead",
+	    d->app->name, msg);
+	do_test(d);
 }
 
 static void
@@ -1180,6 +1327,8 @@ deploy_next(struct deploy *d)
 			break;	/* still waiting for the instances */
 		do_switch(d);
 		break;
+	case D_PUSH:
+		break;	/* push_done goes on */
 	case D_TEST:
 		d->step = D_RELOAD;
 		do_reload(d);
@@ -1534,18 +1683,67 @@ deploy_init_app(struct app *app)
 		save_history(app);
 }
 
+static void
+tell_nginx_done(void *arg, int ok, const char *msg)
+{
+	char	*name = arg;
+
+	if (ok)
+		log_info("%s: nginx serves the set of tend's file: %s", name, msg);
+	else
+		log_warnx("%s: could not tell nginx the serving ports (%s): "
+		    "nginx keeps the set it has until the next switch", name, msg);
+	free(name);
+}
+
+/*
+ * nginx_switch = lua, at start: the file is tend's memory of which set
+ * serves, but a tendd killed between writing it and nginx's answer left
+ * nginx on the other set.  So the file is written again with a newer
+ * generation and its set sent to nginx, without waiting.
+ */
+static void
+tell_nginx(struct app *app)
+{
+	char		 text[8192], why[512], *name;
+	unsigned	 base = app->color * app->n_run;
+	uint64_t	 gen = nginx_lua_gen();
+	int		 n;
+
+	if (nginx_switch_mode(app->ca, why, sizeof(why)) != NGINX_SWITCH_LUA)
+		return;
+	if ((n = nginx_lua_text(app, base, app->release, gen, text,
+	    sizeof(text))) < 0 || nginx_write(app, text, (size_t)n, why,
+	    sizeof(why)) != 0) {
+		log_warnx("%s: %s", app->name, n < 0 ? "upstream text too long" :
+		    why);
+		return;
+	}
+	if ((name = strdup(app->name)) == NULL) {
+		log_warnx("%s: out of memory", app->name);
+		return;
+	}
+	if (nginx_push(app, base, gen, tell_nginx_done, name, why,
+	    sizeof(why)) == NULL) {
+		log_warnx("%s: %s", app->name, why);
+		free(name);
+	}
+}
+
 /* The upstream file must exist for nginx to start: write the serving set
  * when there is none yet. */
 void
 deploy_ensure_upstream(struct app *app)
 {
-	char		 text[4096], why[512], *old;
+	char		 text[8192], why[512], *old;
 	size_t		 len;
-	int		 n, r;
+	int		 m, n, r;
 
 	if (app->ca->nginx_upstream == NULL)
 		return;
 	if ((r = nginx_read(app, &old, &len, why, sizeof(why))) == 0) {
+		if (strstr(old, "balancer_by_lua_block") != NULL)
+			tell_nginx(app);
 		free(old);
 		return;
 	}
@@ -1553,7 +1751,12 @@ deploy_ensure_upstream(struct app *app)
 		log_warnx("%s: %s", app->name, why);
 		return;
 	}
-	if ((n = nginx_text(app, app->color * app->n_run, app->release, text,
+	if ((m = nginx_switch_mode(app->ca, why, sizeof(why))) < 0)
+		log_warnx("%s: nginx_switch = lua: %s; writing the reload form",
+		    app->name, why);
+	if ((n = m == NGINX_SWITCH_LUA ? nginx_lua_text(app, app->color *
+	    app->n_run, app->release, nginx_lua_gen(), text, sizeof(text)) :
+	    nginx_text(app, app->color * app->n_run, app->release, text,
 	    sizeof(text))) < 0 || nginx_write(app, text, (size_t)n, why,
 	    sizeof(why)) != 0)
 		log_warnx("%s: %s", app->name, n < 0 ? "upstream text too long" :

@@ -61,6 +61,9 @@ struct fleetrun {
 
 struct fleetproc {
 	struct fleetrun	*r;		/* NULL once let go of */
+	struct tend	*t;		/* its pid is in t's children until it
+					 * exited: the orphan reaper leaves it
+					 * to libuv */
 	uv_process_t	 proc;
 	uv_pipe_t	 in, out;
 	unsigned	 open;
@@ -264,8 +267,7 @@ exit_cb(uv_process_t *proc, int64_t status, int sig)
 
 	(void)status;
 	(void)sig;
-	if (p->r != NULL)
-		spawn_forget(p->r->t, proc->pid);
+	spawn_forget(p->t, proc->pid);
 	p->running = 0;
 	proc_check(p);
 }
@@ -364,6 +366,7 @@ fleetrun_spawn(struct fleetrun *r)
 	uv_pipe_init(r->t->loop, &p->in, 0);
 	uv_pipe_init(r->t->loop, &p->out, 0);
 	p->in.data = p->out.data = p->proc.data = p;
+	p->t = r->t;
 	memset(stdio, 0, sizeof(stdio));
 	stdio[0].flags = UV_CREATE_PIPE | UV_READABLE_PIPE;
 	stdio[0].data.stream = (uv_stream_t *)&p->in;
@@ -562,10 +565,8 @@ fleetrun_stop(struct fleetrun *r)
 	if ((p = r->p) != NULL) {
 		r->p = NULL;
 		p->r = NULL;
-		if (p->running) {
-			spawn_forget(r->t, p->proc.pid);
+		if (p->running)
 			uv_process_kill(&p->proc, SIGTERM);
-		}
 		p->in_closed = 1;
 		proc_close(p, (uv_handle_t *)&p->in);
 		/* out and proc close once it exited and its output ended */

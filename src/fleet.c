@@ -233,6 +233,22 @@ fleet_app_changed(struct app *app)
 		uv_timer_start(&f->soon, beat_cb, FLEET_BEAT_DEBOUNCE_MS, 0);
 }
 
+/* A fleet deploy this host holds or takes part in, for a handover:
+ * NULL when none, else what is under way. */
+const char *
+fleet_busy(struct tend *t)
+{
+	struct fleet	*f = t->fleet;
+
+	if (f == NULL)
+		return NULL;
+	if (f->coord != NULL)
+		return "this host runs a fleet deploy";
+	if (f->part != NULL)
+		return "this host takes part in a fleet deploy";
+	return NULL;
+}
+
 /* tendd stops: the helper goes (its host's heartbeat goes stale). */
 void
 fleet_shutdown(struct tend *t)

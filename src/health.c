@@ -253,6 +253,7 @@ finish(struct inst *in, int ok, int code, const char *err)
 		return;
 	}
 	in->hc_fail++;
+	in->hc_failures++;
 	applog_event(app, (int)in->idx, "health check failed (%u/%u): %s",
 	    in->hc_fail, ca->health_failures, in->hc_last);
 	if (in->hc_fail >= ca->health_failures) {

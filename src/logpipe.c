@@ -39,8 +39,11 @@
  * bytes are waiting, else LOG_FLUSH_MS after the first one.  An app that
  * writes one short line per write(2) (Node does) would otherwise cost a
  * write(2) of ours per line; the delay is below what anyone reading the
- * file or `logs -f` can notice. */
-#define STAGE_EAGER	(64 * 1024)
+ * file or `logs -f` can notice.  Each flush also copies the last
+ * ring_cap bytes (log_lines x 256: 50 KiB by default) into the ring, so
+ * under a flood a flush well above that keeps the copy a small part:
+ * 64 KiB flushes copied 80 % of the output a second time. */
+#define STAGE_EAGER	(192 * 1024)
 #define LOG_FLUSH_MS	3
 
 /*
@@ -60,6 +63,9 @@ struct logsink {
 };
 
 static void	stage_flush(struct app *);
+struct logpipe;
+static void	pipe_line(struct logpipe *, const char *, size_t, const char *,
+		    size_t);
 static void	flush_cb(uv_timer_t *);
 static void	rest_cb(uv_timer_t *);
 
@@ -113,6 +119,7 @@ applog_close(struct applog *l)
 {
 	if (l->app != NULL)
 		stage_flush(l->app);	/* its lines still staged */
+	logzip_detach(l);
 	if (l->fd != -1)
 		close(l->fd);
 	l->fd = -1;
@@ -148,6 +155,14 @@ applog_rotate(struct app *app)
 	unsigned	 keep = app->t->conf->log_keep, i;
 	char		 from[4096], to[4096];
 
+	/* The oldest goes, plain or gzipped (log_compress): else a plain
+	 * APP.log.KEEP would stay beside a newer APP.log.KEEP.gz. */
+	snprintf(to, sizeof(to), "%s.%u", l->path, keep);
+	if (keep > 0 && unlink(to) != 0 && errno != ENOENT)
+		log_warn("%s: unlink %s", app->name, to);
+	snprintf(to, sizeof(to), "%s.%u.gz", l->path, keep);
+	if (keep > 0 && unlink(to) != 0 && errno != ENOENT)
+		log_warn("%s: unlink %s", app->name, to);
 	for (i = keep; i >= 1; i--) {
 		if (i == 1)
 			snprintf(from, sizeof(from), "%s", l->path);
@@ -156,10 +171,17 @@ applog_rotate(struct app *app)
 		snprintf(to, sizeof(to), "%s.%u", l->path, i);
 		if (rename(from, to) != 0 && errno != ENOENT)
 			log_warn("%s: rename %s", app->name, from);
+		if (i == 1)
+			continue;
+		snprintf(from, sizeof(from), "%s.%u.gz", l->path, i - 1);
+		snprintf(to, sizeof(to), "%s.%u.gz", l->path, i);
+		if (rename(from, to) != 0 && errno != ENOENT)
+			log_warn("%s: rename %s", app->name, from);
 	}
 	if (keep == 0 && unlink(l->path) != 0 && errno != ENOENT)
 		log_warn("%s: unlink %s", app->name, l->path);
 	applog_reopen(app);
+	logzip_rotated(l);
 }
 
 static void
@@ -268,6 +290,12 @@ stage_flush(struct app *app)
 		applog_rotate(app);
 }
 
+void
+applog_flush(struct app *app)
+{
+	stage_flush(app);
+}
+
 static void
 flush_cb(uv_timer_t *h)
 {
@@ -340,6 +368,8 @@ make_prefix(char *buf, const struct app *app, int idx, const char *stream)
 	char	ts[TIME_ISO_MAX];
 	int	n;
 
+	/* Whole: stage_lines copies all PREFIX_MAX bytes. */
+	memset(buf, 0, PREFIX_MAX);
 	time_iso(ts, sizeof(ts), time_now_ms(), TIME_MS);
 	if (app->n_inst > 1 && idx >= 0)
 		n = snprintf(buf, PREFIX_MAX, "%s %s.%d ", ts, stream, idx);
@@ -433,6 +463,56 @@ logpipe_close(struct logpipe *lp)
 	if (lp->job != NULL)
 		job_pipe_closed(lp->job, lp);
 	uv_close((uv_handle_t *)&lp->pipe, logpipe_closed_cb);
+}
+
+/*
+ * A pipe inherited across exec (handover.c): fd is the read end an
+ * earlier tendd read; the caller starts it.  NULL when it cannot be
+ * opened (fd is then still the caller's to close).
+ */
+struct logpipe *
+logpipe_adopt(struct app *app, struct inst *in, int idx, const char *stream,
+    int prio, int fd)
+{
+	struct logpipe	*lp;
+	int		 r;
+
+	if ((lp = logpipe_new(app, in, NULL, idx, stream, prio)) == NULL)
+		return NULL;
+	if ((r = uv_pipe_open(&lp->pipe, fd)) != 0) {
+		log_warnx("%s: pipe %d: %s", app->name, fd, uv_strerror(r));
+		logpipe_close(lp);
+		return NULL;
+	}
+	return lp;
+}
+
+static void	pipe_line(struct logpipe *, const char *, size_t, const char *,
+		    size_t);
+
+/* Everything staged, written now: tendd is about to exec.  A line an
+ * app is halfway through is written as it is (the rest comes as a line
+ * of its own), not lost with this process's memory. */
+void
+applog_flush_all(struct tend *t)
+{
+	struct app	*app;
+	struct logpipe	*lp;
+	char		 prefix[PREFIX_MAX];
+	size_t		 plen;
+
+	if (t->logs->stage_app != NULL)
+		stage_flush(t->logs->stage_app);
+	TAILQ_FOREACH(app, &t->apps, entry) {
+		LIST_FOREACH(lp, &app->pipes, entry)
+			if (lp->len > 0) {
+				plen = make_prefix(prefix, app, lp->idx,
+				    lp->stream);
+				pipe_line(lp, prefix, plen, lp->part, lp->len);
+				lp->len = 0;
+			}
+		stage_flush(app);
+	}
 }
 
 /*
@@ -563,6 +643,55 @@ app_warnings(const struct app *app, const char **out, size_t max)
 }
 
 /*
+ * The whole lines of [p, end) (end just past a newline; longer ones than
+ * LOG_LINE_MAX are split as pipe_line does), for a pipe whose lines only go to the log: an
+ * instance's stdout, no journal copy.  That is the flood case, and each
+ * line costs a memchr and two copies into the stage, no calls of ours:
+ * the prefix is copied PREFIX_MAX bytes at once (a fixed size the
+ * compiler turns into two vector moves; the bytes past plen are
+ * overwritten by the line), the line with its newline in one go.
+ * Measured on 200,000 100-byte lines under callgrind: 280 instructions a
+ * line through pipe_line, stage_line and three memcpy calls before.
+ */
+static void
+stage_lines(struct logpipe *lp, const char *prefix, size_t plen,
+    const char *p, const char *end)
+{
+	struct app	*app = lp->app;
+	struct logsink	*ls = app->t->logs;
+	enum profile	 prof = app->ca->profile;
+	const char	*nl, *w;
+	char		*dst;
+	size_t		 n;
+
+	if (ls->stage_app != NULL && ls->stage_app != app)
+		stage_flush(ls->stage_app);	/* another app's lines */
+	while (p < end) {
+		nl = memchr(p, '\n', (size_t)(end - p));
+		while ((size_t)(nl - p) > LOG_LINE_MAX) {
+			pipe_line(lp, prefix, plen, p, LOG_LINE_MAX);
+			p += LOG_LINE_MAX;
+		}
+		n = (size_t)(nl - p) + 1;
+		if (ls->stage_len + PREFIX_MAX + n > sizeof(ls->stage))
+			stage_flush(app);
+		/* Each time: a flush (a warning's event line flushes too)
+		 * leaves the stage to nobody. */
+		ls->stage_app = app;
+		dst = ls->stage + ls->stage_len;
+		memcpy(dst, prefix, PREFIX_MAX);
+		memcpy(dst + plen, p, n);
+		ls->stage_len += plen + n;
+		/* A few fixed strings looked for, and only in a profile's
+		 * apps. */
+		if (prof != PROFILE_NONE && lp->inst != NULL &&
+		    (w = profile_log_warning(prof, p, n - 1)) != NULL)
+			warning_add(app, lp->inst->idx, w);
+		p = nl + 1;
+	}
+}
+
+/*
  * One line of a pipe: to the log as it came, and to the job that owns it
  * as valid UTF-8: a job's lines become deploy progress events and the
  * reasons in status, which are JSON.
@@ -630,6 +759,13 @@ logpipe_read_cb(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 	}
 	p = rbuf;
 	end = rbuf + lp->len + (size_t)nread;
+	/* The plain case: up to the last newline, at once. */
+	if (lp->job == NULL && lp->inst != NULL && lp->inst->err != lp &&
+	    !(app->t->journal && lp->prio >= 0) && (nl = memrchr(p, '\n',
+	    (size_t)(end - p))) != NULL) {
+		stage_lines(lp, prefix, plen, p, nl + 1);
+		p = nl + 1;
+	}
 	while (p < end && (nl = memchr(p, '\n', (size_t)(end - p))) != NULL) {
 		while ((size_t)(nl - p) > LOG_LINE_MAX) {
 			pipe_line(lp, prefix, plen, p, LOG_LINE_MAX);

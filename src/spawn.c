@@ -100,6 +100,15 @@ spawn_forget(struct tend *t, pid_t pid)
 		}
 }
 
+/* A child this process did not spawn but inherited across exec (a
+ * handover): noted like the others, so the orphan reaper leaves its exit
+ * status to handover.c. */
+int
+spawn_adopt(struct tend *t, pid_t pid)
+{
+	return kids_add(t, pid);
+}
+
 /* Is pid a child libuv will reap (one spawn_process started)? */
 int
 spawn_pid_is_ours(const struct tend *t, pid_t pid)

@@ -506,6 +506,8 @@ inst_exited(struct inst *in, int64_t status, int term_signal)
 	in->has_exit = 1;
 	in->exit_code = term_signal ? -1 : (int)status;
 	in->exit_signal = term_signal;
+	in->exit_at = time_now_ms();
+	in->exit_mono = uv_now(app->t->loop);
 	exit_phrase(in, ex, sizeof(ex));
 	if (in->state != ST_STOPPING)
 		applog_event(app, in->idx, "pid %d %s", (int)in->pid, ex);
@@ -656,6 +658,21 @@ drain_watch(struct tend *t)
 	if (!t->drain_closed && !uv_is_active((uv_handle_t *)&t->drain_timer))
 		uv_timer_start(&t->drain_timer, drain_cb, SUPERVISE_DRAIN_MS,
 		    SUPERVISE_DRAIN_MS);
+}
+
+/*
+ * An instance handed over by the tendd this one replaced (handover.c):
+ * its run, pid and pipes are set; it enters st as that tendd left it, a
+ * backoff with what was left of its delay, a live one with its checks.
+ */
+void
+inst_adopt(struct inst *in, enum inst_state st, uint64_t delay_ms)
+{
+	inst_set_state(in, st);
+	if (st == ST_BACKOFF)
+		inst_timer_start(in, delay_ms);
+	else if (st == ST_LIVE && in->app->ca->health != NULL && in->port != 0)
+		health_live_begin(in);
 }
 
 void

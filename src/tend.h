@@ -23,8 +23,24 @@
 #include <sys/types.h>
 #include <sys/queue.h>
 
+/* version.c: the release and the git commit of this build. */
+extern const char tend_version[], tend_commit[];
+
+/* Defaults from configure's --sysconfdir, --runstatedir and
+ * --localstatedir (Makefile.am); these are what a Debian build gets, for
+ * the few builds (the fuzzers) that compile without Makefile.am's flags. */
+#ifndef TEND_DEFAULT_CONF
 #define TEND_DEFAULT_CONF	"/etc/tend/tend.conf"
+#endif
+#ifndef TEND_DEFAULT_SOCKET
 #define TEND_DEFAULT_SOCKET	"/run/tend/tend.sock"
+#endif
+#ifndef TEND_DEFAULT_STATE_DIR
+#define TEND_DEFAULT_STATE_DIR	"/var/lib/tend"
+#endif
+#ifndef TEND_DEFAULT_LOG_DIR
+#define TEND_DEFAULT_LOG_DIR	"/var/log/tend"
+#endif
 
 /* A control request is one JSON line, at most 64 KiB (tendctl(1)). */
 #define PROTO_MAX_REQUEST	(64 * 1024)
@@ -387,6 +403,8 @@ int	valid_git_ref(const char *);
  * builds a new one and swaps only on success). */
 enum restart_policy { RESTART_ALWAYS, RESTART_ON_FAILURE, RESTART_NEVER };
 enum heap_mode { HEAP_OFF, HEAP_PERCENT, HEAP_FIXED };
+/* nginx_switch: how an app's traffic moves to a new port set. */
+enum nginx_switch { NGINX_SWITCH_AUTO, NGINX_SWITCH_LUA, NGINX_SWITCH_RELOAD };
 
 struct strv {
 	char	**v;
@@ -446,6 +464,7 @@ struct conf_app {
 	char		*nginx_upstream;
 	char		*nginx_test;
 	char		*nginx_reload;
+	enum nginx_switch nginx_switch;
 	unsigned	 port_offset;
 	uint64_t	 drain_timeout;
 	unsigned	 keep_releases;
@@ -462,6 +481,7 @@ struct conf {
 	char		*log_dir;
 	uint64_t	 log_max_size;
 	unsigned	 log_keep;
+	int		 log_compress;	/* gzip rotated files */
 	unsigned	 log_lines;	/* kept in memory per app for logs -n */
 	int		 log_journal;	/* -1 auto, 0 no, 1 yes */
 	/* [fleet]: hosts sharing one PostgreSQL (fleet_on: the section is
@@ -474,6 +494,8 @@ struct conf {
 	uint64_t	 fleet_watch;
 	char		*fleet_on_lost;		/* "stop" or "skip" */
 	char		*fleet_user;		/* tend-fleet runs as this user */
+	char		*metrics_file;	/* NULL: none (metrics.c) */
+	uint64_t	 metrics_interval;	/* ms */
 	struct conf_app	**apps;
 	size_t		 n_apps;
 };
@@ -498,7 +520,7 @@ enum conf_type {
 	CT_STR, CT_PATH, CT_CMD, CT_STRV, CT_PATHV, CT_ENVV, CT_DURATION,
 	CT_SIZE, CT_UINT, CT_PORT, CT_BOOL, CT_AUTOBOOL, CT_RESTART,
 	CT_SIGNAL, CT_HEAP, CT_HEALTH, CT_USER, CT_PROFILE, CT_OPTCMD,
-	CT_WORDS, CT_RELPATH, CT__COUNT
+	CT_WORDS, CT_RELPATH, CT_SWITCH, CT__COUNT
 };
 struct conf_key {
 	const char	*name;
@@ -530,6 +552,7 @@ struct json_t *proto_text(const char *p, size_t n);
 enum cmd_id {
 	CMD_STATUS, CMD_START, CMD_STOP, CMD_RESTART, CMD_LOGS, CMD_CHECK,
 	CMD_DEPLOY, CMD_RELOAD, CMD_RELEASES, CMD_ROLLBACK, CMD_REREAD,
+	CMD_METRICS,
 	CMD__COUNT
 };
 /* What an operand is. */
@@ -540,6 +563,8 @@ enum cmd_arg {
 	CMD_ARG_APP_OR_ALL,	/* APP|all: "all" means every app */
 	CMD_ARG_REF,		/* [REF]: "ref", a git ref */
 	CMD_ARG_RELEASE,	/* [RELEASE]: "release", a release id */
+	CMD_ARG_APPS,		/* APP...|all: "app" (one, or all), or
+				 * "apps": several (checked by the command) */
 };
 #define CMD_F_NO_WAIT	0x01	/* --no-wait: "no_wait": true */
 #define CMD_F_LINES	0x02	/* -n N: "n": N */
@@ -548,6 +573,7 @@ enum cmd_arg {
 #define CMD_F_SHUTDOWN	0x10	/* still served while tendd stops */
 #define CMD_F_FLEET	0x20	/* --fleet: "fleet": true, every host */
 #define CMD_F_WAIT	0x40	/* --wait: "wait": true, queue for the lease */
+#define CMD_F_LOGSEL	0x100	/* --err, --since: "err": true, "since": ms */
 struct cmd_def {
 	const char	*name;
 	const char	*usage;
@@ -559,6 +585,54 @@ extern const struct cmd_def cmd_defs[CMD__COUNT];
 const struct cmd_def *cmd_def_find(const char *name);
 enum cmd_id cmd_def_id(const struct cmd_def *);
 const char *cmd_arg_key(enum cmd_arg);
+
+/* logline.c: a line of an app's log file ("TIME STREAM[.N] text"). */
+struct logline {
+	uint64_t	 ms;		/* its time, ms since the epoch */
+	const char	*stream;	/* "out", "err", "tend", "migrate"... */
+	size_t		 stream_len;
+	int		 idx;		/* instance, -1 when not written */
+	const char	*text;
+	size_t		 text_len;
+};
+/* 0, or -1 when p is not such a line (then ll says nothing). */
+int	logline_parse(const char *p, size_t n, struct logline *ll);
+int	logline_is_err(const struct logline *);
+/* --since: "10m" back from now_ms, or an ISO-8601 UTC time or day. */
+int	logline_since(const char *, uint64_t now_ms, uint64_t *ms,
+	    const char **why);
+
+/* logread.c: the newest lines of an app's log files (thread pool). */
+struct logent {
+	uint64_t	 ms;
+	size_t		 off, len;	/* in buf, without '\n' */
+};
+struct loglines {
+	struct logent	*ents;		/* newest first (logread_app) */
+	size_t		 n, cap;
+	char		*buf;
+	size_t		 len, bcap;
+	int		 truncated;	/* max_bytes cut older lines off */
+};
+struct logwant {
+	size_t		 n;		/* at most this many, the newest */
+	uint64_t	 since;		/* ms; 0: any time */
+	int		 err_only;	/* only stream "err" */
+	size_t		 max_bytes;	/* of text in all */
+};
+struct logpick {
+	size_t		 app, ent;
+};
+/* fd: the current file, read up to limit (-1: none); then path.1,
+ * path.1.gz, path.2... until one is missing.  0, or -1 with why. */
+int	logread_app(int fd, uint64_t limit, const char *path,
+	    const struct logwant *, struct loglines *, char *why, size_t);
+/* The same from lines in memory (the ring of an app whose file fails). */
+int	logread_text(const char *p, size_t n, const struct logwant *,
+	    struct loglines *);
+size_t	logread_merge(const struct loglines *, size_t napps, size_t n,
+	    struct logpick *);
+void	loglines_free(struct loglines *);
 
 /* utf8.c: app output made fit for JSON. */
 /* How many bytes at the start of s are valid UTF-8 (len if all are). */
@@ -587,5 +661,28 @@ void	strv_free(struct strv *);
  * create (0: none are made). */
 int	rootdir_open(const char *path, mode_t create, char *why, size_t len);
 int	rootdir_file(int dirfd, const char *name, int flags, mode_t mode);
+
+/* promtext.c: Prometheus's text format (tendctl metrics, metrics_file):
+ * prom_family() once, then its samples; prom_take() hands over the text
+ * (NULL when memory ran out on the way). */
+struct prom {
+	char	*buf;
+	size_t	 len, cap;
+	int	 oom;
+};
+struct prom_label {
+	const char	*name, *value;
+};
+void	prom_init(struct prom *);
+void	prom_free(struct prom *);
+void	prom_family(struct prom *, const char *name, const char *type,
+	    const char *help);
+void	prom_u64(struct prom *, const char *name, const struct prom_label *,
+	    size_t nlabels, uint64_t);
+void	prom_f64(struct prom *, const char *name, const struct prom_label *,
+	    size_t nlabels, double);
+char	*prom_take(struct prom *, size_t *len);
+/* A label value escaped into dst; its length, 0 when it does not fit. */
+size_t	prom_escape(char *dst, size_t size, const char *src);
 
 #endif /* TEND_H */

@@ -10,10 +10,7 @@
 
 #include <jansson.h>
 
-#include "tend.h"
-
-void	tendctl_print_fleet(json_t *);
-void	tendctl_print_fleet_releases(json_t *);
+#include "tendctl.h"
 
 static const char *
 str(json_t *o, const char *k)

@@ -5,6 +5,9 @@
  *
  *   tendd [-f] [-d] [-c FILE]     run (-f: in the foreground, as systemd does)
  *   tendd -t [-c FILE]            check the configuration and exit
+ *   tendd -p                      print the built-in paths and exit
+ *   tendd ... --handover FILE     (exec'd by tendd itself on SIGUSR2:
+ *                                 take over its apps; handover.c)
  */
 #define _GNU_SOURCE
 #include <sys/prctl.h>
@@ -29,11 +32,44 @@
 /* How often memory limits are checked (only if some app has one). */
 #define TICK_MS		1000
 
+#define TENDD_USAGE	"usage: tendd [-dfptV] [-c config]\n"
+
 static void
 usage(void)
 {
-	fprintf(stderr, "usage: tendd [-dft] [-c config]\n");
+	fprintf(stderr, TENDD_USAGE);
 	exit(2);
+}
+
+/* --help: asked for, so on stdout and a success. */
+static void
+help(void)
+{
+	printf(TENDD_USAGE
+	    "  -c FILE        the configuration (default %s)\n"
+	    "  -d             log debug messages\n"
+	    "  -f             stay in the foreground\n"
+	    "  -t             check the configuration and exit\n"
+	    "  -p             print the version and the built-in paths\n"
+	    "  -V, --version  print the version and git commit\n"
+	    "  -h, --help     print this help\n"
+	    "See tendd(8).\n", TEND_DEFAULT_CONF);
+	exit(0);
+}
+
+/* tendd -p: the paths this build was configured with (--sysconfdir,
+ * --runstatedir, --localstatedir, --libexecdir), so a packager or a user
+ * of a from-source build can see where tendd, tendctl and the unit look. */
+static int
+print_paths(void)
+{
+	printf("version    %s\n", PACKAGE_VERSION);
+	printf("config     %s\n", TEND_DEFAULT_CONF);
+	printf("socket     %s\n", TEND_DEFAULT_SOCKET);
+	printf("state_dir  %s\n", TEND_DEFAULT_STATE_DIR);
+	printf("log_dir    %s\n", TEND_DEFAULT_LOG_DIR);
+	printf("probe      %s\n", PKGLIBEXECDIR "/tend-probe");
+	return fflush(stdout) == 0 && !ferror(stdout) ? 0 : 1;
 }
 
 static void
@@ -131,6 +167,27 @@ check_root_dirs(const struct conf *c, struct errs *errs)
 		else if (errno != ENOENT)
 			errs_add(errs, c->path, 0, "socket: %s", why);
 	}
+	/* metrics_file's directory: node-exporter's, made by its package,
+	 * never by tendd; root's alone like the others. */
+	if (c->metrics_file != NULL) {
+		snprintf(sockdir, sizeof(sockdir), "%s", c->metrics_file);
+		slash = strrchr(sockdir, '/');
+		if (slash == NULL || slash[1] == '\0' ||
+		    strcmp(slash + 1, ".") == 0 || strcmp(slash + 1, "..") == 0)
+			errs_add(errs, c->path, 0, "metrics_file: %s: not a "
+			    "file name", c->metrics_file);
+		else {
+			if (slash == sockdir)
+				slash++;
+			*slash = '\0';
+			if ((fd = rootdir_open(sockdir, 0, why,
+			    sizeof(why))) != -1)
+				close(fd);
+			else
+				errs_add(errs, c->path, 0, "metrics_file: %s",
+				    why);
+		}
+	}
 	for (i = 0; i < c->n_apps; i++) {
 		const struct conf_app *a = c->apps[i];
 		struct app app;
@@ -141,6 +198,10 @@ check_root_dirs(const struct conf *c, struct errs *errs)
 		    nginx_check(&app, why, sizeof(why)) != 0)
 			errs_add(errs, a->file, a->line, "[app:%s]: "
 			    "nginx_upstream: %s", a->name, why);
+		if (a->nginx_upstream != NULL &&
+		    nginx_switch_mode(a, why, sizeof(why)) < 0)
+			errs_add(errs, a->file, a->line, "[app:%s]: "
+			    "nginx_switch = lua: %s", a->name, why);
 		if (a->backup_dir != NULL) {
 			if ((fd = rootdir_open(a->backup_dir, 0, why,
 			    sizeof(why))) != -1)
@@ -238,6 +299,7 @@ tend_reread(struct tend *t, struct errs *errs)
 	}
 	apps_apply_conf(t, nc);
 	fleet_apply(t);
+	metrics_apply(t);
 	ready(t);
 	return 0;
 }
@@ -270,9 +332,11 @@ tend_check_shutdown(struct tend *t)
 	uv_close((uv_handle_t *)&t->sig_int, noop_close_cb);
 	uv_close((uv_handle_t *)&t->sig_hup, noop_close_cb);
 	uv_close((uv_handle_t *)&t->sig_usr1, noop_close_cb);
+	uv_close((uv_handle_t *)&t->sig_usr2, noop_close_cb);
 	uv_close((uv_handle_t *)&t->sig_chld, noop_close_cb);
 	supervise_close(t, noop_close_cb);
 	uv_close((uv_handle_t *)&t->tick, noop_close_cb);
+	metrics_stop(t);
 	if (t->watchdog_usec)
 		uv_close((uv_handle_t *)&t->watchdog, noop_close_cb);
 	logpipe_shutdown(t);
@@ -416,7 +480,14 @@ signal_cb(uv_signal_t *h, int signum)
 		TAILQ_FOREACH(app, &t->apps, entry)
 			applog_reopen(app);
 		break;
+	case SIGUSR2:
+		/* A new binary (an upgrade): exec it, the apps kept. */
+		handover_request(t);
+		break;
 	case SIGCHLD:
+		/* Taken-over children first: the orphan reaper must not
+		 * take their exit statuses. */
+		handover_reap(t);
 		ptree_reap_orphans(t);
 		TAILQ_FOREACH_SAFE(app, &t->apps, entry, next)
 			for (i = 0; i < app->n_inst && !app->unlinked; i++)
@@ -477,13 +548,21 @@ main(int argc, char **argv)
 	struct app	*app;
 	size_t		 i;
 	ssize_t		 n;
-	int		 ch, foreground = 0, test = 0, debug = 0;
-	const char	*path = TEND_DEFAULT_CONF;
+	int		 ch, foreground = 0, test = 0, debug = 0, paths = 0;
+	const char	*path = TEND_DEFAULT_CONF, *handover_path = NULL;
+	struct handover	*ho = NULL;
+
+	static const struct option longopts[] = {
+		{ "version", no_argument, NULL, 'V' },
+		{ "help", no_argument, NULL, 'h' },
+		{ "handover", required_argument, NULL, 'H' },
+		{ NULL, 0, NULL, 0 }
+	};
 
 	if (argc > 1 && strcmp(argv[1], "--exec-as") == 0)
 		return exec_as_main(argc, argv);
 
-	while ((ch = getopt(argc, argv, "c:dfhtV")) != -1) {
+	while ((ch = getopt_long(argc, argv, "c:dfhptV", longopts, NULL)) != -1) {
 		switch (ch) {
 		case 'c':
 			path = optarg;
@@ -494,18 +573,36 @@ main(int argc, char **argv)
 		case 'f':
 			foreground = 1;
 			break;
+		case 'p':
+			paths = 1;
+			break;
 		case 't':
 			test = 1;
 			break;
 		case 'V':
-			printf("tendd %s\n", PACKAGE_VERSION);
+			printf("tendd %s (commit %s)\n", tend_version,
+			    tend_commit);
 			return 0;
+		case 'h':
+			help();
+			break;
+		case 'H':
+			handover_path = optarg;
+			break;
 		default:
 			usage();
 		}
 	}
 	if (optind != argc)
 		usage();
+	if (paths)
+		return print_paths();
+	handover_save_args(argc, argv);
+	if (handover_path != NULL && !test) {
+		/* First: every fd open now came from the tendd before. */
+		log_init(debug, getenv("JOURNAL_STREAM") != NULL);
+		ho = handover_load(handover_path);
+	}
 
 	/* Root keeps no supplementary groups: when tendd reads an app's
 	 * env_file with the app user's fs identity (appenv.c), only that
@@ -527,6 +624,18 @@ main(int argc, char **argv)
 	if (test) {
 		printf("%s: configuration OK (%zu app%s)\n", t.conf->path,
 		    t.conf->n_apps, t.conf->n_apps == 1 ? "" : "s");
+		/* Which switch each app behind nginx gets, and why. */
+		for (i = 0; i < t.conf->n_apps; i++) {
+			const struct conf_app *a = t.conf->apps[i];
+			char why[700];
+			int m;
+
+			if (a->nginx_upstream == NULL)
+				continue;
+			m = nginx_switch_mode(a, why, sizeof(why));
+			printf("%s: nginx_switch %s: %s\n", a->name,
+			    nginx_switch_names[m], why);
+		}
 		conf_free(t.conf);
 		return 0;
 	}
@@ -535,8 +644,11 @@ main(int argc, char **argv)
 		fatalx("out of memory");
 
 	log_init(debug, getenv("JOURNAL_STREAM") != NULL);
-	if (!foreground)
+	/* A handover keeps the pid: already a daemon, if it was one. */
+	if (!foreground && ho == NULL)
 		daemonize();
+	if (ho != NULL)
+		handover_fds(&t, ho);
 	umask(027);
 	signal(SIGPIPE, SIG_IGN);
 	/* Orphaned grandchildren come to us, to be reaped and accounted. */
@@ -562,6 +674,7 @@ main(int argc, char **argv)
 	signal_watch(&t, &t.sig_int, SIGINT);
 	signal_watch(&t, &t.sig_hup, SIGHUP);
 	signal_watch(&t, &t.sig_usr1, SIGUSR1);
+	signal_watch(&t, &t.sig_usr2, SIGUSR2);
 	signal_watch(&t, &t.sig_chld, SIGCHLD);
 	supervise_init(&t);
 	t.app_hooks.made = hook_app_made;
@@ -581,12 +694,18 @@ main(int argc, char **argv)
 
 	/* A tendd killed with -9 left its apps running: they hold the
 	 * ports and would outlive their own replacements. */
-	ptree_kill_orphans(t.conf->socket, ORPHAN_WAIT_MS, orphan_owner_ok,
-	    t.conf);
+	if (ho == NULL)
+		ptree_kill_orphans(t.conf->socket, ORPHAN_WAIT_MS,
+		    orphan_owner_ok, t.conf);
 	for (i = 0; i < t.conf->n_apps; i++) {
 		if ((app = app_new(&t, t.conf->apps[i])) == NULL)
 			fatalx("%s: out of memory", t.conf->apps[i]->name);
 		TAILQ_INSERT_TAIL(&t.apps, app, entry);
+	}
+	if (ho != NULL) {
+		/* The apps the tendd before ran, as they were. */
+		handover_adopt(&t, ho);
+		handover_free(ho);
 	}
 	log_info("tendd %s: %zu app%s from %s, socket %s, memory %llu MiB (%s)",
 	    PACKAGE_VERSION, t.conf->n_apps, t.conf->n_apps == 1 ? "" : "s",
@@ -595,9 +714,12 @@ main(int argc, char **argv)
 	sd_init(&t);
 	fleet_apply(&t);
 	TAILQ_FOREACH(app, &t.apps, entry)
-		if (app->ca->autostart)
+		if (app->ca->autostart && !app->adopted)
 			app_start(app);
+	metrics_apply(&t);
 	ready(&t);
+	if (handover_path != NULL)
+		handover_unblock();
 
 	uv_run(t.loop, UV_RUN_DEFAULT);
 

@@ -116,6 +116,7 @@ struct applog {
 	size_t		 ring_len;
 	size_t		 ring_head;	/* next write position */
 	LIST_HEAD(, follower) followers;
+	struct logzip	*zip;		/* a rotated file being gzipped */
 };
 
 struct inst {
@@ -156,6 +157,8 @@ struct inst {
 	int		 keep_reason;	/* reason says more than the exit */
 	int		 exit_code;
 	int		 exit_signal;
+	uint64_t	 exit_at;	/* wall clock (ms) of the last exit */
+	uint64_t	 exit_mono;	/* uv_now of it: orders the exits */
 	int64_t		 next_delay;	/* -1: no restart pending */
 	char		 reason[512];
 	char		 last_err[160];	/* its last stderr line, this run */
@@ -167,6 +170,7 @@ struct inst {
 	unsigned	 hc_fail;	/* consecutive failures while live */
 	unsigned	 hc_checks;
 	unsigned	 health_restarts;
+	uint64_t	 hc_failures;	/* failed checks while live, all runs */
 	uint64_t	 hc_next;	/* readiness poll interval, ms */
 	size_t		 hc_blen;	/* body bytes seen */
 	size_t		 hc_blen_kept;	/* of which kept in hc_body */
@@ -183,6 +187,10 @@ struct inst {
 
 	/* the environment this run started with (appenv.c) */
 	struct envsnap	*envsnap;
+
+	/* taken over from the tendd this one replaced (handover.c): its
+	 * exit is found by waitpid, not by a uv_process_t */
+	int		 adopted;
 };
 
 struct waiter;
@@ -249,6 +257,7 @@ struct app {
 	LIST_HEAD(, waiter) waiters;
 	LIST_HEAD(, logpipe) pipes;	/* open pipes, current and older */
 	struct app_warning warnings[APP_WARNINGS_MAX];
+	int		 adopted;	/* its state came from a handover */
 };
 TAILQ_HEAD(apps, app);
 
@@ -268,6 +277,7 @@ struct tend {
 	struct apps	 apps;
 	struct control	*ctl;
 	struct logsink	*logs;		/* logpipe.c: what all output shares */
+	unsigned	 logs_reading;	/* cmd-logs.c: histories read or sent */
 	uv_signal_t	 sig_term, sig_int, sig_hup, sig_usr1, sig_chld;
 	uv_timer_t	 drain_timer;	/* polls groups that outlive their leader */
 	int		 drain_closed;
@@ -295,6 +305,7 @@ struct tend {
 	LIST_HEAD(, deploy) deploys;
 	uint64_t	 ptree_at;	/* loop time of the last /proc pass */
 	int		 closing;	/* every app is down: handles closing */
+	struct metrics	*metrics;	/* metrics.c: metrics_file's writer */
 	/* Hook: load tend.conf again and apply it (tendd.c), for the
 	 * reread command, which sits below main. */
 	int		(*reread)(struct tend *, struct errs *);
@@ -308,6 +319,11 @@ struct tend {
 		void	(*gone)(struct tend *);
 		void	(*output)(struct app *, const char *, size_t);
 	}		 app_hooks;
+	/* SIGUSR2 and the control socket a handover passes on (handover.c) */
+	uv_signal_t	 sig_usr2;
+	int		 ctl_fd_given;	/* control_start opens ctl_fd */
+	int		 ctl_fd;
+	int		 ctl_fd_activated;
 };
 
 /* supervise.c */
@@ -323,6 +339,7 @@ void	inst_event_why(struct inst *, enum inst_event, const char *, ...)
 	    __attribute__((format(printf, 3, 4)));
 void	supervise_init(struct tend *);
 void	supervise_close(struct tend *, uv_close_cb);
+void	inst_adopt(struct inst *, enum inst_state, uint64_t delay_ms);
 void	supervise_summary(struct tend *, unsigned *live, unsigned *starting,
 	    unsigned *failed, unsigned *down);
 
@@ -360,6 +377,7 @@ int	spawn_pid_is_ours(const struct tend *, pid_t);
 struct passwd *spawn_user(const char *user, const char *group, int *as_other,
 	    char *why, size_t whylen);
 int	exec_as_main(int argc, char **argv);
+int	spawn_adopt(struct tend *, pid_t);
 
 /* inst.c: start one instance (the app layer, on spawn.c). */
 int	spawn_inst(struct inst *, char *why, size_t whylen);
@@ -507,6 +525,7 @@ void	deploys_forget(struct tend *, void *arg);
 void	fleet_apply(struct tend *);
 void	fleet_app_changed(struct app *);
 void	fleet_shutdown(struct tend *);
+const char *fleet_busy(struct tend *);
 void	fleet_status(struct tend *, const char *op, const char *app,
 	    fleet_reply_cb, void *);
 /* fleet-deploy.c: deploy APP --fleet. */
@@ -552,6 +571,20 @@ unsigned nginx_serving(const struct app *, char *rel, size_t rlen);
 struct job *nginx_run(struct app *, const char *cmd, job_done_cb,
 	    job_line_cb, void *arg, char *why, size_t len);
 
+/* nginx-lua.c: nginx_switch = lua, the switch without a reload. */
+#define NGINX_LUA_MODULE	"/usr/lib/nginx/modules/ngx_http_lua_module.so"
+extern const char *const nginx_switch_names[];
+struct nginx_push;
+typedef void (*nginx_push_cb)(void *arg, int ok, const char *msg);
+int	nginx_switch_mode(const struct conf_app *, char *why, size_t len);
+int	nginx_lua_socket(const struct conf_app *, char *path, size_t len);
+uint64_t nginx_lua_gen(void);
+int	nginx_lua_text(const struct app *, unsigned base, const char *release,
+	    uint64_t gen, char *buf, size_t len);
+struct nginx_push *nginx_push(struct app *, unsigned base, uint64_t gen,
+	    nginx_push_cb, void *arg, char *why, size_t len);
+void	nginx_push_cancel(struct nginx_push *);
+
 /* ptree.c */
 void	ptree_sample(struct tend *, int force);
 int	ptree_group_alive(pid_t pgid);
@@ -564,6 +597,12 @@ unsigned ptree_kill_orphans(const char *socket, uint64_t wait_ms,
 int	applog_open(struct app *, const char *log_dir, uint64_t ring_bytes);
 void	applog_close(struct applog *);
 void	applog_reopen(struct app *);
+/* logzip.c: rotated files gzipped by a child (log_compress). */
+struct logzip;
+void	logzip_rotated(struct applog *);
+void	logzip_detach(struct applog *);
+/* What is staged for app's file, written now (logs reads the file). */
+void	applog_flush(struct app *);
 void	applog_event(struct app *, int idx, const char *fmt, ...)
 	    __attribute__((format(printf, 3, 4)));
 int	logpipe_start(struct logpipe *);
@@ -572,6 +611,9 @@ int	logpipe_child_stdio(struct app *, struct inst *, struct job *, int idx,
 	    struct logpipe **, uv_stdio_container_t stdio[3], uv_file cfd[2],
 	    char *why, size_t whylen);
 void	logpipe_close(struct logpipe *);
+struct logpipe *logpipe_adopt(struct app *, struct inst *, int idx,
+	    const char *stream, int prio, int fd);
+void	applog_flush_all(struct tend *);
 /* The last n lines kept in memory, as one malloc'd buffer. */
 char	*applog_tail(const struct applog *, unsigned n, size_t *len);
 /* The warnings the serving instances' output gave (at most max, into
@@ -588,6 +630,7 @@ int	control_start(struct tend *);
 void	control_stop(struct tend *);
 void	control_free(struct tend *);
 void	client_close_all(struct tend *);
+int	control_fd(struct tend *, int *activated);
 /* What the layers above keep of a client they forget when it closes, or
  * act on when it has caught up: control.c calls only these. */
 struct client_hook *client_on_close(struct client *,
@@ -601,13 +644,19 @@ size_t	client_queue_size(struct client *);
 int	client_is_closing(struct client *);
 struct tend *client_tend(struct client *);
 
+/* One app of a `logs -f` request (cmd-logs.c's struct logreq). */
+struct logreq;
 struct follower {
 	LIST_ENTRY(follower) entry;
 	struct client	*client;
 	struct app	*app;
+	struct logreq	*req;
+	size_t		 slot;		/* its app's place in req */
 	uint64_t	 dropped;
-	struct client_hook *on_close;
-	struct client_hook *on_drain;
+	int		 err_only;	/* --err */
+	int		 holding;	/* the history is not out yet: */
+	char		*held;		/* what came meanwhile */
+	size_t		 held_len;
 };
 struct waiter {
 	LIST_ENTRY(waiter) entry;
@@ -633,7 +682,7 @@ json_t *cmd_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 extern const struct cmd_entry cmd_status_entry, cmd_start_entry,
     cmd_stop_entry, cmd_restart_entry, cmd_logs_entry, cmd_reread_entry,
     cmd_check_entry, cmd_deploy_entry, cmd_rollback_entry, cmd_reload_entry,
-    cmd_releases_entry;
+    cmd_releases_entry, cmd_metrics_entry;
 void	waiters_notify(struct app *);
 void	waiters_cancel_app(struct app *);
 void	cmd_wait(struct tend *, struct client *, json_t *, struct app *,
@@ -641,6 +690,12 @@ void	cmd_wait(struct tend *, struct client *, json_t *, struct app *,
 /* cmd-status.c: answer c from the fleet database (fleet_status). */
 void	cmd_fleet(struct tend *, struct client *, const char *op,
 	    const char *app);
+
+/* metrics.c: the Prometheus text of every app (tendctl metrics), and
+ * metrics_file written from it every metrics_interval. */
+char	*metrics_text(struct tend *, size_t *len);
+void	metrics_apply(struct tend *);
+void	metrics_stop(struct tend *);
 
 /* health.c */
 void	health_ready_begin(struct inst *);
@@ -661,5 +716,16 @@ int	tend_listen_fds(void);
 
 /* tendd.c */
 void	tend_check_shutdown(struct tend *);
+
+/* handover.c: SIGUSR2 execs tendd anew; the new one takes over. */
+struct handover;
+void	handover_save_args(int argc, char **argv);
+void	handover_request(struct tend *);
+struct handover *handover_load(const char *path);
+void	handover_fds(struct tend *, struct handover *);
+void	handover_adopt(struct tend *, struct handover *);
+void	handover_reap(struct tend *);
+void	handover_unblock(void);
+void	handover_free(struct handover *);
 
 #endif /* TENDD_H */

@@ -177,14 +177,20 @@ redis_start() {
 # nginx_start UPSTREAM_FILE APP: a private nginx on a loopback port
 # ($NGPORT) proxying to upstream tend_APP, which tend writes to
 # UPSTREAM_FILE; NGINX_TEST and NGINX_RELOAD are the commands for tend.
-# Stopped at exit.
+# Stopped at exit.  With libnginx-mod-http-lua installed it loads the lua
+# module, which nginx_switch = lua needs; NGINX_WORKERS (default 1) sets
+# worker_processes.
 nginx_start() {
 	command -v nginx >/dev/null || { echo "# nginx is not installed"; return 1; }
 	NGPORT=$(free_port)
-	local d=$T/nginx
+	local d=$T/nginx m=/usr/lib/nginx/modules mods=
 	mkdir -p "$d/tmp"
+	[ -f $m/ngx_http_lua_module.so ] &&
+	    mods="load_module $m/ndk_http_module.so;
+load_module $m/ngx_http_lua_module.so;"
 	cat > "$d/nginx.conf" <<NGINX
-worker_processes 1;
+$mods
+worker_processes ${NGINX_WORKERS:-1};
 pid $d/nginx.pid;
 error_log $d/error.log warn;
 events { worker_connections 1024; }
@@ -447,4 +453,14 @@ app_user_remove() {
 		groupdel "$1" >/dev/null 2>&1 || sleep 0.1
 	done
 	return 0
+}
+
+# tree_copy DEST: the source tree as committed plus the working changes
+# (tracked and new files git does not ignore), without build products:
+# for tests that configure and build a tree of their own.
+tree_copy() {
+	mkdir -p "$1" &&
+	git -C "$SRCDIR" ls-files -z --cached --others --exclude-standard |
+	    (cd "$SRCDIR" && xargs -0 sh -c 'for f; do [ -e "$f" ] && printf "%s\0" "$f"; done' sh) |
+	    tar -C "$SRCDIR" --null -T - -cf - | tar -C "$1" -xf -
 }

@@ -25,6 +25,7 @@ chmod 666 "$T/tend.sock"
 out=$(as nobody "$TENDCTL" -s "$T/tend.sock" status 2>&1); rc=$?
 check "nobody is refused by tendd itself (exit 1)" test "$rc" = 1
 check "tendd names the uid" grep -q "uid $(id -u nobody) is not root" <<<"$out"
+check "and socket_group, which would let a user in" grep -q "is not root and not in group $G (socket_group)" <<<"$out"
 check "tendd logs the refusal" grep -q "refused uid $(id -u nobody)" "$T/tendd.log"
 chmod 660 "$T/tend.sock"
 check "a member of socket_group gets in" as "$U" "$TENDCTL" -s "$T/tend.sock" status

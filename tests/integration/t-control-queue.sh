@@ -47,6 +47,7 @@ while not os.path.exists(T + "/read-now") and time.time() < end:
 s.settimeout(30)
 buf = b""
 good = bad = 0
+d = ""
 try:
     while good + bad < N:
         chunk = s.recv(1 << 20)
@@ -57,9 +58,15 @@ try:
             line, buf = buf.split(b"\n", 1)
             import json
             r = json.loads(line)
-            d = r.get("data", "")
-            if r.get("ok") is True and d.count("\n") == 200 and \
-                    " out line 199 " in d:
+            # A reply: its lines as "log" events, then {"ok": true}.
+            if r.get("event") == "log":
+                d += r.get("data", "")
+                continue
+            if r.get("event") is not None:
+                continue
+            d, whole = "", d
+            if r.get("ok") is True and whole.count("\n") == 200 and \
+                    " out line 199 " in whole:
                 good += 1
             else:
                 if bad == 0:

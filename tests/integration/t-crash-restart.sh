@@ -9,13 +9,13 @@ dir = $SRCDIR/tests/app
 command = $NODE server.js
 port = $P
 min_ready = 200ms
-min_uptime = 1s
+min_uptime = 4s
 restart_delay = 5s
 EOF2
 tendd_start || { not_ok "tendd starts"; done_testing; }
 check "live" wait_for live 10 state_is web live
 pid=$(json web pid)
-sleep 1.2   # past min_uptime: the run counts as stable
+sleep 4.2   # past min_uptime: the run counts as stable
 curl -s "127.0.0.1:$P/crash" >/dev/null
 newpid() { p=$(json web pid); [ "$p" != null ] && [ "$p" != "$pid" ]; }
 t0=$(now_ms)

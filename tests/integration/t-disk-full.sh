@@ -24,6 +24,9 @@ log_error() { [ "$(json web log_error)" = "No space left on device" ]; }
 check "status reports the write error" wait_for "log_error" 10 log_error
 check "tendd's own log says so" grep -q "web: write .*No space left on device" "$T/tendd.log"
 check "the app still answers" curl -fsS "127.0.0.1:$P/"
+curl -s "127.0.0.1:$P/while-full" >/dev/null
+check "logs -n shows what the disk refused (from memory)" wait_for "while-full in logs" 10 \
+    bash -c "'$TENDCTL' -c '$T/tend.conf' logs web -n 20 | grep -q while-full"
 check "and is still live" state_is web live
 pid=$(json web pid)
 curl -s "127.0.0.1:$P/crash" >/dev/null

@@ -116,6 +116,20 @@ alpha_conf alpha
 check "reread with [fleet] again" tctl reread
 check "back in the fleet" wait_for "alpha back" 15 alpha_back
 
+# SIGUSR2 (handover): the old tend-fleet is not handed over and not left
+# behind; the new tendd starts its own and beats again.
+HA=$(helper_pid "$TENDD_PID")
+WP=$(tctl status --json | jq -r '.apps[] | select(.name == "web") | .pid')
+kill -USR2 "$TENDD_PID"
+check "the new tendd takes web over" \
+    wait_for "handover line" 10 grep -q "handover from commit .*: 1 app taken over" "$T/tendd.log"
+check "web keeps its pid ($WP)" test "$(tctl status --json | jq -r '.apps[] | select(.name == "web") | .pid')" = "$WP"
+check "the old tend-fleet is gone, not orphaned" wait_for "old helper gone" 10 bash -c '! kill -0 "$1" 2>/dev/null' _ "$HA"
+check "the log says why it stopped" grep -q "handover: the old tend-fleet (pid $HA) stops" "$T/tendd.log"
+check "the new tendd runs a tend-fleet of its own" wait_for "new helper" 10 new_helper
+beat_after() { [ "$(fleet_json '.hosts[] | select(.host == "alpha") | .lost')" = false ] && [ "$(fleet_json '.connection.state')" = up ]; }
+check "and the host beats again" wait_for "beats after handover" 15 beat_after
+
 # --- the deploy lease, through tend-fleet's requests -------------------
 vg=(valgrind -q --leak-check=full --errors-for-leak-kinds=definite --error-exitcode=99 --log-file="$T/vg.log")
 # An ASan build cannot run under valgrind: its own checks stand in.

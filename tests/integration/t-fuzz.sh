@@ -9,7 +9,7 @@ if ! make -s -C "$BUILDDIR" fuzz >"$T/build.log" 2>&1; then
 	done_testing
 fi
 ok "make fuzz builds the targets"
-for t in dotenv conf proto units http; do
+for t in dotenv conf proto units http logline; do
 	mkdir -p "$T/corpus-$t"
 	cp "$SRCDIR/tests/fuzz/corpus/$t/"* "$T/corpus-$t/"
 	"$BUILDDIR/tests/fuzz/fuzz-$t" -max_total_time="$secs" -max_len=4096 \

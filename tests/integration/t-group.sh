@@ -23,6 +23,12 @@ W=$(free_port)
 RESERVED_PORTS="$P $((P + 100)) $W"
 UP=$T/nginx/upstream-server.conf
 mkdir -p "$T/nginx"
+# t-switch-group.sh: the same with nginx_switch = lua, which needs the
+# upstream file in a directory only root may enter.
+if [ "${GROUP_SWITCH:-}" = lua ]; then
+	install -d -m 700 "$T/nginx/tend"
+	UP=$T/nginx/tend/upstream-server.conf
+fi
 group_conf() {
 	tend_conf <<EOF
 [app:server]
@@ -90,6 +96,7 @@ check "the group deploy exits 0 once every member runs v2" test "$rc" = 0
 read -r bad errs <<<"$(load_result "$T/wrk-deploy.txt")"
 check "no failed request during the group deploy ($bad non-2xx, $errs errors of $(load_requests "$T/wrk-deploy.txt"))" test "$bad" = 0 -a "$errs" = 0
 check "nginx serves v2" serves v2
+[ "${GROUP_SWITCH:-}" = lua ] && check "the leader's switch alone changed nginx, without a reload" bash -c "[ \$(grep -c 'nginx switched, no reload' <<<\"\$1\") = 1 ]" _ "$out"
 rel2=$(json server release)
 check "the worker runs v2 ($rel2) when deploy returns" test "$(json worker release)" = "$rel2"
 check "and answers as v2" worker_runs v2
@@ -116,6 +123,7 @@ check "naming the member" grep -q 'worker' <<<"$out"
 read -r bad errs <<<"$(load_result "$T/wrk-fail.txt")"
 check "no failed request while the group went back ($bad non-2xx, $errs errors)" test "$bad" = 0 -a "$errs" = 0
 check "nginx serves v2 again" serves v2
+[ "${GROUP_SWITCH:-}" = lua ] && check "nginx went back to v2's ports without a reload" grep -q "nginx back to the previous release's ports (no reload)" <<<"$out"
 check "the server's live release is v2" test "$(json server release)" = "$rel2"
 check "the worker is back on v2" wait_for "worker back on v2" 15 worker_runs v2
 check "and live" wait_for "worker live" 10 state_is worker live

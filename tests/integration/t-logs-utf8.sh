@@ -30,7 +30,7 @@ check "logs -n 5 keeps valid UTF-8 as it is" grep -qF "ok $(printf '\303\251') u
 
 json=$(tctl logs bad -n 5 --json 2>&1); rc=$?
 check "logs --json exits 0 (got $rc)" test "$rc" = 0
-check "logs --json is valid JSON with U+FFFD" bash -c 'jq -er .data <<<"$1" | grep -qF "$2$2 bad"' _ "$json" "$R"
+check "logs --json is valid JSON with U+FFFD" bash -c 'jq -er .line <<<"$1" | grep -qxF "$2$2 bad"' _ "$json" "$R"
 
 tctl logs bad -f > "$T/follow.out" 2>"$T/follow.err" &
 fpid=$!

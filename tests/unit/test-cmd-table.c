@@ -19,7 +19,7 @@ test_rows(void)
 			continue;
 		/* The usage starts with the name people type. */
 		CHECK(strncmp(d->usage, d->name, strlen(d->name)) == 0);
-		CHECK(d->app <= CMD_ARG_APP_OR_ALL);
+		CHECK(d->app <= CMD_ARG_APP_OR_ALL || d->app == CMD_ARG_APPS);
 		CHECK(d->extra == CMD_ARG_NONE || d->extra == CMD_ARG_REF ||
 		    d->extra == CMD_ARG_RELEASE);
 		/* A second operand needs a first. */

@@ -41,8 +41,9 @@ test_defaults(void)
 	CHECK(c != NULL && e.n == 0);
 	if (c == NULL)
 		return;
-	CHECK(strcmp(c->socket, "/run/tend/tend.sock") == 0);
-	CHECK(strcmp(c->log_dir, "/var/log/tend") == 0);
+	CHECK(strcmp(c->socket, TEND_DEFAULT_SOCKET) == 0);
+	CHECK(strcmp(c->log_dir, TEND_DEFAULT_LOG_DIR) == 0);
+	CHECK(strcmp(c->state_dir, TEND_DEFAULT_STATE_DIR) == 0);
 	CHECK(c->log_max_size == 10 << 20 && c->log_keep == 5);
 	CHECK(c->log_journal == -1 && c->socket_group == NULL);
 	a = conf_find_app(c, "web");
