@@ -14,6 +14,7 @@ deploy_client_gone(struct client *c, void *arg)
 {
 	(void)arg;
 	deploys_forget(client_tend(c), c);
+	fleet_forget(client_tend(c), c);
 }
 
 /* How deploy.c answers the client that asked (arg). */
@@ -50,6 +51,7 @@ asker_for(struct client *c, struct deploy_asker *a)
 		client_finish(c, cmd_error("out of memory"));
 		return -1;
 	}
+	memset(a, 0, sizeof(*a));
 	a->event = asker_event;
 	a->done = asker_done;
 	a->refuse = asker_refuse;
@@ -64,9 +66,30 @@ cmd_deploy_exec(struct tend *t, struct client *c, json_t *req, struct app *app)
 
 	(void)t;
 	/* cmd.c checked that "ref" is a string if given. */
-	if (asker_for(c, &a) == 0)
+	if (asker_for(c, &a) != 0)
+		return;
+	if (json_is_true(json_object_get(req, "fleet")))
+		fleet_deploy(app, &a, json_string_value(json_object_get(req,
+		    "ref")), json_is_true(json_object_get(req, "wait")));
+	else
 		deploy_request(app, &a, json_string_value(json_object_get(req,
 		    "ref")));
+}
+
+/* The fleet's way back: the commit this host ran before the live one
+ * (the ready release it left last), not another record of the same
+ * commit. */
+static struct deploy_rec *
+fleet_rollback_target(struct app *app)
+{
+	struct deploy_rec	*r, *live = history_live(&app->history), *best = NULL;
+
+	TAILQ_FOREACH(r, &app->history.recs, entry)
+		if (r->status == DS_READY && r->sha[0] != '\0' &&
+		    (live == NULL || strcmp(r->sha, live->sha) != 0) &&
+		    (best == NULL || r->finished_ms > best->finished_ms))
+			best = r;
+	return best;
 }
 
 static void
@@ -74,11 +97,30 @@ cmd_rollback_exec(struct tend *t, struct client *c, json_t *req,
     struct app *app)
 {
 	struct deploy_asker	a;
+	const char		*rel = json_string_value(json_object_get(req,
+				    "release"));
+	struct deploy_rec	*r;
 
 	(void)t;
-	if (asker_for(c, &a) == 0)
-		deploy_rollback(app, &a, json_string_value(json_object_get(req,
-		    "release")));
+	if (asker_for(c, &a) != 0)
+		return;
+	if (!json_is_true(json_object_get(req, "fleet"))) {
+		deploy_rollback(app, &a, rel);
+		return;
+	}
+	/* The fleet goes back to the commit of this host's ready release
+	 * (or RELEASE): a fleet deploy of that sha, whose migration ran. */
+	r = rel != NULL ? (valid_release_id(rel) ?
+	    history_find_id(&app->history, rel) : NULL) :
+	    fleet_rollback_target(app);
+	if (r == NULL || r->sha[0] == '\0') {
+		client_finish(c, cmd_error("%s has no %s%s to roll the fleet "
+		    "back to", app->name, rel != NULL ? "release " :
+		    "ready release", rel != NULL ? rel : ""));
+		return;
+	}
+	fleet_deploy(app, &a, r->sha, json_is_true(json_object_get(req,
+	    "wait")));
 }
 
 static void
@@ -100,7 +142,10 @@ cmd_releases_exec(struct tend *t, struct client *c, json_t *req,
 	json_t		*members;
 	struct app	*m;
 
-	(void)req;
+	if (json_is_true(json_object_get(req, "fleet"))) {
+		cmd_fleet(t, c, "releases", app->name);
+		return;
+	}
 	/* Which release each member of its group runs. */
 	members = json_array();
 	TAILQ_FOREACH(m, &t->apps, entry)

@@ -9,6 +9,7 @@
  */
 #define _GNU_SOURCE
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -309,6 +310,50 @@ status_app_brief(struct tend *t, struct app *app)
 	return o;
 }
 
+/* status --fleet (and releases --fleet): the answer comes from the
+ * fleet database, later; the client may have gone by then. */
+struct fleet_pend {
+	struct client	*client;	/* NULL once it hung up */
+	struct client_hook *on_close;
+};
+
+static void
+fleet_client_gone(struct client *c, void *arg)
+{
+	struct fleet_pend	*p = arg;
+
+	(void)c;
+	p->client = NULL;
+	p->on_close = NULL;
+}
+
+static void
+status_fleet_cb(void *arg, json_t *reply)
+{
+	struct fleet_pend	*p = arg;
+
+	if (p->client != NULL) {
+		client_hook_remove(p->on_close);
+		client_finish(p->client, json_incref(reply));
+	}
+	free(p);
+}
+
+void
+cmd_fleet(struct tend *t, struct client *c, const char *op, const char *app)
+{
+	struct fleet_pend	*p;
+
+	if ((p = calloc(1, sizeof(*p))) == NULL ||
+	    (p->on_close = client_on_close(c, fleet_client_gone, p)) == NULL) {
+		free(p);
+		client_finish(c, cmd_error("out of memory"));
+		return;
+	}
+	p->client = c;
+	fleet_status(t, op, app, status_fleet_cb, p);
+}
+
 static void
 cmd_status_exec(struct tend *t, struct client *c, json_t *req,
     struct app *one)
@@ -316,6 +361,11 @@ cmd_status_exec(struct tend *t, struct client *c, json_t *req,
 	json_t		*apps, *reply;
 	struct app	*app;
 	int		 brief = json_is_true(json_object_get(req, "brief"));
+
+	if (json_is_true(json_object_get(req, "fleet"))) {
+		cmd_fleet(t, c, "status", NULL);
+		return;
+	}
 
 	ptree_sample(t, 0);
 	appenv_drift_scan(t, one);

@@ -39,6 +39,25 @@ const struct conf_key conf_tend_keys[] = {
 	{ NULL, 0, 0, 0, 0, NULL, NULL }
 };
 
+/* [fleet]: only with the section; database is required there. */
+const struct conf_key conf_fleet_keys[] = {
+	{ "database", CT_STR, T(fleet_database), 0, 0, NULL,
+	  "PostgreSQL URL of tend's coordination schema (its own role)" },
+	{ "host", CT_STR, T(fleet_host), 0, 0, NULL,
+	  "this host's name in the fleet (default: the hostname)" },
+	{ "batch", CT_UINT, T(fleet_batch), 1, 1000, "1",
+	  "hosts switched at once by a fleet deploy" },
+	{ "lease", CT_DURATION, T(fleet_lease), 3000, DAY, "30s",
+	  "a fleet deploy's lease; a heartbeat older than this: lost" },
+	{ "watch", CT_DURATION, T(fleet_watch), 0, DAY, "30s",
+	  "how long a switched batch must stay healthy" },
+	{ "on_lost", CT_STR, T(fleet_on_lost), 0, 0, "stop",
+	  "stop or skip: a fleet deploy that loses a host" },
+	{ "user", CT_USER, T(fleet_user), 0, 0, "nobody",
+	  "tend-fleet (the database connection) runs as this user" },
+	{ NULL, 0, 0, 0, 0, NULL, NULL }
+};
+
 const struct conf_key conf_app_keys[] = {
 	{ "dir", CT_PATH, A(dir), 0, 0, NULL, "app directory (cwd)" },
 	{ "env_file", CT_PATHV, A(env_files), 0, 0, NULL,

@@ -47,11 +47,13 @@ struct pctx {
 	int		 lineno;
 	struct conf	*conf;
 	struct errs	*errs;
-	enum { SC_NONE, SC_TEND, SC_APP, SC_BAD } scope;
+	enum { SC_NONE, SC_TEND, SC_APP, SC_BAD, SC_FLEET } scope;
 	struct appstate	*cur;
 	struct appstate	*apps;
 	size_t		 n_apps;
 	int		 tend_lines[N_APP_KEYS];
+	int		 fleet_lines[N_APP_KEYS];
+	int		 fleet_line;	/* of [fleet], 0: none */
 	char		**stash;
 	size_t		 n_stash;
 };
@@ -617,10 +619,23 @@ begin_section(struct pctx *x, const char *s, size_t n)
 		x->scope = SC_TEND;
 		return;
 	}
+	if (n == 5 && strncmp(s, "fleet", 5) == 0) {
+		x->scope = SC_BAD;
+		if (x->fleet_line != 0) {
+			errs_add(x->errs, x->file, x->lineno, "[fleet] twice "
+			    "(first at line %d)", x->fleet_line);
+			return;
+		}
+		x->fleet_line = x->lineno;
+		x->conf->fleet_on = 1;
+		x->scope = SC_FLEET;
+		return;
+	}
 	x->scope = SC_BAD;
 	if (n < 5 || strncmp(s, "app:", 4) != 0) {
 		errs_add(x->errs, x->file, x->lineno, "unknown section [%.*s] "
-		    "(expected [tend] or [app:NAME])", (int)(n > 64 ? 64 : n), s);
+		    "(expected [tend], [fleet] or [app:NAME])",
+		    (int)(n > 64 ? 64 : n), s);
 		return;
 	}
 	snprintf(name, sizeof(name), "%.*s", (int)(n - 4 > 200 ? 200 : n - 4),
@@ -685,6 +700,12 @@ handler(void *user, const char *section, const char *name, const char *value)
 		lines = x->tend_lines;
 		base = x->conf;
 		snprintf(scope, sizeof(scope), "[tend]");
+		break;
+	case SC_FLEET:
+		tab = conf_fleet_keys;
+		lines = x->fleet_lines;
+		base = x->conf;
+		snprintf(scope, sizeof(scope), "[fleet]");
 		break;
 	default:
 		tab = conf_app_keys;
@@ -1045,6 +1066,70 @@ check_ports(struct pctx *x)
 		}
 }
 
+int
+fleet_host_valid(const char *s)
+{
+	size_t	n = strlen(s);
+
+	if (n == 0 || n > FLEET_HOST_MAX ||
+	    strspn(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+	    "0123456789._-") != n)
+		return 0;
+	return 1;
+}
+
+/*
+ * [fleet]: database is required and must be a PostgreSQL URL; its errors
+ * never quote it (it holds a password).  host defaults to the hostname.
+ */
+static int
+fleet_line(struct pctx *x, const char *key)
+{
+	size_t	i;
+
+	for (i = 0; conf_fleet_keys[i].name != NULL; i++)
+		if (strcmp(conf_fleet_keys[i].name, key) == 0)
+			return x->fleet_lines[i] ? x->fleet_lines[i] :
+			    x->fleet_line;
+	return x->fleet_line;
+}
+
+static void
+check_fleet(struct pctx *x)
+{
+	struct conf	*c = x->conf;
+	struct pg_url	*u;
+	char		 why[256], host[256];
+
+	if (c->fleet_database == NULL)
+		errs_add(x->errs, x->file, x->fleet_line, "[fleet] needs "
+		    "database = (a postgresql:// URL for tend's own schema)");
+	else if ((u = calloc(1, sizeof(*u))) == NULL)
+		x->errs->oom = 1;
+	else {
+		if (pg_url_parse(c->fleet_database, u, why, sizeof(why)) != 0)
+			errs_add(x->errs, x->file, fleet_line(x, "database"),
+			    "database: %s", why);
+		explicit_bzero(u, sizeof(*u));
+		free(u);
+	}
+	if (c->fleet_host == NULL) {
+		if (gethostname(host, sizeof(host)) != 0)
+			snprintf(host, sizeof(host), "localhost");
+		host[sizeof(host) - 1] = '\0';
+		if ((c->fleet_host = strdup(host)) == NULL)
+			x->errs->oom = 1;
+	}
+	if (c->fleet_host != NULL && !fleet_host_valid(c->fleet_host))
+		errs_add(x->errs, x->file, fleet_line(x, "host"), "host '%.64s' "
+		    "is not a valid name (letters, digits, . _ -, at most %d; "
+		    "set host =)", c->fleet_host, FLEET_HOST_MAX);
+	if (c->fleet_on_lost != NULL && strcmp(c->fleet_on_lost, "stop") != 0 &&
+	    strcmp(c->fleet_on_lost, "skip") != 0)
+		errs_add(x->errs, x->file, fleet_line(x, "on_lost"), "on_lost: expected "
+		    "stop or skip (got '%.32s')", c->fleet_on_lost);
+}
+
 static void
 conf_app_free(struct conf_app *a)
 {
@@ -1090,6 +1175,10 @@ conf_free(struct conf *c)
 	free(c->socket_group);
 	free(c->state_dir);
 	free(c->log_dir);
+	free(c->fleet_database);
+	free(c->fleet_host);
+	free(c->fleet_on_lost);
+	free(c->fleet_user);
 	free(c->metrics_file);
 	free(c);
 }
@@ -1142,6 +1231,11 @@ conf_parse(const char *buf, size_t len, const char *path, struct errs *errs)
 		check_app(&x, &x.apps[i]);
 		if (canon(&x.apps[i]) != 0)
 			errs->oom = 1;
+	}
+	if (c->fleet_on) {
+		apply_defaults(&x, conf_fleet_keys, c, x.fleet_lines, NULL,
+		    PROFILE_NONE);
+		check_fleet(&x);
 	}
 	check_follows(&x);
 	check_ports(&x);

@@ -156,6 +156,15 @@ cmd_options(FILE *f, const struct cmd_def *d)
 		fprintf(f, "  -q, --quiet        no confirmation line\n");
 	if (cmd_def_id(d) == CMD_STATUS)
 		fprintf(f, "      --no-color     no colours\n");
+	if (d->flags & CMD_F_FLEET)
+		fprintf(f, "      --fleet        %s\n",
+		    cmd_def_id(d) == CMD_STATUS ? "every host of the fleet "
+		    "([fleet] in tend.conf)" : cmd_def_id(d) == CMD_RELEASES ?
+		    "which hosts ran which release" : "every host of the "
+		    "fleet, in health-gated batches");
+	if (d->flags & CMD_F_WAIT)
+		fprintf(f, "      --wait         with --fleet: queue behind a "
+		    "running fleet deploy\n");
 }
 
 void
@@ -292,6 +301,10 @@ ctl_complete(int n, char **words, json_t *(*names)(void *, const char *,
 			printf("--quiet\n");
 		if (cmd_def_id(d) == CMD_STATUS)
 			printf("--no-color\n");
+		if (d->flags & CMD_F_FLEET)
+			printf("--fleet\n");
+		if (d->flags & CMD_F_WAIT)
+			printf("--wait\n");
 		return;
 	}
 	/* logs takes several apps: each operand is one. */

@@ -91,6 +91,7 @@ struct deploy {
 	int		 healthy;	/* the new instances are all live */
 	int		 launching;	/* do_start is moving instances */
 	int		 said_await;
+	int		 said_gate;	/* waiting for the fleet's go */
 	int		 stopping;	/* tendd is shutting down */
 	int		 made_dir;	/* reldir is this deploy's own */
 	int		 quiet;		/* a job's output is not progress */
@@ -757,8 +758,10 @@ do_start(struct deploy *d)
 		else
 			deploy_say(d, "starting %s", d->id);
 	}
-	/* A rollback and a reload run no migration: mark it done. */
-	if (d->kind != KIND_DEPLOY && appenv_realpath(app, d->rundir, real,
+	/* A rollback and a reload run no migration, nor a fleet host
+	 * whose release another host migrated: mark it done. */
+	if ((d->kind != KIND_DEPLOY || (d->asker.migrate != NULL &&
+	    !d->asker.migrate(d->asker.gate))) && appenv_realpath(app, d->rundir, real,
 	    sizeof(real)) != NULL) {
 		free(app->migrated);
 		app->migrated = strdup(real);
@@ -1288,6 +1291,24 @@ deploy_next(struct deploy *d)
 		set_status(d, DS_AWAITING);
 		__attribute__((fallthrough));
 	case D_AWAIT:
+		if (d->asker.go != NULL && d->kind == KIND_DEPLOY) {
+			int go = d->asker.go(d->asker.gate, d->sha);
+
+			if (go < 0) {
+				deploy_fail(d, DS_DEPLOY_FAILED, "the fleet "
+				    "deploy stopped before this host's turn");
+				break;
+			}
+			if (go == 0) {
+				if (!d->said_gate)
+					deploy_say(d, "awaiting: built; this "
+					    "host's turn in the fleet deploy");
+				d->said_gate = 1;
+				uv_timer_start(&d->timer, deploy_poll_cb,
+				    DEPLOY_POLL_MS, 0);
+				break;
+			}
+		}
 		if (!can_start(d->app)) {
 			if (!d->said_await)
 				deploy_say(d, "awaiting: the previous release's "

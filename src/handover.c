@@ -73,12 +73,15 @@ not_steady(struct tend *t, char *buf, size_t len)
 {
 	struct app	*app;
 	struct logpipe	*lp;
+	const char	*no;
 	unsigned	 i;
 
 	if (t->shutting_down)
 		return "tendd is stopping";
 	if (!LIST_EMPTY(&t->deploys))
 		return "a deploy is under way";
+	if ((no = fleet_busy(t)) != NULL)
+		return no;
 	TAILQ_FOREACH(app, &t->apps, entry) {
 		if (app->deploy != NULL || app->drainer != NULL ||
 		    app->mover != NULL)
@@ -797,6 +800,26 @@ children(pid_t *out, size_t max)
 	return n;
 }
 
+/* The old tendd's tend-fleet ([fleet]): never handed over, since its
+ * pipes closed at the exec; the new tendd starts one of its own. */
+static int
+is_fleet_helper(pid_t pid)
+{
+	char	path[64], comm[32];
+	ssize_t	r;
+	int	fd;
+
+	snprintf(path, sizeof(path), "/proc/%d/comm", (int)pid);
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1)
+		return 0;
+	r = read(fd, comm, sizeof(comm) - 1);
+	close(fd);
+	if (r <= 0)
+		return 0;
+	comm[r] = '\0';
+	return strcmp(comm, "tend-fleet\n") == 0;
+}
+
 /*
  * Children not taken over (an app whose settings changed, a record that
  * was ignored) are stopped before any app starts: they hold its ports.
@@ -816,8 +839,12 @@ stop_strays(struct tend *t)
 		if (!spawn_pid_is_ours(t, kids[i]))
 			kids[k++] = kids[i];
 	for (i = 0; i < k; i++) {
-		log_warnx("handover: stopping process group %d, not taken over",
-		    (int)kids[i]);
+		if (is_fleet_helper(kids[i]))
+			log_info("handover: the old tend-fleet (pid %d) stops; "
+			    "this tendd starts its own", (int)kids[i]);
+		else
+			log_warnx("handover: stopping process group %d, not "
+			    "taken over", (int)kids[i]);
 		if (getpgid(kids[i]) == kids[i])
 			kill(-kids[i], SIGTERM);
 		else

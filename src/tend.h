@@ -484,6 +484,16 @@ struct conf {
 	int		 log_compress;	/* gzip rotated files */
 	unsigned	 log_lines;	/* kept in memory per app for logs -n */
 	int		 log_journal;	/* -1 auto, 0 no, 1 yes */
+	/* [fleet]: hosts sharing one PostgreSQL (fleet_on: the section is
+	 * there); the helper tend-fleet uses them. */
+	int		 fleet_on;
+	char		*fleet_database;	/* a URL with a password: never printed */
+	char		*fleet_host;		/* this host's name in the fleet */
+	unsigned	 fleet_batch;
+	uint64_t	 fleet_lease;
+	uint64_t	 fleet_watch;
+	char		*fleet_on_lost;		/* "stop" or "skip" */
+	char		*fleet_user;		/* tend-fleet runs as this user */
 	char		*metrics_file;	/* NULL: none (metrics.c) */
 	uint64_t	 metrics_interval;	/* ms */
 	struct conf_app	**apps;
@@ -522,6 +532,10 @@ struct conf_key {
 };
 extern const struct conf_key conf_tend_keys[];
 extern const struct conf_key conf_app_keys[];
+extern const struct conf_key conf_fleet_keys[];
+/* A fleet host's name: letters, digits, . _ - and at most this long. */
+#define FLEET_HOST_MAX	63
+int	fleet_host_valid(const char *);
 
 /* proto.c: control protocol framing (jansson). */
 struct json_t;
@@ -557,6 +571,8 @@ enum cmd_arg {
 #define CMD_F_FOLLOW	0x04	/* -f: "follow": true */
 #define CMD_F_BRIEF	0x08	/* tendctl's table asks "brief": true */
 #define CMD_F_SHUTDOWN	0x10	/* still served while tendd stops */
+#define CMD_F_FLEET	0x20	/* --fleet: "fleet": true, every host */
+#define CMD_F_WAIT	0x40	/* --wait: "wait": true, queue for the lease */
 #define CMD_F_LOGSEL	0x100	/* --err, --since: "err": true, "since": ms */
 struct cmd_def {
 	const char	*name;

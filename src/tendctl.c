@@ -48,6 +48,8 @@ struct ask {
 	const char	*app;
 	int		 json;
 	int		 follow;
+	int		 fleet;		/* --fleet */
+	int		 wait;		/* --wait */
 	int		 quiet;		/* -q: no confirmation line */
 	int		 nowait;	/* --no-wait: nothing to confirm */
 	int		 color;		/* colour the status table */
@@ -268,6 +270,10 @@ jstr(json_t *o, const char *k)
 static void
 print_status(json_t *reply, const struct ask *ask)
 {
+	if (ask->fleet) {
+		tendctl_print_fleet(reply);
+		return;
+	}
 	status_print(json_object_get(reply, "apps"),
 	    ask->color ? STATUS_COLOR : 0);
 }
@@ -280,7 +286,10 @@ print_releases(json_t *reply, const struct ask *a)
 	size_t		 i;
 	char		 b[32], t[32], st[40];
 
-	(void)a;
+	if (a->fleet) {
+		tendctl_print_fleet_releases(reply);
+		return;
+	}
 	printf("  %-26s %-14s %-8s %-20s %7s %7s  %s\n", "RELEASE", "STATUS",
 	    "SHA", "CREATED", "BUILD", "TOTAL", "REF / REASON");
 	json_array_foreach(json_object_get(reply, "releases"), i, r) {
@@ -611,6 +620,9 @@ build_request(const struct ask *a, const char *extra, int nowait, long lines,
 	if ((nowait && !(d->flags & CMD_F_NO_WAIT)) ||
 	    (lines >= 0 && !(d->flags & CMD_F_LINES)) ||
 	    (a->follow && !(d->flags & CMD_F_FOLLOW)) ||
+	    (a->fleet && (!(d->flags & CMD_F_FLEET) ||
+	    (a->app != NULL && d->app != CMD_ARG_APP))) ||
+	    (a->wait && (!(d->flags & CMD_F_WAIT) || !a->fleet)) ||
 	    ((err_only || since >= 0) && !(d->flags & CMD_F_LOGSEL)) ||
 	    (a->app != NULL && d->app == CMD_ARG_NONE) ||
 	    (a->app == NULL && (d->app == CMD_ARG_APP ||
@@ -662,6 +674,10 @@ build_request(const struct ask *a, const char *extra, int nowait, long lines,
 		json_object_set_new(req, "n", json_integer(lines));
 	if (a->follow)
 		json_object_set_new(req, "follow", json_true());
+	if (a->fleet)
+		json_object_set_new(req, "fleet", json_true());
+	if (a->wait)
+		json_object_set_new(req, "wait", json_true());
 	/* The table needs a few fields of each app; --json gets all. */
 	if ((d->flags & CMD_F_BRIEF) && !a->json)
 		json_object_set_new(req, "brief", json_true());
@@ -733,6 +749,8 @@ main(int argc, char **argv)
 		{ "json", no_argument, NULL, 'j' },
 		{ "no-wait", no_argument, NULL, 'W' },
 		{ "follow", no_argument, NULL, 'f' },
+		{ "fleet", no_argument, NULL, 'F' },
+		{ "wait", no_argument, NULL, 'w' },
 		{ "lines", required_argument, NULL, 'n' },
 		{ "err", no_argument, NULL, 'E' },
 		{ "since", required_argument, NULL, 'S' },
@@ -850,6 +868,12 @@ main(int argc, char **argv)
 			break;
 		case 'f':
 			a.follow = 1;
+			break;
+		case 'F':
+			a.fleet = 1;
+			break;
+		case 'w':
+			a.wait = 1;
 			break;
 		case 'W':
 			nowait = a.nowait = 1;

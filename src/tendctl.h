@@ -43,6 +43,10 @@ void	ctl_version(void);
 void	ctl_complete(int n, char **words, json_t *(*names)(void *,
 	    const char *sock, const char *conf), void *arg);
 
+/* tendctl-fleet.c: status --fleet and releases --fleet. */
+void	tendctl_print_fleet(json_t *);
+void	tendctl_print_fleet_releases(json_t *);
+
 /* top.c: the live view; fetch(arg) is a status reply or NULL. */
 int	top_main(json_t *(*fetch)(void *), void *arg, int color);
 

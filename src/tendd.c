@@ -298,6 +298,7 @@ tend_reread(struct tend *t, struct errs *errs)
 			log_warnx("%s", why);
 	}
 	apps_apply_conf(t, nc);
+	fleet_apply(t);
 	metrics_apply(t);
 	ready(t);
 	return 0;
@@ -322,6 +323,7 @@ tend_check_shutdown(struct tend *t)
 			return;
 	t->closing = 1;
 	log_info("every app is down");
+	fleet_shutdown(t);
 	TAILQ_FOREACH_SAFE(app, &t->apps, entry, next)
 		app_free(app);
 	control_stop(t);
@@ -392,6 +394,13 @@ hook_app_going(struct app *app)
 	deploy_shutdown(app);
 	waiters_cancel_app(app);
 	followers_app_gone(app);
+}
+
+static void
+watch_fleet(struct app *app, void *arg)
+{
+	(void)arg;
+	fleet_app_changed(app);
 }
 
 static void
@@ -674,7 +683,8 @@ main(int argc, char **argv)
 	t.app_hooks.output = followers_output;
 	if (app_watch(&t, watch_deploy, NULL) != 0 ||
 	    app_watch(&t, watch_waiters, NULL) != 0 ||
-	    app_watch(&t, watch_daemon, NULL) != 0)
+	    app_watch(&t, watch_daemon, NULL) != 0 ||
+	    app_watch(&t, watch_fleet, NULL) != 0)
 		fatalx("too many app watchers");
 	uv_timer_init(t.loop, &t.tick);
 	t.tick.data = &t;
@@ -702,6 +712,7 @@ main(int argc, char **argv)
 	    t.conf_path, t.conf->socket,
 	    (unsigned long long)(t.mem_limit >> 20), t.mem_src);
 	sd_init(&t);
+	fleet_apply(&t);
 	TAILQ_FOREACH(app, &t.apps, entry)
 		if (app->ca->autostart && !app->adopted)
 			app_start(app);

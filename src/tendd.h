@@ -6,10 +6,10 @@
  * Layers, lowest first; a file calls its own layer and those below:
  *   0. libtend.a: pure code (conf, units, dotenv, history, atomic, ...);
  *   1. mechanisms: spawn, appenv, logpipe, ptree, job, health, probe-run,
- *      check, release, nginx, systemd;
+ *      fleet-run, check, release, nginx, systemd;
  *   2. the apps and their state machine: app, inst, supervise, prep,
  *      preflight;
- *   3. deploys: deploy;
+ *   3. deploys and the fleet: deploy, fleet, fleet-deploy;
  *   4. the control socket and its commands: control, cmd, cmd-*;
  *   5. main: tendd.
  * A lower file tells an upper one through a hook it was given (app_watch,
@@ -309,6 +309,7 @@ struct tend {
 	/* Hook: load tend.conf again and apply it (tendd.c), for the
 	 * reread command, which sits below main. */
 	int		(*reread)(struct tend *, struct errs *);
+	struct fleet	*fleet;		/* fleet.c: with [fleet], else NULL */
 	/* What the layers above do when an app is made, is about to go
 	 * (every one holding it lets go), has gone, and wrote output (its
 	 * `logs -f` readers): main sets these. */
@@ -450,6 +451,24 @@ int	probe_env(struct env *, const struct passwd *);
 #define PROBE_PATH	"/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 void	probe_release(struct probe *);
 
+/* fleet-run.c: tend-fleet, the fleet database's connection. */
+struct fleetrun;
+struct fleetrun_spec {
+	const char	*user;		/* [fleet] user */
+	const char	*url;		/* [fleet] database: a password */
+	const char	*host;
+	uint64_t	 lease_ms;
+};
+typedef void (*fleet_reply_cb)(void *, json_t *);
+typedef void (*fleet_event_cb)(void *, json_t *);
+struct fleetrun *fleetrun_start(struct tend *, const struct fleetrun_spec *,
+	    fleet_event_cb, void *);
+void	fleetrun_ask(struct fleetrun *, json_t *req, uint64_t timeout_ms,
+	    fleet_reply_cb, void *);
+void	fleetrun_tell(struct fleetrun *, json_t *);
+void	fleetrun_forget(struct fleetrun *, void *arg);
+void	fleetrun_stop(struct fleetrun *);
+
 /* preflight.c: cb(arg, outcome CHECK_*, checks, reason, missing_db). */
 struct preflight;
 typedef void (*preflight_cb)(void *, int, json_t *, const char *,
@@ -484,6 +503,12 @@ struct deploy_asker {
 	void	(*done)(void *arg, json_t *);
 	void	(*refuse)(void *arg, const char *why);
 	void	*arg;		/* what deploys_forget() is told */
+	/* A fleet deploy (fleet.c) holds a built release at "awaiting"
+	 * until go(gate, sha) says 1 (-1: give up); migrate(gate) says
+	 * whether this host runs the migration.  NULL: no gate. */
+	int	(*go)(void *gate, const char *sha);
+	int	(*migrate)(void *gate);
+	void	*gate;
 };
 void	deploy_request(struct app *, const struct deploy_asker *,
 	    const char *ref);
@@ -495,6 +520,18 @@ void	deploy_init_app(struct app *);
 void	deploy_ensure_upstream(struct app *);
 void	deploy_shutdown(struct app *);
 void	deploys_forget(struct tend *, void *arg);
+
+/* fleet.c: this host in a fleet of hosts on one PostgreSQL. */
+void	fleet_apply(struct tend *);
+void	fleet_app_changed(struct app *);
+void	fleet_shutdown(struct tend *);
+const char *fleet_busy(struct tend *);
+void	fleet_status(struct tend *, const char *op, const char *app,
+	    fleet_reply_cb, void *);
+/* fleet-deploy.c: deploy APP --fleet. */
+void	fleet_deploy(struct app *, const struct deploy_asker *,
+	    const char *ref, int wait);
+void	fleet_forget(struct tend *, void *arg);
 
 /* release.c: the app's tree, as the app's user. */
 struct release_cb {
@@ -650,6 +687,9 @@ void	waiters_notify(struct app *);
 void	waiters_cancel_app(struct app *);
 void	cmd_wait(struct tend *, struct client *, json_t *, struct app *,
 	    void (*)(struct app *), int want_up);
+/* cmd-status.c: answer c from the fleet database (fleet_status). */
+void	cmd_fleet(struct tend *, struct client *, const char *op,
+	    const char *app);
 
 /* metrics.c: the Prometheus text of every app (tendctl metrics), and
  * metrics_file written from it every metrics_interval. */

@@ -103,6 +103,9 @@ check "apps from the running tendd, and all, for restart" test "$(comp restart '
 check "compgen filters them: w -> web worker" test "$(comp logs w)" = "web worker"
 check "options of a command: --no-wait for stop" grep -q -- '--no-wait' <<<"$(comp stop --)"
 check "help completes commands" grep -q deploy <<<"$(comp help '')"
+check "options of deploy: --fleet and --wait" bash -c 'grep -qx -- --fleet <<<"$1" && grep -qx -- --wait <<<"$1"' _ "$(comp deploy web -- | tr ' ' '\n')"
+check "status offers --fleet, releases no --wait" bash -c 'grep -qx -- --fleet <<<"$1" && ! grep -qx -- --wait <<<"$2"' _ "$(comp status -- | tr ' ' '\n')" "$(comp releases web -- | tr ' ' '\n')"
+check "help rollback names --fleet and --wait" bash -c '"$1" help rollback | grep -q -- "--fleet" && "$1" help rollback | grep -q -- "--wait"' _ "$TENDCTL"
 check "no app after the app" test "$(comp deploy web '')" = ""
 # Without -c, tendctl finds the daemon through TEND_SOCKET, as the user's
 # own tendctl would.

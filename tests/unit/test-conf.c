@@ -170,8 +170,8 @@ test_errors_all_reported(void)
 	snprintf(w, sizeof(w), "%s:13: duplicate app a (first defined at line "
 	    "4)", f);
 	CHECK(err_is(&e, 8, w));
-	snprintf(w, sizeof(w), "%s:15: unknown section [weird] (expected [tend] "
-	    "or [app:NAME])", f);
+	snprintf(w, sizeof(w), "%s:15: unknown section [weird] (expected [tend]"
+	    ", [fleet] or [app:NAME])", f);
 	CHECK(err_is(&e, 9, w));
 	CHECK(e.n > 10 && strstr(e.msg[10], ":16: invalid app name 'all'"));
 	snprintf(w, sizeof(w), "%s:14: [app:empty] needs a command", f);
