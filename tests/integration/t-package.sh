@@ -89,7 +89,7 @@ check "apt-get install ./$(basename "$deb1")" \
 check "the group tend exists (sysusers.d)" getent group tend
 check "sysusers.d snippet in /usr/lib/sysusers.d" \
     grep -qx 'g tend -' /usr/lib/sysusers.d/tend.conf
-for f in /usr/sbin/tendd /usr/bin/tendctl /usr/libexec/tend/tend-probe; do
+for f in /usr/sbin/tendd /usr/bin/tendctl /usr/libexec/tend/tend-probe /usr/libexec/tend/tend-fleet; do
 	check "$f installed, executable" test -x "$f"
 done
 for m in man8/tendd.8 man1/tendctl.1 man5/tend.conf.5; do
