@@ -25,6 +25,7 @@ struct fleet {
 	int		 asking_orders;
 	struct fleet_part *part;	/* this host in the running deploy */
 	struct fleet_coord *coord;	/* the deploy this host holds */
+	json_t		*tried;		/* app: the fleet sha it converged to */
 };
 
 /* fleet.c */
