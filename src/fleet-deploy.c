@@ -82,6 +82,15 @@ part_maybe_free(struct fleet_part *p)
 	free(p);
 }
 
+/* Its deploy answered. */
+static void
+part_ended(struct fleet_part *p)
+{
+	if (p->running && p->f != NULL && p->f->parts_running > 0)
+		p->f->parts_running--;
+	p->running = 0;
+}
+
 static void
 part_event(void *arg, json_t *ev)
 {
@@ -97,7 +106,7 @@ part_done(void *arg, json_t *reply)
 				    "error"));
 	json_t			*r;
 
-	p->running = 0;
+	part_ended(p);
 	p->ok = json_is_true(json_object_get(reply, "ok"));
 	if (p->ok) {
 		part_step(p, "live", json_string_value(json_object_get(reply,
@@ -120,7 +129,7 @@ part_refuse(void *arg, const char *why)
 {
 	struct fleet_part	*p = arg;
 
-	p->running = 0;
+	part_ended(p);
 	part_step(p, "failed", why);
 	part_maybe_free(p);
 }
@@ -198,6 +207,10 @@ part_act(struct fleet_part *p)
 	json_t			*r;
 
 	if (strcmp(p->order, "build") == 0 && !p->started) {
+		/* A deploy of an earlier fleet deploy (its lease ran out,
+		 * its part canceled) is still ending: the next tick. */
+		if (f->parts_running > 0)
+			return;
 		p->started = 1;
 		if (app == NULL) {
 			part_step(p, "failed", "no such app on this host");
@@ -214,6 +227,7 @@ part_act(struct fleet_part *p)
 		a.migrate = part_migrate;
 		a.gate = p;
 		p->running = 1;
+		f->parts_running++;
 		deploy_request(app, &a, p->detail);
 		return;
 	}
