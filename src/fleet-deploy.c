@@ -82,6 +82,15 @@ part_maybe_free(struct fleet_part *p)
 	free(p);
 }
 
+/* Its deploy answered. */
+static void
+part_ended(struct fleet_part *p)
+{
+	if (p->running && p->f != NULL && p->f->parts_running > 0)
+		p->f->parts_running--;
+	p->running = 0;
+}
+
 static void
 part_event(void *arg, json_t *ev)
 {
@@ -97,7 +106,7 @@ part_done(void *arg, json_t *reply)
 				    "error"));
 	json_t			*r;
 
-	p->running = 0;
+	part_ended(p);
 	p->ok = json_is_true(json_object_get(reply, "ok"));
 	if (p->ok) {
 		part_step(p, "live", json_string_value(json_object_get(reply,
@@ -120,7 +129,7 @@ part_refuse(void *arg, const char *why)
 {
 	struct fleet_part	*p = arg;
 
-	p->running = 0;
+	part_ended(p);
 	part_step(p, "failed", why);
 	part_maybe_free(p);
 }
@@ -198,6 +207,10 @@ part_act(struct fleet_part *p)
 	json_t			*r;
 
 	if (strcmp(p->order, "build") == 0 && !p->started) {
+		/* A deploy of an earlier fleet deploy (its lease ran out,
+		 * its part canceled) is still ending: the next tick. */
+		if (f->parts_running > 0)
+			return;
 		p->started = 1;
 		if (app == NULL) {
 			part_step(p, "failed", "no such app on this host");
@@ -214,6 +227,7 @@ part_act(struct fleet_part *p)
 		a.migrate = part_migrate;
 		a.gate = p;
 		p->running = 1;
+		f->parts_running++;
 		deploy_request(app, &a, p->detail);
 		return;
 	}
@@ -241,6 +255,8 @@ part_act(struct fleet_part *p)
 	}
 }
 
+static void	fleet_converge(struct fleet *, json_t *);
+
 static void
 orders_cb(void *arg, json_t *reply)
 {
@@ -261,6 +277,7 @@ orders_cb(void *arg, json_t *reply)
 			f->part = NULL;
 			part_maybe_free(p);
 		}
+		fleet_converge(f, json_object_get(reply, "releases"));
 		return;
 	}
 	gen = json_integer_value(json_object_get(d, "generation"));
@@ -312,6 +329,140 @@ fleet_parts_drop(struct fleet *f)
 	f->part = NULL;
 	p->f = NULL;
 	part_maybe_free(p);
+}
+
+/* --- a host that was away: converge to the fleet's release ---------------- */
+
+/*
+ * No fleet deploy runs, and the last one that finished left an app of
+ * the fleet on a sha this host does not run (it was cut off, or its
+ * tendd was down, and skipped with on_lost = skip): deploy that sha
+ * here, as its turn in the fleet deploy would have (build, health gate,
+ * switch), without its migration, which tend.migration says ran.  Once
+ * per app and sha for the life of this fleet connection: a failure is
+ * logged, not retried in a loop.  A host whose history has that sha
+ * live or ready left it on purpose (a rollback here): it is left alone.
+ */
+struct fleet_conv {
+	char	app[APP_NAME_MAX + 1];
+	char	sha[48];
+};
+
+static void
+conv_event(void *arg, json_t *ev)
+{
+	(void)arg;
+	json_decref(ev);
+}
+
+static void
+conv_done(void *arg, json_t *reply)
+{
+	struct fleet_conv	*v = arg;
+	const char		*err = json_string_value(json_object_get(reply,
+				    "error"));
+
+	if (json_is_true(json_object_get(reply, "ok")))
+		log_info("fleet: %s now runs the fleet's release %s", v->app,
+		    v->sha);
+	else
+		log_warnx("fleet: %s: deploying the fleet's release %s "
+		    "failed: %s", v->app, v->sha, err != NULL ? err :
+		    "deploy failed");
+	json_decref(reply);
+	free(v);
+}
+
+static void
+conv_refuse(void *arg, const char *why)
+{
+	struct fleet_conv	*v = arg;
+
+	log_warnx("fleet: %s: not deploying the fleet's release %s: %s",
+	    v->app, v->sha, why);
+	free(v);
+}
+
+static int
+conv_go(void *gate, const char *sha)
+{
+	(void)gate;
+	(void)sha;
+	return 1;
+}
+
+static int
+conv_migrate(void *gate)
+{
+	(void)gate;
+	return 0;
+}
+
+static int
+ran_and_left(struct app *app, const char *sha)
+{
+	struct deploy_rec	*r;
+
+	TAILQ_FOREACH(r, &app->history.recs, entry)
+		if (strcmp(r->sha, sha) == 0 && (r->status == DS_LIVE ||
+		    r->status == DS_READY))
+			return 1;
+	return 0;
+}
+
+static void
+fleet_converge(struct fleet *f, json_t *releases)
+{
+	struct deploy_asker	 a;
+	struct deploy_rec	*live;
+	struct fleet_conv	*v;
+	struct app		*app;
+	json_t			*e, *tried;
+	const char		*name, *sha;
+	size_t			 i;
+
+	json_array_foreach(releases, i, e) {
+		name = json_string_value(json_object_get(e, "app"));
+		sha = json_string_value(json_object_get(e, "sha"));
+		if (name == NULL || sha == NULL || strlen(sha) >= sizeof(v->sha) ||
+		    (app = app_find(f->t, name)) == NULL ||
+		    app->ca->repo == NULL || app->ca->follows != NULL ||
+		    app->deploy != NULL || app->unlinked ||
+		    strcmp(app_state(app), "live") != 0)
+			continue;
+		live = history_live(&app->history);
+		if ((live != NULL && strcmp(live->sha, sha) == 0) ||
+		    ((tried = json_object_get(f->tried, name)) != NULL &&
+		    strcmp(json_string_value(tried), sha) == 0))
+			continue;
+		if (f->tried == NULL && (f->tried = json_object()) == NULL)
+			return;
+		json_object_set_new(f->tried, name, json_string(sha));
+		if (ran_and_left(app, sha))
+			continue;
+		if (!json_is_true(json_object_get(e, "migrated"))) {
+			log_warnx("fleet: %s: the fleet runs %s, but its "
+			    "migration is not recorded done: not deploying it "
+			    "here", name, sha);
+			continue;
+		}
+		if ((v = calloc(1, sizeof(*v))) == NULL)
+			return;
+		snprintf(v->app, sizeof(v->app), "%s", name);
+		snprintf(v->sha, sizeof(v->sha), "%s", sha);
+		log_info("fleet: %s runs %s, the fleet's last deploy left it on "
+		    "%s: deploying that here, without its migration", name,
+		    live != NULL && live->sha[0] ? live->sha : "nothing", sha);
+		memset(&a, 0, sizeof(a));
+		a.event = conv_event;
+		a.done = conv_done;
+		a.refuse = conv_refuse;
+		a.arg = v;
+		a.go = conv_go;
+		a.migrate = conv_migrate;
+		a.gate = v;
+		deploy_request(app, &a, sha);
+	}
 }
 
 /* --- the holder ------------------------------------------------------------ */
@@ -391,9 +542,10 @@ coord_end(struct fleet_coord *c)
 	c->phase = C_END;
 	uv_timer_stop(&c->timer);
 	if (c->f != NULL) {
-		r = json_pack("{s:s,s:I,s:s,s:s?}", "op", "release",
+		r = json_pack("{s:s,s:I,s:s,s:s?,s:s?}", "op", "release",
 		    "generation", c->gen, "state", ok ? "done" : "failed",
-		    "detail", ok ? NULL : c->fail);
+		    "detail", ok ? NULL : c->fail, "sha", ok && c->sha[0] ?
+		    c->sha : NULL);
 		if (r != NULL)
 			fleet_ask_quiet(c->f, r);
 		json_decref(r);

@@ -18,12 +18,14 @@
  *                                           take the deploy lease
  *   {"id":N,"op":"renew","generation":G}
  *   {"id":N,"op":"step","generation":G,"host":H,"step":S,"detail":D}
- *   {"id":N,"op":"release","generation":G,"state":S,"detail":D}
+ *   {"id":N,"op":"release","generation":G,"state":S,"detail":D,"sha":H}
  *   {"id":N,"op":"order","generation":G,"host":H,"word":W,"detail":D}
- *   {"id":N,"op":"orders"}           the running deploy, this host's order
+ *   {"id":N,"op":"orders"}           the running deploy, this host's order;
+ *                                    with none, each app's fleet release
  *   {"id":N,"op":"hoststep","generation":G,"step":S,"detail":D}
  *   {"id":N,"op":"claim","generation":G,"app":A,"sha":S}
  *   {"id":N,"op":"migrated","generation":G,"app":A,"sha":S}
+ *   {"id":N,"op":"migration","app":A,"sha":S}   is it recorded done
  *
  * with {"id":N,"ok":1,...} or {"id":N,"ok":0,"detail":..} (and
  * "fenced":true when a write's generation no longer holds the lease).
@@ -120,6 +122,11 @@ static const char *const schema_steps[] = {
 	"  generation bigint NOT NULL, host text NOT NULL,"
 	"  word text NOT NULL, detail text, at timestamptz NOT NULL,"
 	"  PRIMARY KEY (generation, host));",
+	/* 4: the sha each app's last finished fleet deploy left the fleet
+	 * on: a host that was away converges to it */
+	"CREATE TABLE tend.fleet_release ("
+	"  app text PRIMARY KEY, sha text NOT NULL,"
+	"  generation bigint NOT NULL, at timestamptz NOT NULL);",
 };
 #define SCHEMA_VERSION	((int)(sizeof(schema_steps) / sizeof(schema_steps[0])))
 
@@ -800,6 +807,37 @@ do_step(json_t *req)
 	    "  at = excluded.at", 5, p);
 }
 
+/* No fleet deploy runs: the sha each app's last finished one left the
+ * fleet on, and whether its migration is recorded done, for a host
+ * that was away to converge to. */
+static json_t *
+fleet_releases(void)
+{
+	PGresult	*res;
+	char		 why[600], state[6];
+	json_t		*r, *a;
+	int		 i;
+
+	res = query("SELECT f.app, f.sha, f.generation,"
+	    " COALESCE(m.done, false) FROM tend.fleet_release f"
+	    " LEFT JOIN tend.migration m ON m.app = f.app AND m.sha = f.sha"
+	    " ORDER BY f.app", 0, NULL, why, sizeof(why), state);
+	if (res == NULL)
+		return fail(why);
+	if ((a = json_array()) == NULL) {
+		PQclear(res);
+		return fail("out of memory");
+	}
+	for (i = 0; i < PQntuples(res); i++)
+		json_array_append_new(a, json_pack("{s:s,s:s,s:I,s:b}", "app",
+		    PQgetvalue(res, i, 0), "sha", PQgetvalue(res, i, 1),
+		    "generation", (json_int_t)atoll(PQgetvalue(res, i, 2)),
+		    "migrated", PQgetvalue(res, i, 3)[0] == 't'));
+	PQclear(res);
+	r = json_pack("{s:i,s:n,s:o}", "ok", 1, "deploy", "releases", a);
+	return r != NULL ? r : fail("out of memory");
+}
+
 /* The running fleet deploy, and this host's step in it; "deploy": null
  * when none runs (or its lease ran out). */
 static json_t *
@@ -820,7 +858,7 @@ do_orders(void)
 		return fail(why);
 	if (PQntuples(res) != 1) {
 		PQclear(res);
-		return json_pack("{s:i,s:n}", "ok", 1, "deploy");
+		return fleet_releases();
 	}
 	r = json_pack("{s:i,s:{s:I,s:s,s:s,s:s,s:o,s:o}}", "ok", 1, "deploy",
 	    "generation", (json_int_t)atoll(PQgetvalue(res, 0, 0)),
@@ -908,6 +946,31 @@ do_migrated(json_t *req)
 	    " AND generation = $1::bigint", 4, p);
 }
 
+/* Has the fleet run app's migration at sha ("done": true)?  A read:
+ * any host asks it, before running a migration of its own. */
+static json_t *
+do_migration(json_t *req)
+{
+	PGresult	*res;
+	char		 why[600], state[6];
+	const char	*p[2];
+	json_t		*r;
+
+	p[0] = json_string_value(json_object_get(req, "app"));
+	p[1] = json_string_value(json_object_get(req, "sha"));
+	if (p[0] == NULL || p[1] == NULL)
+		return fail("migration needs app and sha");
+	res = query("SELECT done, host FROM tend.migration"
+	    " WHERE app = $1 AND sha = $2", 2, p, why, sizeof(why), state);
+	if (res == NULL)
+		return fail(why);
+	r = json_pack("{s:i,s:b,s:o}", "ok", 1, "done", PQntuples(res) == 1 &&
+	    PQgetvalue(res, 0, 0)[0] == 't', "host", PQntuples(res) == 1 ?
+	    json_string(PQgetvalue(res, 0, 1)) : json_null());
+	PQclear(res);
+	return r;
+}
+
 /* The holder's word to a host: build SHA, go, revert, cancel. */
 static json_t *
 do_order(json_t *req)
@@ -927,19 +990,30 @@ do_order(json_t *req)
 	    "  at = excluded.at", 5, p);
 }
 
+/* The lease given back; a deploy that ended "done" with a sha records
+ * it as its app's fleet release, in the same statement (fenced alike). */
 static json_t *
 do_release(json_t *req)
 {
-	const char	*p[4];
+	const char	*p[5];
 
 	p[2] = json_string_value(json_object_get(req, "state"));
 	p[3] = json_string_value(json_object_get(req, "detail"));
+	p[4] = json_string_value(json_object_get(req, "sha"));
 	if (p[2] == NULL)
 		return fail("release needs a state");
-	return fenced_write(req, "UPDATE tend.lease SET state = $3,"
+	return fenced_write(req, "WITH l AS (UPDATE tend.lease SET state = $3,"
 	    " detail = $4, lease_until = now()"
 	    " WHERE name = 'deploy' AND generation = $1::bigint"
-	    " AND holder = $2 AND lease_until > now()", 4, p);
+	    " AND holder = $2 AND lease_until > now()"
+	    " RETURNING app, " ISO("lease_until") " AS lu),"
+	    " f AS (INSERT INTO tend.fleet_release (app, sha, generation, at)"
+	    "  SELECT app, $5::text, $1::bigint, now() FROM l"
+	    "  WHERE $3::text = 'done' AND $5::text IS NOT NULL"
+	    "  AND app IS NOT NULL"
+	    "  ON CONFLICT (app) DO UPDATE SET sha = excluded.sha,"
+	    "  generation = excluded.generation, at = excluded.at)"
+	    " SELECT lu FROM l", 5, p);
 }
 
 /* Write the heartbeat tendd asked for, if connected (else once it is). */
@@ -1005,6 +1079,8 @@ handle(const char *line, size_t len)
 		r = do_claim(req);
 	else if (strcmp(op, "migrated") == 0)
 		r = do_migrated(req);
+	else if (strcmp(op, "migration") == 0)
+		r = do_migration(req);
 	else
 		r = fail("unknown op");
 	if (r == NULL)

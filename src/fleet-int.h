@@ -24,7 +24,9 @@ struct fleet {
 	uv_timer_t	 orders;	/* read this host's fleet order */
 	int		 asking_orders;
 	struct fleet_part *part;	/* this host in the running deploy */
+	unsigned	 parts_running;	/* parts whose deploy has not answered */
 	struct fleet_coord *coord;	/* the deploy this host holds */
+	json_t		*tried;		/* app: the fleet sha it converged to */
 };
 
 /* fleet.c */

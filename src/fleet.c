@@ -38,6 +38,7 @@ fleet_closed_cb(uv_handle_t *h)
 		free(f->url);
 		free(f->host);
 		free(f->user);
+		json_decref(f->tried);
 		free(f);
 	}
 }
@@ -148,6 +149,7 @@ fleet_stop(struct tend *t)
 	if (f == NULL)
 		return;
 	t->fleet = NULL;
+	t->migration_ran = NULL;
 	/* Before the run stops: its failing answers must find them let go. */
 	fleet_coord_drop(f);
 	fleet_parts_drop(f);
@@ -155,6 +157,65 @@ fleet_stop(struct tend *t)
 	uv_close((uv_handle_t *)&f->beat, fleet_closed_cb);
 	uv_close((uv_handle_t *)&f->soon, fleet_closed_cb);
 	uv_close((uv_handle_t *)&f->orders, fleet_closed_cb);
+}
+
+/* --- a migration the fleet ran ------------------------------------------- */
+
+struct fleet_mig {
+	void	(*cb)(void *, int);
+	void	*arg;
+};
+
+static void
+mig_cb(void *arg, json_t *reply)
+{
+	struct fleet_mig	*m = arg;
+
+	m->cb(m->arg, json_is_true(json_object_get(reply, "ok")) &&
+	    json_is_true(json_object_get(reply, "done")));
+	free(m);
+}
+
+/*
+ * t->migration_ran: is the migration of app's release (the real path of
+ * its dir, whose last part is the release id) recorded as run in
+ * tend.migration?  Unknown (no sha for it, the database unreachable, no
+ * answer) is "no": the migration runs as it would without a fleet.
+ */
+static void
+fleet_migration_ran(struct app *app, const char *release,
+    void (*cb)(void *, int), void *arg)
+{
+	struct fleet		*f = app->t->fleet;
+	struct deploy_rec	*r;
+	struct fleet_mig	*m;
+	const char		*id = strrchr(release, '/'), *sha = NULL;
+	json_t			*req;
+
+	id = id != NULL ? id + 1 : release;
+	TAILQ_FOREACH(r, &app->history.recs, entry)
+		if (strcmp(r->id, id) == 0 && r->sha[0] != '\0') {
+			sha = r->sha;
+			break;
+		}
+	/* Right after tendd starts, the helper is still connecting: the
+	 * question waits for it (bounded by FLEET_STATUS_MS). */
+	if (f == NULL || (!f->up && strcmp(f->detail, "connecting") != 0) ||
+	    sha == NULL ||
+	    (m = calloc(1, sizeof(*m))) == NULL) {
+		cb(arg, 0);
+		return;
+	}
+	m->cb = cb;
+	m->arg = arg;
+	if ((req = json_pack("{s:s,s:s,s:s}", "op", "migration", "app",
+	    app->name, "sha", sha)) == NULL) {
+		free(m);
+		cb(arg, 0);
+		return;
+	}
+	fleet_ask(f, req, mig_cb, m);
+	json_decref(req);
 }
 
 static int
@@ -221,6 +282,7 @@ fleet_apply(struct tend *t)
 	uv_timer_start(&f->orders, orders_tick_cb, FLEET_ORDERS_MS,
 	    FLEET_ORDERS_MS);
 	t->fleet = f;
+	t->migration_ran = fleet_migration_ran;
 }
 
 /* An app changed state or release: tell the fleet shortly. */

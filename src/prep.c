@@ -59,6 +59,8 @@ struct prep {
 	enum prep_step	 step;
 	int		 canceled;
 	int		 migrate;	/* a migration is due */
+	int		 asked;		/* the fleet's record was asked */
+	int		 asking;	/* and has not answered yet */
 	int		 created;	/* create_database already tried */
 	struct preflight *pf;
 	struct probe	*pg;		/* CREATE DATABASE, or the lock */
@@ -83,6 +85,7 @@ struct prep {
 };
 
 static void	prep_next(struct prep *);
+static void	prep_fleet_cb(void *, int);
 static void	prep_run_cb(uv_timer_t *);
 
 static void
@@ -753,6 +756,31 @@ prep_migrate(struct prep *p)
 
 /* --- sequencing ------------------------------------------------------- */
 
+/* The fleet's answer: a migration it records as run is not run again. */
+static void
+prep_fleet_cb(void *arg, int ran)
+{
+	struct prep	*p = arg;
+	struct app	*app = p->app;
+	char		*rel;
+
+	p->asking = 0;
+	if (p->canceled) {
+		prep_free(p);
+		return;
+	}
+	if (ran && (rel = strdup(p->release)) != NULL) {
+		applog_event(app, -1, "migrate: skipped: the fleet records "
+		    "this release's migration as run (tend.migration)");
+		log_info("%s: migration of %s skipped: the fleet records it "
+		    "as run", app->name, p->release);
+		free(app->migrated);
+		app->migrated = rel;
+		p->migrate = 0;
+	}
+	prep_next(p);
+}
+
 /* After a step succeeded: the next one that applies, or the end. */
 static void
 prep_next(struct prep *p)
@@ -764,6 +792,16 @@ prep_next(struct prep *p)
 	case PS_CREATEDB:
 		if (!p->migrate) {
 			prep_finish(p, 1, NULL);
+			return;
+		}
+		/* In a fleet, another host (or this one, before a restart)
+		 * may have run this release's migration: its record wins. */
+		if (!p->asked && p->app->t->migration_ran != NULL) {
+			p->asked = p->asking = 1;
+			prep_set_detail(p, "asking the fleet whether this "
+			    "release's migration ran");
+			p->app->t->migration_ran(p->app, p->release,
+			    prep_fleet_cb, p);
 			return;
 		}
 		for (i = 0; i < p->app->n_inst; i++)
@@ -934,6 +972,8 @@ prep_leave(struct app *app)
 		job_cancel(p->job);
 		return;
 	}
+	if (p->asking)
+		return;		/* prep_fleet_cb frees it */
 	prep_free(p);
 }
 

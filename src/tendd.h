@@ -310,6 +310,12 @@ struct tend {
 	 * reread command, which sits below main. */
 	int		(*reread)(struct tend *, struct errs *);
 	struct fleet	*fleet;		/* fleet.c: with [fleet], else NULL */
+	/* Hook: does the fleet record the migration of app's release (the
+	 * real path of its dir) as run?  cb(arg, 1) if so, else (arg, 0),
+	 * once, maybe at once.  fleet.c sets it while [fleet] is on; prep.c
+	 * asks it before running a migration. */
+	void		(*migration_ran)(struct app *, const char *release,
+			    void (*cb)(void *, int), void *arg);
 	/* What the layers above do when an app is made, is about to go
 	 * (every one holding it lets go), has gone, and wrote output (its
 	 * `logs -f` readers): main sets these. */

@@ -171,6 +171,16 @@ sha4=$(git -C "$SRC" rev-parse HEAD)
 check "with on_lost = skip the rollout goes on (exit $rc)" test "$rc" = 0
 check "saying h3 was skipped" grep -q "h3: lost.*skipped" "$T/d5.out"
 for h in h1 h2; do check "$h runs v4" on_sha $h "$sha4"; done
+check "tend.fleet_release records v4 as web's fleet release" \
+    test "$($FQ -c "SELECT sha FROM tend.fleet_release WHERE app = 'web'")" = "$sha4"
+# h3 was skipped: started again, it converges to the fleet's release,
+# without running its migration again.
+m0=$($PSQL -d shop -At -c "SELECT count(*) FROM migrations")
+fhost_restart h3 || not_ok "h3 starts again"
+check "h3, back, deploys the fleet's release v4 by itself" wait_for "h3 on v4" 90 on_sha h3 "$sha4"
+check "its log says why" grep -q "the fleet's last deploy left it on $sha4" "$T/h3/tendd.log"
+check "its migration did not run again ($m0 rows)" test "$($PSQL -d shop -At -c "SELECT count(*) FROM migrations")" = "$m0"
+check "h3 serves v4" wait_for "h3 serves v4" 10 bash -c 'curl -fsS --max-time 2 "127.0.0.1:$1/" | grep -q "^hello v4 "' _ "$(cat "$T/h3/ngport")"
 
 # rollback --fleet: the fleet goes back to h1's ready release (v2),
 # built again on each host; its migration is not run again.

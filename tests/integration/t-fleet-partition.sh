@@ -6,7 +6,10 @@
 # while it keeps serving and answering plain status; its status --fleet
 # fails naming the database.  Its link comes back: it beats again.
 # A lease holder partitioned past its lease is replaced, and once its
-# link is back its generation can no longer write or renew.
+# link is back its generation can no longer write or renew.  Then both
+# hosts run web from a git repository: a fleet deploy while h2 is cut
+# off goes on without it (on_lost = skip), and once its link is back h2
+# deploys the fleet's release by itself.
 . "$(dirname "$0")/../lib.sh"
 . "$SRCDIR/tests/fleet-lib.sh"
 command -v jq >/dev/null || { not_ok "jq is installed"; done_testing; }
@@ -48,6 +51,7 @@ h2_back() { [ "$(fj h1 '.hosts[] | select(.host == "h2") | .lost')" = false ]; }
 check "h2 comes back: not lost any more" wait_for "h2 back" 40 h2_back
 check "and its own status --fleet works again" wait_for "h2 fleet" 20 hctl h2 status --fleet
 
+both_seen() { [ "$(fj h1 '[.hosts[] | select((.host == "h1" or .host == "h2") and (.lost | not))] | length')" = 2 ]; }
 # A lease holder partitioned past its lease.
 NSURL="postgresql://tend:$FLEET_PW@$NET.1:$PGPORT/fleet"
 FLEET_URL=$NSURL helper_open HP p ip netns exec "${NS[2]}" || not_ok "a tend-fleet in h2's namespace connects"
@@ -71,4 +75,51 @@ ask HP "{\"id\":4,\"op\":\"step\",\"generation\":$gp,\"host\":\"h2\",\"step\":\"
 check "nor write a step with it" bash -c 'jq -e ".ok == 0 and .fenced" <<<"$1" >/dev/null' _ "$REPLY"
 check "no row of generation $gp was written" test "$($FQ -c "SELECT count(*) FROM tend.step WHERE generation = $gp")" = 0
 check "the lease is q's" test "$($FQ -c "SELECT holder FROM tend.lease WHERE name = 'deploy'")" = q
+
+# A fleet deploy while h2 is cut off, with on_lost = skip: once its link
+# is back, h2 deploys the fleet's release by itself.  Both hosts now run
+# web from a git repository (no nginx: a deploy restarts in place).
+ask HQ "{\"id\":5,\"op\":\"release\",\"generation\":$($FQ -c "SELECT generation FROM tend.lease WHERE name = 'deploy'"),\"state\":\"done\"}"
+app_user || { not_ok "create the app's user"; done_testing; }
+SRC=$T/src
+user_repo "$SRC"
+printf '%s\n' 'exec node server.js' > "$SRC/start.sh"
+git_commit "$SRC" start
+chmod -R a+rX "$SRC"
+repo_conf() {	# repo_conf I NAME PORT
+	local d=$T/$2
+	[ -d "$d/srv" ] || app_tree "$d/srv"
+	{
+		printf '[tend]\nsocket = %s/tend.sock\nstate_dir = %s/state\nlog_dir = %s/log\n\n' "$d" "$d" "$d"
+		FLEET_URL=$NSURL fleet_section "$2"
+		printf 'batch = 1\nwatch = 1s\non_lost = skip\n\n'
+		printf '[app:web]\ndir = %s/srv\nuser = %s\nrepo = %s\ncommand = sh start.sh\nport = %s\nhealth = /health\nready_timeout = 8s\n' \
+		    "$d" "$APP_USER" "$SRC" "$3"
+	} > "$d/tend.conf.new" && mv "$d/tend.conf.new" "$d/tend.conf"
+	hctl "$2" reread >/dev/null
+}
+repo_conf 1 h1 "$P1"
+repo_conf 2 h2 "$P2"
+on_sha() { [ "$(hctl "$1" releases web --json | jq -r '.releases[] | select(.live) | .sha')" = "$2" ]; }
+check "both hosts back and not lost" wait_for "both again" 30 both_seen
+out=$(timeout 120 "$TENDCTL" -c "$T/h1/tend.conf" deploy web --fleet 2>&1); rc=$?
+printf '%s\n' "$out" | sed 's/^/# h1: /'
+sha1=$(git -C "$SRC" rev-parse HEAD)
+check "a fleet deploy over the bridge puts both hosts on v1 (exit $rc)" bash -c '[ "$1" = 0 ]' _ "$rc"
+for h in h1 h2; do check "$h runs v1" on_sha $h "$sha1"; done
+echo v2 > "$SRC/version.txt"
+git_commit "$SRC" v2
+chmod -R a+rX "$SRC"
+sha2=$(git -C "$SRC" rev-parse HEAD)
+ip link set "${VETH[2]}" down
+check "h2 cut off: lost" wait_for "h2 lost" 20 h2_lost
+out=$(timeout 120 "$TENDCTL" -c "$T/h1/tend.conf" deploy web --fleet 2>&1); rc=$?
+printf '%s\n' "$out" | sed 's/^/# h1: /'
+check "the fleet deploy goes on without h2 (exit $rc)" bash -c '[ "$1" = 0 ] && grep -q "h2: lost" <<<"$2"' _ "$rc" "$out"
+check "h1 runs v2" on_sha h1 "$sha2"
+check "h2 still runs v1, serving" bash -c 'ip netns exec "$1" curl -fsS --max-time 2 "127.0.0.1:$2/" | grep -q "^hello v1 "' _ "${NS[2]}" "$P2"
+ip link set "${VETH[2]}" up
+check "h2, its link back, converges to the fleet's release v2" wait_for "h2 on v2" 90 on_sha h2 "$sha2"
+check "its log says why" grep -q "the fleet's last deploy left it on $sha2" "$T/h2/tendd.log"
+check "and it serves v2" wait_for "h2 serves v2" 10 bash -c 'ip netns exec "$1" curl -fsS --max-time 2 "127.0.0.1:$2/" | grep -q "^hello v2 "' _ "${NS[2]}" "$P2"
 done_testing

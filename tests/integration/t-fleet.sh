@@ -36,8 +36,8 @@ two_live() {
 	[ "$(fleet_json '[.hosts[] | select(.apps.web.state == "live" and .lost == false)] | length')" = 2 ]
 }
 check "status --fleet shows both hosts with web live" wait_for "two hosts" 20 two_live
-check "schema made once: tend.schema_version holds versions 1 to 3, once each" \
-    test "$($FQ -c "SELECT string_agg(version::text, '/' ORDER BY version) FROM tend.schema_version")" = 1/2/3
+check "schema made once: tend.schema_version holds versions 1 to 4, once each" \
+    test "$($FQ -c "SELECT string_agg(version::text, '/' ORDER BY version) FROM tend.schema_version")" = 1/2/3/4
 check "beta sees the same fleet" test "$(hctl beta status --fleet --json | jq -r '[.hosts[].host] | join(",")')" = alpha,beta
 age=$(fleet_json '.hosts[] | select(.host == "alpha") | .age_ms')
 check "a heartbeat is younger than the lease (age ${age} ms, database clock)" test "$age" -lt 3000
