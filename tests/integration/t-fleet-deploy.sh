@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# timeout: 600
 # deploy APP --fleet: three hosts (three tendds, each its own app dir,
 # ports and real nginx, one app user) on one PostgreSQL and one git
 # repository, an edge nginx in front of the three.  One deploy from h1

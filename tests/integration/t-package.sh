@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# timeout: 600
 # The Debian package: built from a copy of the tree with dpkg-buildpackage,
 # checked with lintian, installed on this machine with apt-get, upgraded to
 # a rebuilt package (next Debian revision) while an app runs (tendd and
