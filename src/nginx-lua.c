@@ -139,14 +139,24 @@ missing:
 	return NGINX_SWITCH_RELOAD;
 }
 
+/*
+ * A set's generation: the wall clock in ms, so that a set tendd wrote
+ * before a restart still compares right; never less than the last one
+ * given out, so a clock stepped back while tendd runs cannot make nginx
+ * refuse (409) a newer set as older.
+ */
 uint64_t
 nginx_lua_gen(void)
 {
+	static uint64_t	last;
 	struct timespec	ts;
+	uint64_t	now = 0;
 
-	if (clock_gettime(CLOCK_REALTIME, &ts) != 0)
-		return 1;
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+	if (clock_gettime(CLOCK_REALTIME, &ts) == 0)
+		now = (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec /
+		    1000000;
+	last = now > last ? now : last + 1;
+	return last;
 }
 
 /* "P1 P2 ..." of the slots from base. */
