@@ -33,6 +33,10 @@ cleanup() {
 	rm -rf "$T"
 }
 trap cleanup EXIT
+# Killed (tests/run's timeout sends TERM), a test cleans up too: what it
+# made may be outside $T (a fleet test's network namespaces and bridge).
+trap 'exit 143' TERM
+trap 'exit 130' INT
 
 on_exit() { CLEANUPS+=("$1"); }
 
