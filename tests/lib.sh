@@ -33,6 +33,10 @@ cleanup() {
 	rm -rf "$T"
 }
 trap cleanup EXIT
+# Killed (tests/run's timeout sends TERM), a test cleans up too: what it
+# made may be outside $T (a fleet test's network namespaces and bridge).
+trap 'exit 143' TERM
+trap 'exit 130' INT
 
 on_exit() { CLEANUPS+=("$1"); }
 
@@ -179,7 +183,8 @@ redis_start() {
 # UPSTREAM_FILE; NGINX_TEST and NGINX_RELOAD are the commands for tend.
 # Stopped at exit.  With libnginx-mod-http-lua installed it loads the lua
 # module, which nginx_switch = lua needs; NGINX_WORKERS (default 1) sets
-# worker_processes.
+# worker_processes.  NGINX_NETNS: start it in that network namespace,
+# listening on NGINX_ADDR (default 127.0.0.1).
 nginx_start() {
 	command -v nginx >/dev/null || { echo "# nginx is not installed"; return 1; }
 	NGPORT=$(free_port)
@@ -203,7 +208,7 @@ http {
 	scgi_temp_path $d/tmp/scgi;
 	include $1;
 	server {
-		listen 127.0.0.1:$NGPORT;
+		listen ${NGINX_ADDR:-127.0.0.1}:$NGPORT;
 		location / {
 			proxy_pass http://tend_$2;
 			proxy_http_version 1.1;
@@ -214,9 +219,9 @@ http {
 NGINX
 	NGINX_TEST="nginx -t -q -c $d/nginx.conf -p $d/"
 	NGINX_RELOAD="nginx -s reload -c $d/nginx.conf -p $d/"
-	nginx -c "$d/nginx.conf" -p "$d/" 2>>"$d/error.log" || { tail "$d/error.log"; return 1; }
+	${NGINX_NETNS:+ip netns exec "$NGINX_NETNS"} nginx -c "$d/nginx.conf" -p "$d/" 2>>"$d/error.log" || { tail "$d/error.log"; return 1; }
 	on_exit "nginx -s stop -c $d/nginx.conf -p $d/ 2>/dev/null; sleep 0.2; pkill -KILL -f 'nginx.*$d' 2>/dev/null"
-	wait_for "nginx" 10 bash -c "exec 3<>/dev/tcp/127.0.0.1/$NGPORT"
+	wait_for "nginx" 10 bash -c "exec 3<>/dev/tcp/${NGINX_ADDR:-127.0.0.1}/$NGPORT"
 }
 
 # load SECONDS OUTFILE: wrk on nginx (1 thread, 4 connections, loopback,

@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
 # timeout: 600
-# deploy APP --fleet: three hosts (three tendds, each its own app dir,
-# ports and real nginx, one app user) on one PostgreSQL and one git
-# repository, an edge nginx in front of the three.  One deploy from h1
+# deploy APP --fleet: three hosts, each a network namespace the test
+# makes on a bridge of its own (10.213.0.0/24, host i at 10.213.0.1i),
+# each with its own tendd, app dir, ports and real nginx (one app user),
+# on one PostgreSQL, which they reach over the bridge at 10.213.0.1, and
+# one git repository; an edge nginx on loopback in front of the three
+# hosts' nginx, which it reaches at their addresses.  One deploy from h1
 # builds on every host, migrates once (a counter table the app's
 # migration writes), switches the hosts one batch at a time (their
 # histories' switch times are in order), and ends with every host on
@@ -16,9 +19,12 @@
 . "$SRCDIR/tests/fleet-lib.sh"
 [ "$(id -u)" = 0 ] || { echo "skip - needs root"; done_testing; }
 command -v jq >/dev/null || { not_ok "jq is installed"; done_testing; }
+fleet_net 3 || { not_ok "the bridge and three namespaces are made"; done_testing; }
 app_user || { not_ok "create the app's user"; done_testing; }
+pg_bridge_opts
 pg_start || { not_ok "PostgreSQL starts"; done_testing; }
 fleet_db || { not_ok "the fleet database is made"; done_testing; }
+pg_on_bridge || { not_ok "PostgreSQL listens on the bridge"; done_testing; }
 SRC=$T/src
 user_repo "$SRC"
 cp "$SRCDIR/tests/app/migrate.sh" "$SRC/migrate.sh"
@@ -28,19 +34,25 @@ printf '%s\n' 'if [ -f break-on ] && [ "$(cat break-on)" = "$FLEET_HOST" ]; then
 git_commit "$SRC" "start and migration"
 chmod -R a+rX "$SRC"
 
-DB="postgresql://app:apppass@127.0.0.1:$PGPORT/shop"
+# The hosts reach the databases over the bridge.
+DB="postgresql://app:apppass@$NET.1:$PGPORT/shop"
+NSFLEET="postgresql://tend:$FLEET_PW@$NET.1:$PGPORT/fleet"
+hns() { echo "${NS[${1#h}]}"; }	# hns NAME: host hI's namespace
+haddr() { echo "$NET.$((10 + ${1#h}))"; }	# haddr NAME: its address
 fhost() {	# fhost NAME: a host running web from the repository
 	local n=$1 d=$T/$1
 	free_port > "$d.port"
 	mkdir -p "$d/nginx"
 	app_tree "$d/srv"
 	fconf "$n" true true
-	"$TENDD" -f -c "$d/tend.conf" >>"$d/tendd.log" 2>&1 &
+	ip netns exec "$(hns "$n")" "$TENDD" -f -c "$d/tend.conf" >>"$d/tendd.log" 2>&1 &
 	echo $! > "$d/pid"
 	on_exit "tendd_stop $!"
 	wait_for "tendd of $n" 10 "$TENDCTL" -c "$d/tend.conf" status || return 1
-	# nginx needs the upstream file tendd writes.
-	T=$d nginx_start "$d/nginx/web.conf" web || return 1
+	# nginx needs the upstream file tendd writes.  It listens on the
+	# host's address, where the edge reaches it.
+	T=$d NGINX_NETNS=$(hns "$n") NGINX_ADDR=$(haddr "$n") \
+	    nginx_start "$d/nginx/web.conf" web || return 1
 	echo "$NGPORT" > "$d/ngport"
 	fconf "$n" "$NGINX_TEST" "$NGINX_RELOAD"
 	hctl "$n" reread >/dev/null
@@ -49,7 +61,7 @@ fconf() {	# fconf NAME NGINX_TEST NGINX_RELOAD
 	local n=$1 d=$T/$1
 	{
 		printf '[tend]\nsocket = %s/tend.sock\nstate_dir = %s/state\nlog_dir = %s/log\n\n' "$d" "$d" "$d"
-		fleet_section "$n"
+		FLEET_URL=$NSFLEET fleet_section "$n"
 		printf 'batch = 1\nwatch = 2s\n\n'
 		printf '[app:web]\ndir = %s/srv\nuser = %s\nrepo = %s\nshared = .env\nenv_file = %s/srv/shared/.env\n' \
 		    "$d" "$APP_USER" "$SRC" "$d"
@@ -62,11 +74,15 @@ for h in h1 h2 h3; do fhost $h || { not_ok "host $h starts with its nginx"; done
 # The edge: nginx in front of the three hosts' nginx (the user's part).
 mkdir -p "$T/edge"
 printf 'upstream tend_edge {\n' > "$T/edge/up.conf"
-for h in h1 h2 h3; do printf '\tserver 127.0.0.1:%s;\n' "$(cat "$T/$h/ngport")" >> "$T/edge/up.conf"; done
+for h in h1 h2 h3; do printf '\tserver %s:%s;\n' "$(haddr $h)" "$(cat "$T/$h/ngport")" >> "$T/edge/up.conf"; done
 printf '}\n' >> "$T/edge/up.conf"
 T=$T/edge nginx_start "$T/edge/up.conf" edge || { not_ok "the edge nginx starts"; done_testing; }
 three() { [ "$(hctl h1 status --fleet --json | jq '[.hosts[] | select(.apps.web and (.lost | not))] | length')" = 3 ]; }
 check "h1 sees three hosts" wait_for "three hosts" 20 three
+for h in h1 h3; do
+	check "$h's tend-fleet reaches the database at $NET.1, not loopback" \
+	    bash -c 'ip netns exec "$1" ss -tnp | grep "tend-fleet" | grep -q "$2:$3"' _ "$(hns $h)" "$NET.1" "$PGPORT"
+done
 
 out=$(timeout 120 "$TENDCTL" -c "$T/h1/tend.conf" deploy web --fleet 2>&1); rc=$?
 printf '%s\n' "$out" | sed 's/^/# h1: /'
@@ -151,7 +167,7 @@ for h in h1 h2; do check "$h is back on v2" wait_for "$h on v2" 30 on_sha $h "$s
 
 # on_lost = skip: the rollout goes on without the lost host.
 fhost_restart() {
-	"$TENDD" -f -c "$T/$1/tend.conf" >>"$T/$1/tendd.log" 2>&1 &
+	ip netns exec "$(hns "$1")" "$TENDD" -f -c "$T/$1/tend.conf" >>"$T/$1/tendd.log" 2>&1 &
 	echo $! > "$T/$1/pid"
 	on_exit "tendd_stop $!"
 	wait_for "tendd of $1" 10 hctl "$1" status
@@ -181,7 +197,7 @@ fhost_restart h3 || not_ok "h3 starts again"
 check "h3, back, deploys the fleet's release v4 by itself" wait_for "h3 on v4" 90 on_sha h3 "$sha4"
 check "its log says why" grep -q "the fleet's last deploy left it on $sha4" "$T/h3/tendd.log"
 check "its migration did not run again ($m0 rows)" test "$($PSQL -d shop -At -c "SELECT count(*) FROM migrations")" = "$m0"
-check "h3 serves v4" wait_for "h3 serves v4" 10 bash -c 'curl -fsS --max-time 2 "127.0.0.1:$1/" | grep -q "^hello v4 "' _ "$(cat "$T/h3/ngport")"
+check "h3 serves v4" wait_for "h3 serves v4" 10 bash -c 'curl -fsS --max-time 2 "$1:$2/" | grep -q "^hello v4 "' _ "$(haddr h3)" "$(cat "$T/h3/ngport")"
 
 # rollback --fleet: the fleet goes back to h1's ready release (v2),
 # built again on each host; its migration is not run again.
