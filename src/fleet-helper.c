@@ -130,15 +130,6 @@ static const char *const schema_steps[] = {
 };
 #define SCHEMA_VERSION	((int)(sizeof(schema_steps) / sizeof(schema_steps[0])))
 
-static uint64_t
-now_ms(void)
-{
-	struct timespec	ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
 static void
 emit(json_t *o)
 {
@@ -209,7 +200,7 @@ wait_sock(int for_write, uint64_t deadline)
 	int		r;
 
 	for (;;) {
-		if ((now = now_ms()) >= deadline)
+		if ((now = time_mono_ms()) >= deadline)
 			return 0;
 		pfd.fd = PQsocket(conn);
 		pfd.events = for_write ? POLLOUT : POLLIN;
@@ -237,7 +228,7 @@ pg_open(void)
 	const char		*kw[16], *val[16];
 	char			 tmo[32], w[300], out[400];
 	PostgresPollingStatusType st = PGRES_POLLING_WRITING;
-	uint64_t		 deadline = now_ms() + CONNECT_MS;
+	uint64_t		 deadline = time_mono_ms() + CONNECT_MS;
 	int			 n = 0;
 
 #define KW(k, v) do {							\
@@ -323,12 +314,13 @@ rollback(void)
 		go_down("the connection to the fleet database was lost");
 		return;
 	}
-	if (!wait_sock(0, now_ms() + QUERY_MS)) {
+	if (!wait_sock(0, time_mono_ms() + QUERY_MS)) {
 		go_down("the fleet database did not answer a ROLLBACK");
 		return;
 	}
 	while (PQisBusy(conn)) {
-		if (!PQconsumeInput(conn) || !wait_sock(0, now_ms() + QUERY_MS)) {
+		if (!PQconsumeInput(conn) ||
+		    !wait_sock(0, time_mono_ms() + QUERY_MS)) {
 			go_down("the connection to the fleet database was lost");
 			return;
 		}
@@ -348,7 +340,7 @@ query(const char *sql, int n, const char *const *params, char *why,
     size_t wlen, char state[6])
 {
 	PGresult	*res, *last = NULL;
-	uint64_t	 deadline = now_ms() + QUERY_MS;
+	uint64_t	 deadline = time_mono_ms() + QUERY_MS;
 	int		 sent, flushed;
 	const char	*s;
 
@@ -1130,7 +1122,7 @@ main(int argc, char **argv)
 	if ((apps = json_object()) == NULL)
 		return 2;
 	for (;;) {
-		now = now_ms();
+		now = time_mono_ms();
 		if (conn == NULL && now >= next_try) {
 			if (pg_up() == 0) {
 				retry = 0;
@@ -1140,11 +1132,11 @@ main(int argc, char **argv)
 				retry = retry == 0 ? RETRY_MIN_MS :
 				    retry * 2 > RETRY_MAX_MS ? RETRY_MAX_MS :
 				    retry * 2;
-				next_try = now_ms() + retry;
+				next_try = time_mono_ms() + retry;
 			}
 		}
 		beat_flush();
-		now = now_ms();
+		now = time_mono_ms();
 		wait = conn != NULL ? -1 :
 		    (int)(next_try > now ? next_try - now : 0);
 		pfd.fd = 0;

@@ -377,15 +377,6 @@ load_yaml(struct import_src *im)
 
 /* --- JavaScript through node ---------------------------------------------- */
 
-static uint64_t
-mono_ms(void)
-{
-	struct timespec	ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
 /* Root evaluates a file someone else owns as that someone: their code,
  * their privileges.  The same for a root-owned file below a directory a
  * user owns: node looks for what it require()s or imports in
@@ -614,14 +605,14 @@ load_js(struct import_src *im, const char *jsonwhy)
 	close(po[1]);
 	close(pe[1]);
 	close(pr[1]);
-	deadline = mono_ms() + im->timeout;
+	deadline = time_mono_ms() + im->timeout;
 	pf[0].fd = po[0];
 	pf[1].fd = pe[0];
 	pf[2].fd = pr[0];
 	open_fds = 3;
 	e = 0;
 	while (open_fds > 0) {
-		uint64_t now = mono_ms();
+		uint64_t now = time_mono_ms();
 
 		if (now >= deadline) {
 			kill(-pid, SIGKILL);

@@ -60,19 +60,10 @@ static uint64_t	timeout_ms;
 static json_t	*pg_missing_db(PGconn *);
 static uint64_t	t0;
 
-static uint64_t
-now_ms(void)
-{
-	struct timespec	ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
 static int
 left_ms(void)
 {
-	uint64_t	used = now_ms() - t0;
+	uint64_t	used = time_mono_ms() - t0;
 
 	return used >= timeout_ms ? 0 : (int)(timeout_ms - used);
 }
@@ -741,7 +732,7 @@ main(int argc, char **argv)
 		return 2;
 	}
 	timeout_ms = ul;
-	t0 = now_ms();
+	t0 = time_mono_ms();
 	drop_pg_environment();
 	pg = strcmp(argv[1], "redis") != 0;
 	/* Refused before anything connects. */

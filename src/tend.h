@@ -271,6 +271,7 @@ int	pg_url_conninfo(const struct pg_url *, char *, size_t);
 #define TIME_BASIC	0x2	/* "20261124T151331Z": no '-' or ':' */
 #define TIME_ISO_MAX	32	/* room for any of them */
 uint64_t time_now_ms(void);	/* CLOCK_REALTIME, ms since the epoch */
+uint64_t time_mono_ms(void);	/* CLOCK_MONOTONIC, ms: for timeouts */
 /* "2026-11-24T15:13:31Z" (flags 0) into buf; the length, or 0 with buf
  * "" when it does not fit. */
 size_t	time_iso(char *, size_t, uint64_t ms, int flags);

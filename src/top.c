@@ -255,15 +255,6 @@ draw(json_t *reply, int color)
 	free(fr.buf);
 }
 
-static uint64_t
-mono_ms(void)
-{
-	struct timespec	ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
 int
 top_main(json_t *(*fetch)(void *), void *arg, int color)
 {
@@ -288,7 +279,7 @@ top_main(json_t *(*fetch)(void *), void *arg, int color)
 	pfd.events = POLLIN;
 	while (!quit && !got_quit) {
 		redraw = 0;
-		if ((now = mono_ms()) >= next) {
+		if ((now = time_mono_ms()) >= next) {
 			json_decref(reply);
 			reply = fetch(arg);
 			next = now + TOP_REFRESH_MS;
@@ -304,7 +295,7 @@ top_main(json_t *(*fetch)(void *), void *arg, int color)
 		}
 		if (redraw)
 			draw(reply, color);
-		now = mono_ms();
+		now = time_mono_ms();
 		if (poll(&pfd, 1, next > now ? (int)(next - now) : 0) <= 0)
 			continue;	/* the tick, or a signal */
 		if ((n = read(STDIN_FILENO, keys, sizeof(keys))) == 0)
