@@ -99,11 +99,26 @@ find_leader(struct tend *t, pid_t pgrp)
 	return NULL;
 }
 
+/* An instance started since the last pass: its RSS would read 0. */
+static int
+unmeasured(struct tend *t)
+{
+	struct app	*app;
+	unsigned	 i;
+
+	TAILQ_FOREACH(app, &t->apps, entry)
+		for (i = 0; i < app->n_inst; i++)
+			if (app->inst[i].running && app->inst[i].sample_at == 0)
+				return 1;
+	return 0;
+}
+
 /*
  * One pass over /proc: sum RSS and CPU ticks of every process by its
  * group, and turn the tick deltas into percentages.  Cost grows with the
  * host's process count, so it runs on demand (status) or on the tick when
- * some app has max_memory, never more than once a second unless forced.
+ * some app has max_memory, never more than once a second unless forced
+ * or an instance started since the last pass.
  */
 void
 ptree_sample(struct tend *t, int force)
@@ -118,7 +133,8 @@ ptree_sample(struct tend *t, int force)
 	pid_t		 pg;
 	unsigned	 i;
 
-	if (!force && t->ptree_at != 0 && now - t->ptree_at < SAMPLE_MIN_MS)
+	if (!force && t->ptree_at != 0 && now - t->ptree_at < SAMPLE_MIN_MS &&
+	    !unmeasured(t))
 		return;
 	t->ptree_at = now;
 	TAILQ_FOREACH(app, &t->apps, entry)

@@ -36,8 +36,17 @@ check "tendctl restart web fails, saying why" grep -q "invalid key" "$T/restart.
 check "with no escape character either" bash -c "! grep -q \$'\\e' $T/restart.err"
 # top under a terminal of its own; its own sequences are there, the
 # app's must not be.
-script -qec "stty cols 400 rows 40; timeout -s INT 3 $TENDCTL -c $T/tend.conf top" "$T/top.out" >/dev/null 2>&1
-check "tendctl top drew the reason" grep -q "invalid key" "$T/top.out"
+# script -f writes the typescript as it comes: the test waits for the
+# frame, then quits top with SIGINT (as ^C would).
+script -qfec "stty cols 400 rows 40; exec timeout -s INT 60 $TENDCTL -c $T/tend.conf top" \
+    "$T/top.out" >/dev/null 2>&1 &
+spid=$!
+check "tendctl top drew the reason" wait_for "top's frame with the reason" 20 \
+    grep -q "invalid key" "$T/top.out"
+pkill -INT -f "^$TENDCTL -c $T/tend.conf top" 2>/dev/null
+wait "$spid"
+grep -q "invalid key" "$T/top.out" ||
+	cat -v "$T/top.out" | head -n 12 | sed 's/^/# top: /'
 check "without the app's escape sequences" \
     bash -c "! grep -q \$'\\e\\\\]0;pwned' $T/top.out && ! grep -q \$'\\e\\\\[2J' $T/top.out"
 done_testing
