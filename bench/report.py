@@ -227,6 +227,7 @@ def build(meta, raw, errors):
             ("flood_%s_s" % prod, "time (s)", "lower"),
             ("flood_%s_mbs" % prod, "payload MB/s", "higher"),
             ("flood_%s_vsfloor" % prod, "time ÷ floor's time", "lower"),
+            ("flood_%s_cpu" % prod, "consumer CPU (s)", "lower"),
             ("flood_%s_lost" % prod, "lines lost", "count"),
             ("flood_%s_peak" % prod, "supervisor peak RSS (MiB)", "lower"),
             ("flood_%s_growth" % prod, "RSS growth over the flood (MiB)", "count"),
@@ -243,6 +244,9 @@ def build(meta, raw, errors):
                 "`maxbytes=0`; floor: the producer piped into `cat > file`. MB/s "
                 "counts the producer's bytes only (tend also writes a timestamp and "
                 "stream name on each line). Lost: lines sent − lines in the log. "
+                "Consumer CPU: user + system time of the supervisor's own "
+                "process over the flood (floor: `cat`'s), which the load beside "
+                "a run moves less than the times. "
                 "Peak RSS: VmRSS of the supervisor sampled every 100 ms.",
                 ["floor"] + T3, rows)
     reload_rows = []
