@@ -214,20 +214,6 @@ done_cb(void *arg, int64_t status, int sig)
 	uv_timer_start(&r->restart, restart_cb, d, 0);
 }
 
-static const char *
-helper_path(struct tend *t, char *buf, size_t len)
-{
-	char	*slash;
-
-	snprintf(buf, len, "%s", t->self_exe);
-	if ((slash = strrchr(buf, '/')) != NULL) {
-		snprintf(slash + 1, len - (size_t)(slash + 1 - buf), "tend-fleet");
-		if (access(buf, X_OK) == 0)
-			return buf;
-	}
-	return PKGLIBEXECDIR "/tend-fleet";
-}
-
 static void
 fleetrun_spawn(struct fleetrun *r)
 {
@@ -256,7 +242,8 @@ fleetrun_spawn(struct fleetrun *r)
 		env_free(&e);
 		goto later;
 	}
-	argv[0] = (char *)helper_path(r->t, path, sizeof(path));
+	argv[0] = (char *)lineproc_path(r->t, "tend-fleet", path,
+	    sizeof(path));
 	argv[1] = NULL;
 	/* Another user's stderr is not tendd's log to write into. */
 	ls = (struct lineproc_spec){ .spawn = { .user = user, .cwd = "/",

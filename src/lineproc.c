@@ -21,6 +21,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "tendd.h"
 
@@ -125,8 +126,8 @@ read_cb(uv_stream_t *s, ssize_t n, const uv_buf_t *b)
 	}
 	lp->len += (size_t)n;
 	start = lp->buf;
-	while ((nl = memchr(start, '\n', lp->len - (size_t)(start - lp->buf))) !=
-	    NULL) {
+	while ((nl = memchr(start, '\n', lp->len -
+	    (size_t)(start - lp->buf))) != NULL) {
 		/* The callback may forget lp: no line after that. */
 		if (!lp->skipping && lp->line != NULL)
 			lp->line(lp->arg, start, (size_t)(nl - start));
@@ -139,6 +140,26 @@ read_cb(uv_stream_t *s, ssize_t n, const uv_buf_t *b)
 		lp->len = 0;
 		lp->skipping = !(lp->flags & LINEPROC_LONG_TAIL);
 	}
+}
+
+/* Where helper program name is: beside tendd (the build tree, or both
+ * installed in one directory), else in PKGLIBEXECDIR. */
+const char *
+lineproc_path(const struct tend *t, const char *name, char *buf, size_t len)
+{
+	char	*slash;
+	int	 n;
+
+	snprintf(buf, len, "%s", t->self_exe);
+	if ((slash = strrchr(buf, '/')) != NULL) {
+		n = snprintf(slash + 1, len - (size_t)(slash + 1 - buf), "%s",
+		    name);
+		if (n >= 0 && (size_t)n < len - (size_t)(slash + 1 - buf) &&
+		    access(buf, X_OK) == 0)
+			return buf;
+	}
+	snprintf(buf, len, "%s/%s", PKGLIBEXECDIR, name);
+	return buf;
 }
 
 /*

@@ -149,21 +149,6 @@ timeout_cb(uv_timer_t *h)
 	}
 }
 
-static const char *
-probe_path(struct tend *t, char *buf, size_t len)
-{
-	char	*slash;
-
-	/* Beside tendd (the build tree, or both in one directory). */
-	snprintf(buf, len, "%s", t->self_exe);
-	if ((slash = strrchr(buf, '/')) != NULL) {
-		snprintf(slash + 1, len - (size_t)(slash + 1 - buf), "tend-probe");
-		if (access(buf, X_OK) == 0)
-			return buf;
-	}
-	return PKGLIBEXECDIR "/tend-probe";
-}
-
 /*
  * The environment of a program that speaks libpq or Redis for an app
  * (tend-probe, pg_dump), built from nothing: PATH is PROBE_PATH (where
@@ -231,7 +216,8 @@ probe_start(struct tend *t, const char *user, const char *group,
 	}
 	snprintf(ms, sizeof(ms), "%llu", (unsigned long long)(timeout_ms ?
 	    timeout_ms : 24ULL * 3600 * 1000));
-	argv[n++] = (char *)probe_path(t, path, sizeof(path));
+	argv[n++] = (char *)lineproc_path(t, "tend-probe", path,
+	    sizeof(path));
 	argv[n++] = (char *)mode;
 	argv[n++] = ms;
 	if (extra != NULL)

@@ -455,11 +455,13 @@ struct lineproc_spec {
 	int		 as_other;	/* spawn_user's: its stderr not ours */
 	size_t		 line_max;	/* a line that fills it is dropped */
 	int		 flags;		/* LINEPROC_* */
-	size_t		 wq_max;	/* bytes written, not yet taken; 0: any */
+	size_t		 wq_max;	/* written, not yet taken; 0: no cap */
 	lineproc_line_cb line;
 	lineproc_done_cb done;
 	void		*arg;
 };
+const char *lineproc_path(const struct tend *, const char *name, char *buf,
+	    size_t len);
 struct lineproc *lineproc_start(struct tend *, const struct lineproc_spec *,
 	    char *why, size_t whylen);
 pid_t	lineproc_pid(const struct lineproc *);
