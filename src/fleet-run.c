@@ -1,11 +1,12 @@
 /*
  * fleet-run.c: tendd's side of tend-fleet (fleet-helper.c): run it as
  * [fleet] user with the database URL in an environment built from
- * nothing (probe_env), write it requests, read its JSON lines, and match
- * each answer to its request by id.  Nothing here waits: a request that
- * gets no answer in its time is answered "no answer" by a timer, and a
- * helper that exits is started again after a growing delay, its
- * outstanding requests answered at once.
+ * nothing (probe_env), on lineproc.c (which owns the process and its
+ * pipes), write it requests, read its JSON lines, and match each answer
+ * to its request by id.  Nothing here waits: a request that gets no
+ * answer in its time is answered "no answer" by a timer, and a helper
+ * that exits is started again after a growing delay, its outstanding
+ * requests answered at once.
  *
  * The helper runs as an unprivileged user and relays what other hosts
  * wrote into the database: its lines are input, so each is bounded, and
@@ -48,8 +49,7 @@ struct fleetrun {
 	struct fleetrun_spec spec;	/* strings owned */
 	fleet_event_cb	 event;
 	void		*event_arg;
-	/* the helper now: allocated per run, freed when its handles close */
-	struct fleetproc *p;
+	struct lineproc	*p;		/* the helper now; NULL between runs */
 	uv_timer_t	 restart;	/* start again after a delay */
 	uv_timer_t	 tick;		/* request deadlines */
 	struct backoff	 bo;
@@ -57,31 +57,6 @@ struct fleetrun {
 	unsigned	 open;		/* our two timers, until closed */
 	json_int_t	 next_id;
 	TAILQ_HEAD(, fleetreq) reqs;
-};
-
-struct fleetproc {
-	struct fleetrun	*r;		/* NULL once let go of */
-	struct tend	*t;		/* its pid is in t's children until it
-					 * exited: the orphan reaper leaves it
-					 * to libuv */
-	uv_process_t	 proc;
-	uv_pipe_t	 in, out;
-	unsigned	 open;
-	int		 running, eof, in_closed;
-	size_t		 wq;		/* bytes written, not yet taken */
-	size_t		 len;
-	int		 skipping;	/* in a line too long to be the helper's */
-	char		 buf[FLEET_LINE_MAX];
-};
-
-/* A write's callback may come after its run was freed (closing
- * handles run their callbacks last first): it knows only the process,
- * which lives until its own pipe's close callback. */
-struct fleetwrite {
-	uv_write_t	 w;
-	struct fleetproc *p;
-	size_t		 len;
-	char		 data[];
 };
 
 static void	fleetrun_spawn(struct fleetrun *);
@@ -171,8 +146,9 @@ tick_cb(uv_timer_t *h)
 }
 
 static void
-line(struct fleetrun *r, const char *s, size_t n)
+line_cb(void *arg, const char *s, size_t n)
 {
+	struct fleetrun	*r = arg;
 	json_t		*msg, *c, *id;
 	struct fleetreq	*q;
 	json_int_t	 n_id;
@@ -211,38 +187,16 @@ line(struct fleetrun *r, const char *s, size_t n)
 
 /* --- the helper's process ------------------------------------------------ */
 
+/* Its output ended and it exited: start another unless we are
+ * stopping. */
 static void
-proc_closed_cb(uv_handle_t *h)
+done_cb(void *arg, int64_t status, int sig)
 {
-	struct fleetproc	*p = h->data;
-
-	if (--p->open == 0)
-		free(p);
-}
-
-static void
-proc_close(struct fleetproc *p, uv_handle_t *h)
-{
-	if (!uv_is_closing(h))
-		uv_close(h, proc_closed_cb);
-}
-
-/* Its output ended and it exited: close it; start another unless we
- * are stopping. */
-static void
-proc_check(struct fleetproc *p)
-{
-	struct fleetrun	*r = p->r;
+	struct fleetrun	*r = arg;
 	uint64_t	 d;
 
-	if (p->running || !p->eof)
-		return;
-	proc_close(p, (uv_handle_t *)&p->in);
-	proc_close(p, (uv_handle_t *)&p->out);
-	proc_close(p, (uv_handle_t *)&p->proc);
-	if (r == NULL)
-		return;
-	p->r = NULL;
+	(void)status;
+	(void)sig;
 	r->p = NULL;
 	fail_all(r, "tend-fleet exited: starting it again");
 	if (r->stopping)
@@ -261,82 +215,14 @@ proc_check(struct fleetproc *p)
 }
 
 static void
-exit_cb(uv_process_t *proc, int64_t status, int sig)
-{
-	struct fleetproc	*p = proc->data;
-
-	(void)status;
-	(void)sig;
-	spawn_forget(p->t, proc->pid);
-	p->running = 0;
-	proc_check(p);
-}
-
-static void
-alloc_cb(uv_handle_t *h, size_t hint, uv_buf_t *b)
-{
-	struct fleetproc	*p = h->data;
-
-	(void)hint;
-	b->base = p->buf + p->len;
-	b->len = sizeof(p->buf) - p->len;
-}
-
-static void
-read_cb(uv_stream_t *s, ssize_t n, const uv_buf_t *b)
-{
-	struct fleetproc	*p = s->data;
-	char			*nl, *start;
-
-	(void)b;
-	if (n < 0) {
-		p->eof = 1;
-		uv_read_stop(s);
-		proc_check(p);
-		return;
-	}
-	p->len += (size_t)n;
-	start = p->buf;
-	while ((nl = memchr(start, '\n', p->len - (size_t)(start - p->buf))) !=
-	    NULL) {
-		if (!p->skipping && p->r != NULL)
-			line(p->r, start, (size_t)(nl - start));
-		p->skipping = 0;
-		start = nl + 1;
-	}
-	p->len -= (size_t)(start - p->buf);
-	memmove(p->buf, start, p->len);
-	if (p->len == sizeof(p->buf)) {
-		p->len = 0;	/* not a line of the helper's: drop it */
-		p->skipping = 1;
-	}
-}
-
-static const char *
-helper_path(struct tend *t, char *buf, size_t len)
-{
-	char	*slash;
-
-	snprintf(buf, len, "%s", t->self_exe);
-	if ((slash = strrchr(buf, '/')) != NULL) {
-		snprintf(slash + 1, len - (size_t)(slash + 1 - buf), "tend-fleet");
-		if (access(buf, X_OK) == 0)
-			return buf;
-	}
-	return PKGLIBEXECDIR "/tend-fleet";
-}
-
-static void
 fleetrun_spawn(struct fleetrun *r)
 {
-	struct spawn_spec	 sp;
-	uv_stdio_container_t	 stdio[3];
-	struct fleetproc	*p;
+	struct lineproc_spec	 ls;
 	struct passwd		*pw;
 	struct env		 e;
 	char			 path[4200], ms[32], why[256], *argv[2];
 	const char		*user = r->spec.user;
-	int			 rc, as_other = 0, must_close;
+	int			 as_other = 0;
 
 	if (r->stopping || r->p != NULL)
 		return;
@@ -346,55 +232,32 @@ fleetrun_spawn(struct fleetrun *r)
 	pw = spawn_user(user, NULL, &as_other, why, sizeof(why));
 	if (as_other < 0) {
 		log_warnx("fleet: cannot run tend-fleet: %s", why);
-		uv_timer_start(&r->restart, restart_cb,
-		    backoff_next(&r->bo, r->t->rnd++), 0);
-		return;
-	}
-	if ((p = calloc(1, sizeof(*p))) == NULL)
 		goto later;
+	}
 	snprintf(ms, sizeof(ms), "%llu", (unsigned long long)r->spec.lease_ms);
 	if (probe_env(&e, pw) != 0 ||
 	    env_set(&e, "TEND_FLEET_URL", r->spec.url) != 0 ||
 	    env_set(&e, "TEND_FLEET_HOST", r->spec.host) != 0 ||
 	    env_set(&e, "TEND_FLEET_LEASE_MS", ms) != 0) {
 		env_free(&e);
-		free(p);
 		goto later;
 	}
-	argv[0] = (char *)helper_path(r->t, path, sizeof(path));
+	argv[0] = (char *)lineproc_path(r->t, "tend-fleet", path,
+	    sizeof(path));
 	argv[1] = NULL;
-	uv_pipe_init(r->t->loop, &p->in, 0);
-	uv_pipe_init(r->t->loop, &p->out, 0);
-	p->in.data = p->out.data = p->proc.data = p;
-	p->t = r->t;
-	memset(stdio, 0, sizeof(stdio));
-	stdio[0].flags = UV_CREATE_PIPE | UV_READABLE_PIPE;
-	stdio[0].data.stream = (uv_stream_t *)&p->in;
-	stdio[1].flags = UV_CREATE_PIPE | UV_WRITABLE_PIPE;
-	stdio[1].data.stream = (uv_stream_t *)&p->out;
 	/* Another user's stderr is not tendd's log to write into. */
-	stdio[2].flags = as_other ? UV_IGNORE : UV_INHERIT_FD;
-	stdio[2].data.fd = 2;
-	sp = (struct spawn_spec){ .user = user, .cwd = "/", .argv = argv,
-	    .env = e.kv, .stdio = stdio, .stdio_count = 3,
-	    .exit_cb = exit_cb };
-	rc = spawn_process(r->t, &p->proc, &sp, &must_close, why, sizeof(why));
+	ls = (struct lineproc_spec){ .spawn = { .user = user, .cwd = "/",
+	    .argv = argv, .env = e.kv }, .as_other = as_other,
+	    .line_max = FLEET_LINE_MAX, .wq_max = FLEET_WQ_MAX,
+	    .line = line_cb, .done = done_cb, .arg = r };
+	r->p = lineproc_start(r->t, &ls, why, sizeof(why));
 	env_free(&e);
-	p->open = must_close ? 3 : 2;
-	if (rc != 0) {
+	if (r->p == NULL) {
 		log_warnx("fleet: %s", why);
-		proc_close(p, (uv_handle_t *)&p->in);
-		proc_close(p, (uv_handle_t *)&p->out);
-		if (must_close)
-			proc_close(p, (uv_handle_t *)&p->proc);
 		goto later;
 	}
-	p->r = r;
-	p->running = 1;
-	r->p = p;
-	uv_read_start((uv_stream_t *)&p->out, alloc_cb, read_cb);
 	log_info("fleet: tend-fleet started (pid %d) as %s for host %s",
-	    (int)p->proc.pid, user != NULL ? user : "tendd's user",
+	    (int)lineproc_pid(r->p), user != NULL ? user : "tendd's user",
 	    r->spec.host);
 	return;
 later:
@@ -404,49 +267,19 @@ later:
 
 /* --- requests ------------------------------------------------------------ */
 
-static void
-write_cb(uv_write_t *w, int status)
-{
-	struct fleetwrite	*fw = (struct fleetwrite *)w;
-
-	(void)status;
-	if (fw->p->wq >= fw->len)
-		fw->p->wq -= fw->len;
-	free(fw);
-}
-
 /* Write msg as one line; -1 when the helper is not there or not
  * reading. */
 static int
 send_line(struct fleetrun *r, json_t *msg)
 {
-	struct fleetwrite	*fw;
-	char			*s;
-	size_t			 n;
-	uv_buf_t		 b;
+	char	*s;
+	int	 rc;
 
-	if (r->p == NULL || !r->p->running || r->p->in_closed)
+	if (r->p == NULL || (s = json_dumps(msg, JSON_COMPACT)) == NULL)
 		return -1;
-	if ((s = json_dumps(msg, JSON_COMPACT)) == NULL)
-		return -1;
-	n = strlen(s);
-	if (r->p->wq + n + 1 > FLEET_WQ_MAX ||
-	    (fw = malloc(sizeof(*fw) + n + 1)) == NULL) {
-		free(s);
-		return -1;
-	}
-	memcpy(fw->data, s, n);
-	fw->data[n] = '\n';
+	rc = lineproc_write(r->p, s, strlen(s));
 	free(s);
-	fw->p = r->p;
-	fw->len = n + 1;
-	b = uv_buf_init(fw->data, (unsigned)fw->len);
-	if (uv_write(&fw->w, (uv_stream_t *)&r->p->in, &b, 1, write_cb) != 0) {
-		free(fw);
-		return -1;
-	}
-	r->p->wq += fw->len;
-	return 0;
+	return rc;
 }
 
 void
@@ -556,20 +389,15 @@ run_closed_cb(uv_handle_t *h)
 void
 fleetrun_stop(struct fleetrun *r)
 {
-	struct fleetproc	*p;
-
 	if (r == NULL)
 		return;
 	r->stopping = 1;
 	fail_all(r, "the fleet connection is being closed");
-	if ((p = r->p) != NULL) {
+	if (r->p != NULL) {
+		lineproc_kill(r->p, SIGTERM);
+		lineproc_close_stdin(r->p);
+		lineproc_forget(r->p);
 		r->p = NULL;
-		p->r = NULL;
-		if (p->running)
-			uv_process_kill(&p->proc, SIGTERM);
-		p->in_closed = 1;
-		proc_close(p, (uv_handle_t *)&p->in);
-		/* out and proc close once it exited and its output ended */
 	}
 	uv_close((uv_handle_t *)&r->restart, run_closed_cb);
 	uv_close((uv_handle_t *)&r->tick, run_closed_cb);

@@ -1,9 +1,10 @@
 /*
  * probe-run.c: tendd's side of tend-probe (probe.c): run it with the URL
- * in its environment, read its JSON lines from a pipe, bound it with a
- * timer, and for the migration lock keep its stdin open for as long as
- * the lock must be held.  Nothing here blocks; a probe that hangs costs
- * a process until its timer kills it.
+ * in its environment (on lineproc.c, which owns the process and its
+ * pipes), keep only the fields tendd reads of its JSON lines, bound it
+ * with a timer, and for the migration lock keep its stdin open for as
+ * long as the lock must be held.  Nothing here blocks; a probe that
+ * hangs costs a process until its timer kills it.
  *
  * The URL is the app's (its user's .env), so the probe runs as the app's
  * user and group (through `tendd --exec-as`, as an instance does) in an
@@ -31,79 +32,28 @@
 #define PROBE_NO_FILE	"/dev/null/none"
 
 struct probe {
-	struct tend	*t;
-	uv_process_t	 proc;
-	uv_pipe_t	 in, out;
-	uv_timer_t	 timer;
-	unsigned	 open;		/* handles not yet closed */
-	int		 running;
-	int		 eof;
-	int		 finished;
+	struct lineproc	*lp;		/* NULL once over or let go of */
+	uv_timer_t	 timer;		/* frees the probe when it closed */
 	int		 canceled;
 	int		 timed_out;
-	int		 in_closed;
-	pid_t		 pid;
-	int64_t		 status;
-	int		 sig;
-	size_t		 len;
 	probe_line_cb	 line;
 	probe_done_cb	 done;
 	void		*arg;
-	char		 buf[PROBE_LINE_MAX];
 };
 
 static void
-closed_cb(uv_handle_t *h)
+timer_closed_cb(uv_handle_t *h)
 {
-	struct probe	*p = h->data;
-
-	if (--p->open == 0)
-		free(p);
+	free(h->data);
 }
 
+/* No more of p: its timer closes, and frees it. */
 static void
-probe_close(struct probe *p, uv_handle_t *h)
+probe_free(struct probe *p)
 {
-	if (!uv_is_closing(h))
-		uv_close(h, closed_cb);
-}
-
-/* Both ends are over: report once, then let go of everything. */
-static void
-probe_check(struct probe *p)
-{
-	if (p->running || !p->eof || p->finished)
-		return;
-	p->finished = 1;
-	uv_timer_stop(&p->timer);
-	if (!p->canceled && p->done != NULL)
-		p->done(p->arg, p->timed_out ? -1 : (int)p->status);
-	probe_close(p, (uv_handle_t *)&p->timer);
-	probe_close(p, (uv_handle_t *)&p->in);
-	probe_close(p, (uv_handle_t *)&p->out);
-	probe_close(p, (uv_handle_t *)&p->proc);
-}
-
-static void
-exit_cb(uv_process_t *proc, int64_t status, int sig)
-{
-	struct probe	*p = proc->data;
-
-	spawn_forget(p->t, proc->pid);
-	p->running = 0;
-	p->status = status;
-	p->sig = sig;
-	probe_check(p);
-}
-
-static void
-alloc_cb(uv_handle_t *h, size_t hint, uv_buf_t *b)
-{
-	struct probe	*p = h->data;
-
-	(void)hint;
-	b->base = p->buf + p->len;
-	b->len = sizeof(p->buf) - p->len;
+	p->lp = NULL;
+	if (!uv_is_closing((uv_handle_t *)&p->timer))
+		uv_close((uv_handle_t *)&p->timer, timer_closed_cb);
 }
 
 /* A string of a probe's answer as one printable line, bounded. */
@@ -161,36 +111,31 @@ probe_clean(json_t *msg)
 }
 
 static void
-read_cb(uv_stream_t *s, ssize_t n, const uv_buf_t *b)
+line_cb(void *arg, const char *s, size_t n)
 {
-	struct probe	*p = s->data;
-	char		*nl, *start;
+	struct probe	*p = arg;
 	json_t		*msg, *clean;
 
-	(void)b;
-	if (n < 0) {
-		p->eof = 1;
-		uv_read_stop(s);
-		probe_check(p);
-		return;
-	}
-	p->len += (size_t)n;
-	start = p->buf;
-	while ((nl = memchr(start, '\n', p->len - (size_t)(start - p->buf))) != NULL) {
-		msg = json_loadb(start, (size_t)(nl - start), 0, NULL);
-		start = nl + 1;
-		clean = probe_clean(msg);
-		json_decref(msg);
-		if (clean != NULL && !p->canceled && p->line != NULL)
-			p->line(p->arg, clean);
-		json_decref(clean);
-		if (p->canceled)
-			break;
-	}
-	p->len -= (size_t)(start - p->buf);
-	memmove(p->buf, start, p->len);
-	if (p->len == sizeof(p->buf))
-		p->len = 0;	/* not a line of ours: drop it */
+	msg = json_loadb(s, n, 0, NULL);
+	clean = probe_clean(msg);
+	json_decref(msg);
+	if (clean != NULL && !p->canceled && p->line != NULL)
+		p->line(p->arg, clean);
+	json_decref(clean);
+}
+
+/* Its output ended and it exited. */
+static void
+done_cb(void *arg, int64_t status, int sig)
+{
+	struct probe	*p = arg;
+
+	(void)sig;
+	p->lp = NULL;
+	uv_timer_stop(&p->timer);
+	if (!p->canceled && p->done != NULL)
+		p->done(p->arg, p->timed_out ? -1 : (int)status);
+	probe_free(p);
 }
 
 static void
@@ -198,25 +143,10 @@ timeout_cb(uv_timer_t *h)
 {
 	struct probe	*p = h->data;
 
-	if (p->running) {
+	if (p->lp != NULL && lineproc_running(p->lp)) {
 		p->timed_out = 1;
-		uv_process_kill(&p->proc, SIGKILL);
+		lineproc_kill(p->lp, SIGKILL);
 	}
-}
-
-static const char *
-probe_path(struct tend *t, char *buf, size_t len)
-{
-	char	*slash;
-
-	/* Beside tendd (the build tree, or both in one directory). */
-	snprintf(buf, len, "%s", t->self_exe);
-	if ((slash = strrchr(buf, '/')) != NULL) {
-		snprintf(slash + 1, len - (size_t)(slash + 1 - buf), "tend-probe");
-		if (access(buf, X_OK) == 0)
-			return buf;
-	}
-	return PKGLIBEXECDIR "/tend-probe";
 }
 
 /*
@@ -261,13 +191,12 @@ probe_start(struct tend *t, const char *user, const char *group,
     const char *mode, const char *url, const char *extra, uint64_t timeout_ms,
     probe_line_cb line, probe_done_cb done, void *arg)
 {
-	struct spawn_spec	 sp;
-	uv_stdio_container_t	 stdio[3];
+	struct lineproc_spec	 ls;
 	struct probe		*p;
 	struct passwd		*pw;
 	struct env		 e;
 	char			 path[4200], ms[32], why[256], *argv[8];
-	int			 r, n = 0, as_other = 0, must_close;
+	int			 n = 0, as_other = 0;
 
 	pw = spawn_user(user, group, &as_other, why, sizeof(why));
 	if (as_other < 0) {
@@ -276,7 +205,6 @@ probe_start(struct tend *t, const char *user, const char *group,
 	}
 	if ((p = calloc(1, sizeof(*p))) == NULL)
 		return NULL;
-	p->t = t;
 	p->line = line;
 	p->done = done;
 	p->arg = arg;
@@ -288,45 +216,28 @@ probe_start(struct tend *t, const char *user, const char *group,
 	}
 	snprintf(ms, sizeof(ms), "%llu", (unsigned long long)(timeout_ms ?
 	    timeout_ms : 24ULL * 3600 * 1000));
-	argv[n++] = (char *)probe_path(t, path, sizeof(path));
+	argv[n++] = (char *)lineproc_path(t, "tend-probe", path,
+	    sizeof(path));
 	argv[n++] = (char *)mode;
 	argv[n++] = ms;
 	if (extra != NULL)
 		argv[n++] = (char *)extra;
 	argv[n] = NULL;
-	uv_pipe_init(t->loop, &p->in, 0);
-	uv_pipe_init(t->loop, &p->out, 0);
-	uv_timer_init(t->loop, &p->timer);
-	p->in.data = p->out.data = p->timer.data = p->proc.data = p;
-	memset(stdio, 0, sizeof(stdio));
-	stdio[0].flags = UV_CREATE_PIPE | UV_READABLE_PIPE;
-	stdio[0].data.stream = (uv_stream_t *)&p->in;
-	stdio[1].flags = UV_CREATE_PIPE | UV_WRITABLE_PIPE;
-	stdio[1].data.stream = (uv_stream_t *)&p->out;
 	/* As the app's user its stderr is that user's to write: not into
 	 * tendd's own log (or journal), where it could pass for tendd's. */
-	stdio[2].flags = as_other ? UV_IGNORE : UV_INHERIT_FD;
-	stdio[2].data.fd = 2;
-	sp = (struct spawn_spec){ .user = user, .group = group, .cwd = "/",
-	    .argv = argv, .env = e.kv, .stdio = stdio, .stdio_count = 3,
-	    .exit_cb = exit_cb };
-	r = spawn_process(t, &p->proc, &sp, &must_close, why, sizeof(why));
+	ls = (struct lineproc_spec){ .spawn = { .user = user, .group = group,
+	    .cwd = "/", .argv = argv, .env = e.kv }, .as_other = as_other,
+	    .line_max = PROBE_LINE_MAX, .flags = LINEPROC_LONG_TAIL,
+	    .line = line_cb, .done = done_cb, .arg = p };
+	p->lp = lineproc_start(t, &ls, why, sizeof(why));
 	env_free(&e);
-	p->open = must_close ? 4 : 3;
-	if (r != 0) {
+	if (p->lp == NULL) {
 		log_warnx("%s", why);
-		p->finished = 1;
-		p->canceled = 1;
-		probe_close(p, (uv_handle_t *)&p->timer);
-		probe_close(p, (uv_handle_t *)&p->in);
-		probe_close(p, (uv_handle_t *)&p->out);
-		if (must_close)
-			probe_close(p, (uv_handle_t *)&p->proc);
+		free(p);
 		return NULL;
 	}
-	p->pid = p->proc.pid;
-	p->running = 1;
-	uv_read_start((uv_stream_t *)&p->out, alloc_cb, read_cb);
+	uv_timer_init(t->loop, &p->timer);
+	p->timer.data = p;
 	/* The probe has its own limit; ours is a backstop a bit later. */
 	if (timeout_ms > 0)
 		uv_timer_start(&p->timer, timeout_cb, timeout_ms + 500, 0);
@@ -338,14 +249,16 @@ probe_start(struct tend *t, const char *user, const char *group,
 void
 probe_release(struct probe *p)
 {
-	if (p == NULL || p->in_closed)
+	if (p == NULL || p->canceled)
 		return;
 	p->canceled = 1;
-	p->in_closed = 1;
-	if (!p->finished)
-		uv_close((uv_handle_t *)&p->in, closed_cb);
-	/* One still connecting or waiting for the lock reads no stdin:
-	 * stop it (its connection, and any lock, go with it). */
-	if (p->running)
-		uv_process_kill(&p->proc, SIGKILL);
+	if (p->lp != NULL) {
+		lineproc_close_stdin(p->lp);
+		/* One still connecting or waiting for the lock reads no
+		 * stdin: stop it (its connection, and any lock, go with
+		 * it). */
+		lineproc_kill(p->lp, SIGKILL);
+		lineproc_forget(p->lp);
+	}
+	probe_free(p);
 }

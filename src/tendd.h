@@ -5,8 +5,8 @@
  *
  * Layers, lowest first; a file calls its own layer and those below:
  *   0. libtend.a: pure code (conf, units, dotenv, history, atomic, ...);
- *   1. mechanisms: spawn, appenv, logpipe, ptree, job, health, probe-run,
- *      fleet-run, check, release, nginx, systemd;
+ *   1. mechanisms: spawn, appenv, logpipe, ptree, job, health, lineproc,
+ *      probe-run, fleet-run, check, release, nginx, systemd;
  *   2. the apps and their state machine: app, inst, supervise, prep,
  *      preflight;
  *   3. deploys and the fleet: deploy, fleet, fleet-deploy;
@@ -442,6 +442,34 @@ void	job_tail(const struct job *, char *, size_t);
 void	job_outcome(const struct job *, char *, size_t);
 int	job_ok(const struct job *);
 uint64_t job_elapsed(const struct job *);
+
+/* lineproc.c: a helper program spoken to in lines (probe-run, fleet-run). */
+struct lineproc;
+typedef void (*lineproc_line_cb)(void *, const char *, size_t);
+typedef void (*lineproc_done_cb)(void *, int64_t status, int sig);
+/* The rest of an over-long line is read as a line of its own (else it
+ * is dropped up to its newline). */
+#define LINEPROC_LONG_TAIL	0x1
+struct lineproc_spec {
+	struct spawn_spec spawn;	/* stdio and exit_cb are lineproc's */
+	int		 as_other;	/* spawn_user's: its stderr not ours */
+	size_t		 line_max;	/* a line that fills it is dropped */
+	int		 flags;		/* LINEPROC_* */
+	size_t		 wq_max;	/* written, not yet taken; 0: no cap */
+	lineproc_line_cb line;
+	lineproc_done_cb done;
+	void		*arg;
+};
+const char *lineproc_path(const struct tend *, const char *name, char *buf,
+	    size_t len);
+struct lineproc *lineproc_start(struct tend *, const struct lineproc_spec *,
+	    char *why, size_t whylen);
+pid_t	lineproc_pid(const struct lineproc *);
+int	lineproc_running(const struct lineproc *);
+int	lineproc_write(struct lineproc *, const char *, size_t);
+void	lineproc_close_stdin(struct lineproc *);
+void	lineproc_kill(struct lineproc *, int sig);
+void	lineproc_forget(struct lineproc *);
 
 /* probe-run.c: tend-probe, which speaks PostgreSQL and Redis. */
 struct probe;

@@ -22,7 +22,7 @@ build=${1:-.}
 
 # Layers, lowest first: a file may call its own layer and any below.
 LAYERS='
-1 spawn.c appenv.c logpipe.c logzip.c ptree.c job.c health.c probe-run.c fleet-run.c check.c release.c nginx.c nginx-lua.c systemd.c
+1 spawn.c appenv.c logpipe.c logzip.c ptree.c job.c health.c lineproc.c probe-run.c fleet-run.c check.c release.c nginx.c nginx-lua.c systemd.c
 2 app.c inst.c supervise.c prep.c preflight.c
 3 deploy.c fleet.c fleet-deploy.c
 4 control.c cmd.c cmd-status.c cmd-run.c cmd-logs.c cmd-reread.c cmd-check.c cmd-deploy.c cmd-metrics.c metrics.c
