@@ -90,6 +90,14 @@ tend_conf() {
 	} > "$T/tend.conf"
 }
 
+# flood_conf N SETTINGS [SECTIONS]: tend.conf with SETTINGS in [tend] and
+# an app, flood, that writes N numbered ~100-byte lines and stops; then
+# SECTIONS (more apps), if given.
+flood_conf() {
+	printf '[app:flood]\ndir = %s/tests/app\ncommand = %s server.js\nenv = FLOOD_LINES=%s\nenv = FLOOD_EXIT=1\nrestart = never\nmin_ready = 100ms\n\n%s\n' \
+	    "$SRCDIR" "$NODE" "$1" "${3:-}" | TEND_EXTRA=$2 tend_conf
+}
+
 tctl() { "$TENDCTL" -c "$T/tend.conf" "$@"; }
 
 tendd_start() {

@@ -3,15 +3,7 @@
 # plain ones go, and logs -n reads the gzipped ones back: every line once.
 . "$(dirname "$0")/../lib.sh"
 N=6000
-TEND_EXTRA=$'log_max_size = 64K\nlog_keep = 30\nlog_lines = 10\nlog_compress = yes' tend_conf <<EOF2
-[app:flood]
-dir = $SRCDIR/tests/app
-command = $NODE server.js
-env = FLOOD_LINES=$N
-env = FLOOD_EXIT=1
-restart = never
-min_ready = 100ms
-EOF2
+flood_conf "$N" $'log_max_size = 64K\nlog_keep = 30\nlog_lines = 10\nlog_compress = yes'
 tendd_start || { not_ok "tendd starts"; done_testing; }
 check "flood app ran and stopped" wait_for "flood stopped" 60 state_is flood stopped
 plain() { ls "$T"/log/ | grep -E '^flood\.log\.[0-9]+$'; }

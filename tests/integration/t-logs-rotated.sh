@@ -3,15 +3,7 @@
 # every line once, in order, the newest N of them.
 . "$(dirname "$0")/../lib.sh"
 N=6000
-TEND_EXTRA=$'log_max_size = 64K\nlog_keep = 30\nlog_lines = 10' tend_conf <<EOF2
-[app:flood]
-dir = $SRCDIR/tests/app
-command = $NODE server.js
-env = FLOOD_LINES=$N
-env = FLOOD_EXIT=1
-restart = never
-min_ready = 100ms
-EOF2
+flood_conf "$N" $'log_max_size = 64K\nlog_keep = 30\nlog_lines = 10'
 tendd_start || { not_ok "tendd starts"; done_testing; }
 check "flood app ran and stopped" wait_for "flood stopped" 60 state_is flood stopped
 files=$(ls "$T"/log/flood.log.* | wc -l)

@@ -4,21 +4,11 @@
 . "$(dirname "$0")/../lib.sh"
 P=$(free_port)
 N=200000
-TEND_EXTRA=$'log_max_size = 1M\nlog_keep = 50' tend_conf <<EOF2
-[app:flood]
-dir = $SRCDIR/tests/app
-command = $NODE server.js
-env = FLOOD_LINES=$N
-env = FLOOD_EXIT=1
-restart = never
-min_ready = 100ms
-
-[app:web]
+flood_conf "$N" $'log_max_size = 1M\nlog_keep = 50' "[app:web]
 dir = $SRCDIR/tests/app
 command = $NODE server.js
 port = $P
-min_ready = 200ms
-EOF2
+min_ready = 200ms"
 tendd_start || { not_ok "tendd starts"; done_testing; }
 check "flood app ran and stopped" wait_for "flood stopped" 60 state_is flood stopped
 files=$(ls "$T"/log/flood.log* | wc -l)
