@@ -1742,6 +1742,7 @@ deploy_ensure_upstream(struct app *app)
 	if (app->ca->nginx_upstream == NULL)
 		return;
 	if ((r = nginx_read(app, &old, &len, why, sizeof(why))) == 0) {
+		nginx_lua_gen_seen(old);
 		if (strstr(old, "balancer_by_lua_block") != NULL)
 			tell_nginx(app);
 		free(old);

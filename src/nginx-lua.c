@@ -139,24 +139,52 @@ missing:
 	return NGINX_SWITCH_RELOAD;
 }
 
+/* The newest generation given out, or read back from a file. */
+static uint64_t	gen_last;
+
 /*
  * A set's generation: the wall clock in ms, so that a set tendd wrote
  * before a restart still compares right; never less than the last one
- * given out, so a clock stepped back while tendd runs cannot make nginx
+ * given out or seen in an upstream file (nginx_lua_gen_seen), so a clock
+ * stepped back, while tendd runs or before it started, cannot make nginx
  * refuse (409) a newer set as older.
  */
 uint64_t
 nginx_lua_gen(void)
 {
-	static uint64_t	last;
+	uint64_t	last = gen_last;
 	struct timespec	ts;
 	uint64_t	now = 0;
 
 	if (clock_gettime(CLOCK_REALTIME, &ts) == 0)
 		now = (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec /
 		    1000000;
-	last = now > last ? now : last + 1;
-	return last;
+	gen_last = now > last ? now : last + 1;
+	return gen_last;
+}
+
+/*
+ * text is an upstream file as nginx_lua_text writes it (an earlier
+ * tendd's): later generations come after the one it holds, which nginx
+ * may have in its dict.  Anything else is ignored.
+ */
+void
+nginx_lua_gen_seen(const char *text)
+{
+	static const char	 key[] = "\t\tlocal gen, ports = ";
+	const char		*p;
+	char			*end;
+	unsigned long long	 g;
+
+	if ((p = strstr(text, key)) == NULL)
+		return;
+	p += sizeof(key) - 1;
+	errno = 0;
+	g = strtoull(p, &end, 10);
+	if (end == p || *end != ',' || errno != 0)
+		return;
+	if (g > gen_last)
+		gen_last = g;
 }
 
 /* "P1 P2 ..." of the slots from base. */

@@ -613,6 +613,7 @@ typedef void (*nginx_push_cb)(void *arg, int ok, const char *msg);
 int	nginx_switch_mode(const struct conf_app *, char *why, size_t len);
 int	nginx_lua_socket(const struct conf_app *, char *path, size_t len);
 uint64_t nginx_lua_gen(void);
+void	nginx_lua_gen_seen(const char *);
 int	nginx_lua_text(const struct app *, unsigned base, const char *release,
 	    uint64_t gen, char *buf, size_t len);
 struct nginx_push *nginx_push(struct app *, unsigned base, uint64_t gen,
