@@ -99,17 +99,28 @@ find_leader(struct tend *t, pid_t pgrp)
 	return NULL;
 }
 
-/* An instance started since the last pass: its RSS would read 0. */
+/* Past this age a running instance's RSS of 0 is what it is. */
+#define FRESH_MS	2000
+
+/*
+ * An instance started since the last pass, or one so young that the last
+ * pass found no page of it yet (a process that has not run since its
+ * exec): its RSS would read 0 until the next pass.
+ */
 static int
-unmeasured(struct tend *t)
+unmeasured(struct tend *t, uint64_t now)
 {
 	struct app	*app;
+	struct inst	*in;
 	unsigned	 i;
 
 	TAILQ_FOREACH(app, &t->apps, entry)
-		for (i = 0; i < app->n_inst; i++)
-			if (app->inst[i].running && app->inst[i].sample_at == 0)
+		for (i = 0; i < app->n_inst; i++) {
+			in = &app->inst[i];
+			if (in->running && in->rss == 0 &&
+			    now - in->spawned_at < FRESH_MS)
 				return 1;
+		}
 	return 0;
 }
 
@@ -118,7 +129,7 @@ unmeasured(struct tend *t)
  * group, and turn the tick deltas into percentages.  Cost grows with the
  * host's process count, so it runs on demand (status) or on the tick when
  * some app has max_memory, never more than once a second unless forced
- * or an instance started since the last pass.
+ * or an instance started since the last pass has no RSS yet.
  */
 void
 ptree_sample(struct tend *t, int force)
@@ -134,7 +145,7 @@ ptree_sample(struct tend *t, int force)
 	unsigned	 i;
 
 	if (!force && t->ptree_at != 0 && now - t->ptree_at < SAMPLE_MIN_MS &&
-	    !unmeasured(t))
+	    !unmeasured(t, now))
 		return;
 	t->ptree_at = now;
 	TAILQ_FOREACH(app, &t->apps, entry)
