@@ -91,8 +91,9 @@ part_ended(struct fleet_part *p)
 	p->running = 0;
 }
 
+/* A local deploy's progress, which a fleet deploy does not relay. */
 static void
-part_event(void *arg, json_t *ev)
+ignore_event(void *arg, json_t *ev)
 {
 	(void)arg;
 	json_decref(ev);
@@ -219,7 +220,7 @@ part_act(struct fleet_part *p)
 		part_step(p, "building", p->detail);
 		snprintf(p->prev, sizeof(p->prev), "%s", app->release);
 		memset(&a, 0, sizeof(a));
-		a.event = part_event;
+		a.event = ignore_event;
 		a.done = part_done;
 		a.refuse = part_refuse;
 		a.arg = p;
@@ -245,7 +246,7 @@ part_act(struct fleet_part *p)
 		p->said = 1;
 		p->reverting = 1;
 		memset(&a, 0, sizeof(a));
-		a.event = part_event;
+		a.event = ignore_event;
 		a.done = revert_done;
 		a.refuse = revert_refuse;
 		a.arg = p;
@@ -349,13 +350,6 @@ struct fleet_conv {
 };
 
 static void
-conv_event(void *arg, json_t *ev)
-{
-	(void)arg;
-	json_decref(ev);
-}
-
-static void
 conv_done(void *arg, json_t *reply)
 {
 	struct fleet_conv	*v = arg;
@@ -454,7 +448,7 @@ fleet_converge(struct fleet *f, json_t *releases)
 		    "%s: deploying that here, without its migration", name,
 		    live != NULL && live->sha[0] ? live->sha : "nothing", sha);
 		memset(&a, 0, sizeof(a));
-		a.event = conv_event;
+		a.event = ignore_event;
 		a.done = conv_done;
 		a.refuse = conv_refuse;
 		a.arg = v;
