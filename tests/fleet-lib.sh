@@ -21,8 +21,9 @@ fleet_section() {
 	    "$FLEET_URL" "$1" "${2:-3s}"
 }
 
-# host_start NAME PORT: another tendd, as fleet host NAME, with one app
-# web (the test server on PORT), in $T/NAME.
+# host_start NAME PORT [NETNS]: another tendd, as fleet host NAME, with
+# one app web (the test server on PORT), in $T/NAME (in network
+# namespace NETNS if given).
 host_start() {
 	local d=$T/$1
 	mkdir -p "$d"
@@ -32,7 +33,14 @@ host_start() {
 		printf '[app:web]\ndir = %s/tests/app\ncommand = %s server.js\nport = %s\nhealth = /health\n' \
 		    "$SRCDIR" "$NODE" "$2"
 	} > "$d/tend.conf"
-	"$TENDD" -f -c "$d/tend.conf" >>"$d/tendd.log" 2>&1 &
+	host_run "$1" "${3:-}"
+}
+# host_run NAME [NETNS]: start (or start again) host NAME's tendd on
+# $T/NAME/tend.conf, in network namespace NETNS if given; stopped at exit.
+host_run() {
+	local d=$T/$1 in=()
+	[ -n "${2:-}" ] && in=(ip netns exec "$2")
+	"${in[@]}" "$TENDD" -f -c "$d/tend.conf" >>"$d/tendd.log" 2>&1 &
 	echo $! > "$d/pid"
 	on_exit "tendd_stop $!"
 	wait_for "tendd of $1" 10 "$TENDCTL" -c "$d/tend.conf" status
@@ -137,16 +145,6 @@ pg_on_bridge() {
 # ns_host_start I NAME PORT: host NAME's tendd in namespace I (as
 # host_start, with the database reached over the bridge).
 ns_host_start() {
-	local i=$1 d=$T/$2
-	mkdir -p "$d"
-	{
-		printf '[tend]\nsocket = %s/tend.sock\nstate_dir = %s/state\nlog_dir = %s/log\n\n' "$d" "$d" "$d"
-		FLEET_URL="postgresql://tend:$FLEET_PW@$NET.1:$PGPORT/fleet" fleet_section "$2"
-		printf '[app:web]\ndir = %s/tests/app\ncommand = %s server.js\nport = %s\nhealth = /health\n' \
-		    "$SRCDIR" "$NODE" "$3"
-	} > "$d/tend.conf"
-	ip netns exec "${NS[i]}" "$TENDD" -f -c "$d/tend.conf" >>"$d/tendd.log" 2>&1 &
-	echo $! > "$d/pid"
-	on_exit "tendd_stop $!"
-	wait_for "tendd of $2" 10 "$TENDCTL" -c "$d/tend.conf" status
+	FLEET_URL="postgresql://tend:$FLEET_PW@$NET.1:$PGPORT/fleet" \
+	    host_start "$2" "$3" "${NS[$1]}"
 }

@@ -45,10 +45,7 @@ fhost() {	# fhost NAME: a host running web from the repository
 	mkdir -p "$d/nginx"
 	app_tree "$d/srv"
 	fconf "$n" true true
-	ip netns exec "$(hns "$n")" "$TENDD" -f -c "$d/tend.conf" >>"$d/tendd.log" 2>&1 &
-	echo $! > "$d/pid"
-	on_exit "tendd_stop $!"
-	wait_for "tendd of $n" 10 "$TENDCTL" -c "$d/tend.conf" status || return 1
+	host_run "$n" "$(hns "$n")" || return 1
 	# nginx needs the upstream file tendd writes.  It listens on the
 	# host's address, where the edge reaches it.
 	T=$d NGINX_NETNS=$(hns "$n") NGINX_ADDR=$(haddr "$n") \
@@ -166,13 +163,7 @@ check "naming h3 as lost" grep -q "h3: lost" "$T/d4.out"
 for h in h1 h2; do check "$h is back on v2" wait_for "$h on v2" 30 on_sha $h "$sha"; done
 
 # on_lost = skip: the rollout goes on without the lost host.
-fhost_restart() {
-	ip netns exec "$(hns "$1")" "$TENDD" -f -c "$T/$1/tend.conf" >>"$T/$1/tendd.log" 2>&1 &
-	echo $! > "$T/$1/pid"
-	on_exit "tendd_stop $!"
-	wait_for "tendd of $1" 10 hctl "$1" status
-}
-fhost_restart h3 || not_ok "h3 starts again"
+host_run h3 "$(hns h3)" || not_ok "h3 starts again"
 h3_back() { [ "$(hctl h1 status --fleet --json | jq -r '.hosts[] | select(.host == "h3") | .lost')" = false ]; }
 check "h3 is back in the fleet" wait_for "h3 back" 20 h3_back
 check "h3 comes back running what it ran (v2)" wait_for "h3 live v2" 30 on_sha h3 "$sha"
@@ -193,7 +184,7 @@ check "tend.fleet_release records v4 as web's fleet release" \
 # h3 was skipped: started again, it converges to the fleet's release,
 # without running its migration again.
 m0=$($PSQL -d shop -At -c "SELECT count(*) FROM migrations")
-fhost_restart h3 || not_ok "h3 starts again"
+host_run h3 "$(hns h3)" || not_ok "h3 starts again"
 check "h3, back, deploys the fleet's release v4 by itself" wait_for "h3 on v4" 90 on_sha h3 "$sha4"
 check "its log says why" grep -q "the fleet's last deploy left it on $sha4" "$T/h3/tendd.log"
 check "its migration did not run again ($m0 rows)" test "$($PSQL -d shop -At -c "SELECT count(*) FROM migrations")" = "$m0"

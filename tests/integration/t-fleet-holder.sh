@@ -36,19 +36,13 @@ fconf() {	# fconf NAME NGINX_TEST NGINX_RELOAD
 		printf 'nginx_upstream = %s/nginx/web.conf\nnginx_test = %s\nnginx_reload = %s\ndrain_timeout = 1s\n' "$d" "$2" "$3"
 	} > "$d/tend.conf.new" && mv "$d/tend.conf.new" "$d/tend.conf"
 }
-tendd_of() {	# tendd_of NAME: start (or start again) host NAME's tendd
-	"$TENDD" -f -c "$T/$1/tend.conf" >>"$T/$1/tendd.log" 2>&1 &
-	echo $! > "$T/$1/pid"
-	on_exit "tendd_stop $!"
-	wait_for "tendd of $1" 10 hctl "$1" status
-}
 fhost() {	# fhost NAME: a host running web from the repository
 	local n=$1 d=$T/$1
 	free_port > "$d.port"
 	mkdir -p "$d/nginx"
 	app_tree "$d/srv"
 	fconf "$n" true true
-	tendd_of "$n" || return 1
+	host_run "$n" || return 1
 	T=$d nginx_start "$d/nginx/web.conf" web || return 1
 	fconf "$n" "$NGINX_TEST" "$NGINX_RELOAD"
 	hctl "$n" reread >/dev/null
@@ -105,7 +99,7 @@ check "the fleet's release is still v2" test "$($FQ -c "SELECT sha FROM tend.fle
 # h2 again: it starts on what it ran (v1, whose migration the fleet
 # records as run), then converges to v2 by itself.
 m0=$(migs)
-tendd_of h2 || not_ok "h2's tendd starts again"
+host_run h2 || not_ok "h2's tendd starts again"
 check "h2, back, deploys the fleet's release v2 by itself" wait_for "h2 on v2" 90 on_sha h2 "$sha2"
 check "its log says why" grep -q "the fleet's last deploy left it on $sha2" "$T/h2/tendd.log"
 check "no migration ran on h2's return ($m0 rows before, $(migs) after)" test "$(migs)" = "$m0"
